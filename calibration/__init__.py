@@ -1,0 +1,1 @@
+"""Calibration sets for int8 quantization (installed as `edgeemo.calibration`)."""

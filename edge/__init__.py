@@ -1,0 +1,1 @@
+"""The edge runtime (installed as `edgeemo.edge`); never imports TensorFlow."""

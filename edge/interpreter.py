@@ -1,0 +1,50 @@
+"""The TFLite interpreter, from whichever runtime is installed, behind one function.
+
+Order: ai-edge-litert (LiteRT, the maintained successor), tflite-runtime (deprecated, stops
+at Python 3.11), then tensorflow.lite as the last fallback. The runtime is only imported
+here, so the edge side never pulls TensorFlow in unless nothing else exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from edgeemo.errors import EdgeemoError
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = (
+    ("ai-edge-litert", "ai_edge_litert.interpreter"),
+    ("tflite-runtime", "tflite_runtime.interpreter"),
+    ("tensorflow.lite", "tensorflow.lite"),
+)
+
+
+def interpreter_class() -> tuple[str, Any]:
+    """(runtime name, Interpreter class) of the first runtime that imports."""
+    for name, module_name in RUNTIMES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        return name, module.Interpreter
+    raise EdgeemoError(
+        "no TFLite runtime installed; install the edge extra (pip install 'edgeemo[edge]', "
+        "which brings ai-edge-litert)"
+    )
+
+
+def open_interpreter(model_path: Path, num_threads: int = 2) -> tuple[str, Any]:
+    """A ready (allocated) interpreter for `model_path` and the runtime that provides it."""
+    name, interpreter_cls = interpreter_class()
+    try:
+        interpreter = interpreter_cls(model_path=str(model_path), num_threads=num_threads)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EdgeemoError(f"{model_path}: not a loadable TFLite model ({first})") from exc
+    log.debug("%s: opened with %s", model_path, name)
+    return name, interpreter

@@ -1,0 +1,73 @@
+"""The model contract: a sidecar JSON beside every model file (see ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edgeemo.errors import EdgeemoError
+from edgeemo.labels import LABELS
+
+
+class ModelSidecar(BaseModel):
+    """What a consumer needs to use a model file correctly, and how the model was made."""
+
+    model_config = ConfigDict(extra="allow")
+
+    labels: list[str] = Field(default_factory=lambda: list(LABELS))
+    input_shape: tuple[int, int, int] = (48, 48, 1)
+    input_range: tuple[int, int] = (0, 255)
+    sha256: str
+    model_file: str
+    made_by: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) the face crop is resized to."""
+        return self.input_shape[0], self.input_shape[1]
+
+
+def sidecar_path(model_path: Path) -> Path:
+    """`models/fer_cnn.keras` -> `models/fer_cnn.json`."""
+    return model_path.with_suffix(".json")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_sidecar(model_path: Path, made_by: dict[str, Any], **fields: Any) -> ModelSidecar:
+    """Hash the model file and write its sidecar JSON beside it."""
+    sidecar = ModelSidecar(
+        sha256=file_sha256(model_path), model_file=model_path.name, made_by=made_by, **fields
+    )
+    sidecar_path(model_path).write_text(sidecar.model_dump_json(indent=2) + "\n")
+    return sidecar
+
+
+def read_sidecar(model_path: Path, verify_hash: bool = True) -> ModelSidecar:
+    """Load and check a model's sidecar; a missing, invalid or mismatching one is an error."""
+    path = sidecar_path(model_path)
+    if not path.is_file():
+        raise EdgeemoError(f"{path}: no sidecar JSON beside model {model_path}; every model needs one")
+    try:
+        sidecar = ModelSidecar.model_validate(json.loads(path.read_text()))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        first = str(exc).splitlines()[0]
+        raise EdgeemoError(f"{path}: not a valid model sidecar ({first})") from exc
+    if verify_hash:
+        actual = file_sha256(model_path)
+        if actual != sidecar.sha256:
+            raise EdgeemoError(
+                f"{model_path}: sha256 {actual[:12]}… does not match its sidecar "
+                f"({sidecar.sha256[:12]}…); the file is corrupt or not the model the sidecar describes"
+            )
+    return sidecar

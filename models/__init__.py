@@ -1,0 +1,1 @@
+"""Shipped models, their sidecars and the model card (package data)."""

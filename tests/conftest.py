@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny synthetic FER datasets made in temporary directories."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgeemo.labels import LABELS
+
+REPO = Path(__file__).resolve().parent.parent
+FER_ROOT = REPO.parent / "shared" / "data" / "fer2013"
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def synthetic_face(label: int, rng: np.random.Generator, size: int = 48) -> np.ndarray:
+    """A 'face' whose class is a bright bar at a class-specific row: learnable, not random."""
+    face = rng.integers(0, 60, (size, size), dtype=np.uint8)
+    row = 3 + label * (size - 6) // len(LABELS)
+    face[row : row + 4, 4 : size - 4] = 220
+    return face
+
+
+def write_folder_dataset(root: Path, per_class: int = 6, seed: int = 0, ext: str = ".png") -> Path:
+    rng = np.random.default_rng(seed)
+    for index, label in enumerate(LABELS):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            cv2.imwrite(str(root / label / f"{label}_{i}{ext}"), synthetic_face(index, rng))
+    return root
+
+
+@pytest.fixture
+def folder_dataset(tmp_path: Path) -> Path:
+    return write_folder_dataset(tmp_path / "faces")
+
+
+@pytest.fixture(scope="session")
+def fer_root() -> Path:
+    if not (FER_ROOT / "train").is_dir() or not (FER_ROOT / "test").is_dir():
+        pytest.skip(f"FER-2013 not found at {FER_ROOT}")
+    return FER_ROOT
+
+
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `python -m edgeemo ...` as a user would, capturing output."""
+    return subprocess.run(
+        [sys.executable, "-m", "edgeemo", *args], check=False, capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )

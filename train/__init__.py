@@ -1,0 +1,1 @@
+"""Training and evaluation of the FER CNN (installed as `edgeemo.train`; needs the `train` extra)."""

@@ -1,0 +1,58 @@
+"""Training-time augmentation of uint8 faces on the CPU with OpenCV (cheap at 48x48)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AugmentSpec:
+    flip: bool = True
+    max_rotation_deg: float = 10.0
+    max_shift: float = 0.1  # fraction of the side
+    max_zoom: float = 0.1  # scale in [1 - z, 1 + z]
+    brightness: float = 0.2  # shift of up to this fraction of 255
+    contrast: float = 0.2  # gain in [1 - c, 1 + c] around the face's mean
+    erase_prob: float = 0.25  # random erasing (cutout) of one rectangle
+
+
+def augment_batch(faces: np.ndarray, rng: np.random.Generator, spec: AugmentSpec) -> np.ndarray:
+    """Randomly transformed copy of (N, H, W) uint8 faces, as float32 in 0..255."""
+    n, height, width = faces.shape
+    out = np.empty((n, height, width), dtype=np.float32)
+    center = (width / 2.0, height / 2.0)
+    angles = rng.uniform(-spec.max_rotation_deg, spec.max_rotation_deg, n)
+    scales = rng.uniform(1 - spec.max_zoom, 1 + spec.max_zoom, n)
+    shifts = rng.uniform(-spec.max_shift, spec.max_shift, (n, 2)) * (width, height)
+    flips = rng.random(n) < 0.5 if spec.flip else np.zeros(n, dtype=bool)
+    for i in range(n):
+        face = faces[i][:, ::-1] if flips[i] else faces[i]
+        matrix = cv2.getRotationMatrix2D(center, angles[i], scales[i])
+        matrix[:, 2] += shifts[i]
+        out[i] = cv2.warpAffine(
+            np.ascontiguousarray(face), matrix, (width, height),
+            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101,
+        )
+    means = out.mean(axis=(1, 2), keepdims=True)
+    gains = rng.uniform(1 - spec.contrast, 1 + spec.contrast, (n, 1, 1)).astype(np.float32)
+    offsets = (rng.uniform(-spec.brightness, spec.brightness, (n, 1, 1)) * 255.0).astype(np.float32)
+    out = (out - means) * gains + means + offsets
+    if spec.erase_prob:
+        _erase(out, rng, spec.erase_prob)
+    return np.clip(out, 0.0, 255.0, out=out)
+
+
+def _erase(batch: np.ndarray, rng: np.random.Generator, prob: float) -> None:
+    """Random erasing: replace one rectangle (2-20% of the face) with uniform noise."""
+    n, height, width = batch.shape
+    for i in np.flatnonzero(rng.random(n) < prob):
+        area = rng.uniform(0.02, 0.2) * height * width
+        aspect = np.exp(rng.uniform(np.log(0.3), np.log(3.3)))
+        h = int(min(height, round(np.sqrt(area * aspect))))
+        w = int(min(width, round(np.sqrt(area / aspect))))
+        y = int(rng.integers(0, height - h + 1))
+        x = int(rng.integers(0, width - w + 1))
+        batch[i, y : y + h, x : x + w] = rng.uniform(0, 255, (h, w))

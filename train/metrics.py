@@ -1,0 +1,101 @@
+"""Classification metrics as pure numpy functions (no TensorFlow, no scikit-learn)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """matrix[i, j] = how many faces of true class i were predicted as j."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (y_true, y_pred), 1)
+    return matrix
+
+
+def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    return np.divide(numerator, denominator, out=np.zeros(numerator.shape, dtype=float), where=denominator > 0)
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks; tied values share the mean of their ranks."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(ordered)) + 1])
+    ends = np.concatenate([starts[1:], [len(values)]])
+    ranks = np.empty(len(values), dtype=float)
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return ranks
+
+
+def roc_auc(is_positive: np.ndarray, scores: np.ndarray) -> float | None:
+    """Area under the ROC curve (Mann-Whitney U); None when a class has no positives or no negatives."""
+    n_pos = int(is_positive.sum())
+    n_neg = len(is_positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = average_ranks(scores)
+    return float((ranks[is_positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+@dataclass
+class ClassMetrics:
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+    roc_auc: float | None
+
+
+@dataclass
+class Report:
+    n: int
+    accuracy: float
+    macro_f1: float
+    per_class: list[ClassMetrics]
+    confusion: np.ndarray
+
+    def to_dict(self) -> dict:
+        return {
+            "n": self.n,
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "per_class": {c.label: {k: v for k, v in vars(c).items() if k != "label"} for c in self.per_class},
+            "confusion_matrix": self.confusion.tolist(),
+        }
+
+    def table(self) -> str:
+        """Per-class precision/recall/F1/AUC as a markdown table."""
+        lines = ["| class | precision | recall | F1 | ROC-AUC | support |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for c in self.per_class:
+            auc = f"{c.roc_auc:.3f}" if c.roc_auc is not None else "n/a"
+            lines.append(f"| {c.label} | {c.precision:.3f} | {c.recall:.3f} | {c.f1:.3f} | {auc} | {c.support} |")
+        return "\n".join(lines)
+
+
+def classification_report(y_true: np.ndarray, probabilities: np.ndarray, labels: list[str] | tuple[str, ...]) -> Report:
+    """Accuracy, macro-F1, per-class precision/recall/F1/ROC-AUC and the confusion matrix."""
+    if len(y_true) == 0:
+        raise ValueError("cannot evaluate on zero faces")
+    y_pred = probabilities.argmax(axis=1)
+    matrix = confusion_matrix(y_true, y_pred, len(labels))
+    true_pos = np.diag(matrix).astype(float)
+    precision = _safe_ratio(true_pos, matrix.sum(axis=0).astype(float))
+    recall = _safe_ratio(true_pos, matrix.sum(axis=1).astype(float))
+    f1 = _safe_ratio(2 * precision * recall, precision + recall)
+    support = matrix.sum(axis=1)
+    per_class = [
+        ClassMetrics(label, float(precision[i]), float(recall[i]), float(f1[i]), int(support[i]),
+                     roc_auc(y_true == i, probabilities[:, i]))
+        for i, label in enumerate(labels)
+    ]
+    present = support > 0
+    return Report(
+        n=len(y_true),
+        accuracy=float(true_pos.sum() / len(y_true)),
+        macro_f1=float(f1[present].mean()),
+        per_class=per_class,
+        confusion=matrix,
+    )

@@ -1,0 +1,259 @@
+"""`edgeemo train`: one readable training run with checkpoints, resume and early stopping.
+
+The run directory holds config.json, history.csv, curves.png, checkpoint/ (last model with
+optimizer state, best weights, early-stopping state) and the best model as model.keras
+with its sidecar model.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from edgeemo.train.augment import augment_batch
+from edgeemo.train.config import TrainConfig
+from edgeemo.train.data import FaceDataset, load_faces, stratified_split
+from edgeemo.train.metrics import classification_report
+from edgeemo.train.model import build_model, count_macs
+from edgeemo.train.plots import training_curves
+from edgeemo.train.tfkeras import keras, tf
+
+from edgeemo import __version__
+from edgeemo.errors import EdgeemoError
+from edgeemo.labels import LABELS, NUM_CLASSES
+from edgeemo.sidecar import write_sidecar
+
+log = logging.getLogger(__name__)
+
+HISTORY_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "images_per_s")
+
+
+class AugmentedBatches(keras.utils.Sequence):
+    """Shuffled, augmented batches; the order and augmentation depend only on (seed, epoch)."""
+
+    def __init__(self, data: FaceDataset, config: TrainConfig, class_weights: np.ndarray) -> None:
+        super().__init__()
+        self.data = data
+        self.config = config
+        self.targets = np.eye(NUM_CLASSES, dtype=np.float32)[data.labels]
+        self.weights = class_weights[data.labels].astype(np.float32)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.order = np.random.default_rng((self.config.seed, epoch)).permutation(len(self.data))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.data) / self.config.batch_size)
+
+    def __getitem__(self, index: int):
+        batch = self.order[index * self.config.batch_size : (index + 1) * self.config.batch_size]
+        rng = np.random.default_rng((self.config.seed, self.epoch, index))
+        faces = augment_batch(self.data.images[batch], rng, self.config.augment)[..., None]
+        return faces, self.targets[batch], self.weights[batch]
+
+
+def class_weight_vector(counts: np.ndarray, mode: str) -> np.ndarray:
+    """Per-class loss weights, mean 1 over the training samples ('none' gives all ones)."""
+    if mode == "none":
+        return np.ones(len(counts))
+    inverse = counts.sum() / np.maximum(counts, 1) / len(counts)
+    weights = inverse if mode == "balanced" else np.sqrt(inverse)
+    return weights * counts.sum() / (weights * counts).sum()
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """Per epoch: history row, last checkpoint (with optimizer), best weights, early stopping."""
+
+    def __init__(self, run_dir: Path, batches: AugmentedBatches, patience: int, state: dict) -> None:
+        super().__init__()
+        self.dir = run_dir / "checkpoint"
+        self.history_path = run_dir / "history.csv"
+        self.batches = batches
+        self.patience = patience
+        self.state = state
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.batches.set_epoch(epoch)
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        logs = logs or {}
+        seconds = time.perf_counter() - self.started
+        row = {
+            "epoch": epoch + 1,
+            "loss": logs["loss"],
+            "accuracy": logs["accuracy"],
+            "val_loss": logs["val_loss"],
+            "val_accuracy": logs["val_accuracy"],
+            "lr": _current_lr(self.model.optimizer),
+            "seconds": seconds,
+            "images_per_s": len(self.batches.data) / seconds,
+        }
+        append_history(self.history_path, row)
+        if row["val_accuracy"] > self.state["best_val_accuracy"]:
+            self.state.update(best_val_accuracy=row["val_accuracy"], best_epoch=epoch + 1)
+            _atomic_save(self.model.save_weights, self.dir / "best.weights.h5")
+        _atomic_save(self.model.save, self.dir / "last.keras")
+        self.state["epochs_done"] = epoch + 1
+        self.state["train_seconds"] += seconds
+        # state.json is the commit point: an epoch counts once it is written.
+        _atomic_write_text(self.dir / "state.json", json.dumps(self.state, indent=2))
+        if epoch + 1 - self.state["best_epoch"] >= self.patience:
+            log.info("early stop: no better validation accuracy for %d epochs", self.patience)
+            self.model.stop_training = True
+
+
+def _atomic_save(save: Callable[[str], None], path: Path) -> None:
+    """Write via a temporary file in the same folder, then rename: a kill leaves the old file whole."""
+    tmp = path.with_name(f".tmp-{path.name}")
+    save(str(tmp))
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    _atomic_save(lambda name: Path(name).write_text(text), path)
+
+
+def append_history(path: Path, row: dict) -> None:
+    new_file = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, HISTORY_FIELDS)
+        if new_file:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def truncate_history(path: Path, epochs_done: int) -> None:
+    """Drop rows of epochs that ran after the last committed checkpoint (killed mid-epoch)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) <= epochs_done]
+    path.unlink()
+    for row in rows:
+        append_history(path, row)
+
+
+def _current_lr(optimizer: keras.optimizers.Optimizer) -> float:
+    """The learning rate in effect now (the optimizer may hold a value or a schedule)."""
+    rate = optimizer.learning_rate
+    return float(rate(optimizer.iterations) if callable(rate) else rate)
+
+
+def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
+    total = config.epochs * steps_per_epoch
+    warmup = min(config.warmup_epochs * steps_per_epoch, total - 1)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.lr / 100, decay_steps=total - warmup, alpha=0.0,
+        warmup_target=config.lr, warmup_steps=warmup,
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {name: [float(row[name]) for row in rows] for name in HISTORY_FIELDS}
+
+
+def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> Path:
+    """Train, keep the best validation checkpoint, and write model.keras + model.json."""
+    checkpoint_dir = run_dir / "checkpoint"
+    state_path = checkpoint_dir / "state.json"
+    if resume:
+        if not state_path.exists():
+            raise EdgeemoError(f"{run_dir}: nothing to resume (no checkpoint/state.json); start without --resume")
+        config = TrainConfig.from_json(run_dir / "config.json")
+        state = json.loads(state_path.read_text())
+        truncate_history(run_dir / "history.csv", state["epochs_done"])
+    else:
+        if state_path.exists():
+            raise EdgeemoError(f"{run_dir}: holds a run already; pass --resume to continue it or choose another --out")
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write_text(run_dir / "config.json", config.to_json())
+        state = {"best_val_accuracy": -1.0, "best_epoch": 0, "epochs_done": 0, "train_seconds": 0.0}
+
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.precision == "bf16" else "float32")
+    data = load_faces(config.data, "train", config.input_size)
+    log.info("%s", data.summary())
+    train_idx, val_idx = stratified_split(data.labels, config.val_fraction, config.seed)
+    train_set, val_set = data.subset(train_idx), data.subset(val_idx)
+    log.info("split (seed %d): %d train, %d validation", config.seed, len(train_set), len(val_set))
+    weights = class_weight_vector(train_set.class_counts(), config.class_weights)
+    batches = AugmentedBatches(train_set, config, weights)
+    val_x = val_set.images[..., None].astype(np.float32)
+    val_y = np.eye(NUM_CLASSES, dtype=np.float32)[val_set.labels]
+
+    if resume and state["epochs_done"] > 0:
+        model = keras.models.load_model(checkpoint_dir / "last.keras")
+        log.info("resuming after epoch %d (best %.4f at epoch %d)", state["epochs_done"],
+                 state["best_val_accuracy"], state["best_epoch"])
+    else:
+        model = build_model(config.model, config.input_size)
+        _compile(model, config, len(batches))
+    done = state["epochs_done"]
+    if done < config.epochs and done - state["best_epoch"] < config.patience:
+        model.fit(
+            batches, epochs=config.epochs, initial_epoch=done, validation_data=(val_x, val_y),
+            callbacks=[RunCheckpoint(run_dir, batches, config.patience, state)],
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    return _export_best(config, run_dir, state, val_x, val_set.labels, len(train_set))
+
+
+def _export_best(config: TrainConfig, run_dir: Path, state: dict, val_x: np.ndarray,
+                 val_labels: np.ndarray, n_train: int) -> Path:
+    """Rebuild the model in float32, load the best weights, save it with its sidecar and curves."""
+    keras.mixed_precision.set_global_policy("float32")
+    model = build_model(config.model, config.input_size)
+    model.load_weights(run_dir / "checkpoint" / "best.weights.h5")
+    val_report = classification_report(val_labels, model.predict(val_x, batch_size=256, verbose=0), LABELS)
+    model_path = run_dir / "model.keras"
+    model.save(model_path)  # uncompiled: weights and architecture only
+    history = read_history(run_dir / "history.csv")
+    training_curves(history, run_dir / "curves.png")
+    made_by = {
+        "stage": "train",
+        "data": str(config.data),
+        "split": f"train minus a stratified {config.val_fraction:.0%} validation split (seed {config.seed})",
+        "n_train": n_train,
+        "n_validation": len(val_labels),
+        "epochs_run": state["epochs_done"],
+        "best_epoch": state["best_epoch"],
+        "validation_accuracy": round(val_report.accuracy, 4),
+        "validation_macro_f1": round(val_report.macro_f1, 4),
+        "validation_recall": {c.label: round(c.recall, 4) for c in val_report.per_class},
+        "parameters": int(model.count_params()),
+        "macs_per_face": count_macs(model),
+        "train_seconds": round(state["train_seconds"], 1),
+        "train_images_per_s": round(float(np.median(history["images_per_s"])), 1),
+        "precision": config.precision,
+        "config": asdict(config),
+        "edgeemo": __version__,
+        "tensorflow": tf.__version__,
+        "machine": f"{platform.machine()}, {_cpu_count()} CPU(s)",
+    }
+    write_sidecar(model_path, made_by, labels=list(LABELS), input_shape=(*config.input_size, 1))
+    log.info("best model (epoch %d, validation accuracy %.4f) -> %s", state["best_epoch"], val_report.accuracy, model_path)
+    return model_path
+
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
