@@ -18,7 +18,7 @@ CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 @dataclass
 class ModelConfig:
     widths: tuple[int, ...] = (32, 64, 128, 256)
-    convs_per_stage: tuple[int, ...] = (2, 2, 3, 3)
+    convs_per_stage: tuple[int, ...] = (2, 2, 3, 2)
     stage_dropout: float = 0.1
     head_dropout: float = 0.4
 
