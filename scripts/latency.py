@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from edgeemo.calibration.sets import load_calibration_set
 from edgeemo.train.predictors import load_predictor
 
