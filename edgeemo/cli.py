@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        # stdout carries the JSON when --json is given; logs must not mix into it.
+        stream=sys.stderr if getattr(args, "json", False) else sys.stdout,
     )
     for noisy in ("tensorflow", "absl", "h5py"):  # SavedModel/converter chatter at INFO
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)

@@ -74,6 +74,17 @@ def test_evaluate_json_on_keras_and_tflite_agree(trained_run, tmp_path: Path) ->
     assert tflite_report["accuracy"] == pytest.approx(keras_report["accuracy"], abs=1.5 / keras_report["n"])
 
 
+def test_json_output_stays_parseable_when_files_are_skipped(trained_run, tmp_path: Path) -> None:
+    data, run = trained_run
+    noisy = tmp_path / "faces"
+    write_folder_dataset(noisy, per_class=2)
+    (noisy / "fear" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    result = run_cli("evaluate", "--model", str(run / "model.keras"), "--data", str(noisy), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["n"] == 2 * len(LABELS)
+    assert "skipped 1 unreadable" in result.stderr
+
+
 def test_a_model_that_differs_from_its_sidecar_is_refused(trained_run, tmp_path: Path) -> None:
     data, run = trained_run
     model = tmp_path / "model.keras"
