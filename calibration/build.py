@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeemo.calibration.sets import balanced_sample, save_calibration_set
-from edgeemo.train.data import load_faces, stratified_split
-
 from edgeemo.errors import EdgeemoError
+from edgeemo.train.data import load_faces, stratified_split
 
 
 def build(data: str, n: int, out: Path, seed: int = 42, val_fraction: float = 0.1,

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeemo.convert.tflite_graph import TFLiteGraph, read_tflite
-
 from edgeemo.errors import EdgeemoError
 
 # Operations the Edge TPU compiler can map (Coral "Supported operations" table).

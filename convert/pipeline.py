@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from edgeemo import __version__
 from edgeemo.calibration.sets import load_calibration_set
 from edgeemo.convert.drift import DriftReport, compare, write_reports
 from edgeemo.convert.edgetpu import CompileResult, check_model, compile_for_edgetpu
-from edgeemo.train.data import FaceDataset, load_faces, stratified_split
-
-from edgeemo import __version__
 from edgeemo.errors import EdgeemoError
 from edgeemo.labels import LABELS
 from edgeemo.sidecar import file_sha256, read_sidecar, write_sidecar
+from edgeemo.train.data import FaceDataset, load_faces, stratified_split
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import tensorflow_model_optimization as tfmot
+
+from edgeemo.labels import NUM_CLASSES
 from edgeemo.train.config import TrainConfig
 from edgeemo.train.data import FaceDataset
 from edgeemo.train.tfkeras import keras
 from edgeemo.train.trainer import AugmentedBatches, class_weight_vector
-
-from edgeemo.labels import NUM_CLASSES
 
 log = logging.getLogger(__name__)
 PRUNABLE = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from edgeemo.train.tfkeras import keras, tf
 from tqdm import tqdm
+
+from edgeemo.train.tfkeras import keras, tf
 
 
 def quantize_int8(model: keras.Model, calibration_faces: np.ndarray, progress: bool = True) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from edgeemo.edge.interpreter import open_interpreter
 from edgeemo.edge.postprocess import dequantize, quantize
 

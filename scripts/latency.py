@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from edgeemo.calibration.sets import load_calibration_set
 from edgeemo.train.predictors import load_predictor
 

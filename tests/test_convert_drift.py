@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from edgeemo.calibration.build import build
 from edgeemo.calibration.sets import load_calibration_set, save_calibration_set
-from edgeemo.train.data import load_faces, stratified_split
-
 from edgeemo.errors import EdgeemoError
 from edgeemo.sidecar import file_sha256, read_sidecar, write_sidecar
+from edgeemo.train.data import load_faces, stratified_split
 from tests.conftest import run_cli, write_folder_dataset
 
 pytestmark = pytest.mark.slow

@@ -5,10 +5,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from edgeemo.train.data import load_faces, stratified_split
 
 from edgeemo.errors import EdgeemoError
 from edgeemo.labels import LABELS
+from edgeemo.train.data import load_faces, stratified_split
 from tests.conftest import synthetic_face, write_folder_dataset
 
 

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from edgeemo.convert.edgetpu import check_graph, compile_for_edgetpu, parse_compiler_output
 from edgeemo.convert.tflite_graph import TensorInfo, TFLiteGraph, read_tflite
-
 from edgeemo.errors import EdgeemoError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "edgetpu_compiler"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from edgeemo.train.metrics import average_ranks, classification_report, confusion_matrix, roc_auc
 
 

@@ -75,7 +75,7 @@ def test_evaluate_json_on_keras_and_tflite_agree(trained_run, tmp_path: Path) ->
 
 
 def test_json_output_stays_parseable_when_files_are_skipped(trained_run, tmp_path: Path) -> None:
-    data, run = trained_run
+    _, run = trained_run
     noisy = tmp_path / "faces"
     write_folder_dataset(noisy, per_class=2)
     (noisy / "fear" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")

@@ -7,9 +7,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from edgeemo.train.augment import AugmentSpec
-
 from edgeemo.errors import EdgeemoError
+from edgeemo.train.augment import AugmentSpec
 
 PRECISIONS = ("fp32", "bf16")
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")

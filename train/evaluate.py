@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
 from edgeemo.train.data import load_faces
 from edgeemo.train.metrics import Report, classification_report
 from edgeemo.train.predictors import Predictor, load_predictor
-from tqdm import tqdm
 
 
 def predict_all(predictor: Predictor, faces: np.ndarray, batch_size: int = 256, progress: bool = True) -> np.ndarray:

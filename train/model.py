@@ -6,10 +6,9 @@ Dense and Softmax. Input is raw grayscale 0..255; rescaling is the model's first
 
 from __future__ import annotations
 
+from edgeemo.labels import NUM_CLASSES
 from edgeemo.train.config import ModelConfig
 from edgeemo.train.tfkeras import keras
-
-from edgeemo.labels import NUM_CLASSES
 
 layers = keras.layers
 

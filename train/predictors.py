@@ -44,9 +44,8 @@ def load_predictor(model_path: Path, num_threads: int = 2) -> Predictor:
 
 
 def _keras_predictor(model_path: Path) -> Predictor:
-    from edgeemo.train.tfkeras import keras
-
     from edgeemo.labels import LABELS
+    from edgeemo.train.tfkeras import keras
 
     try:
         model = keras.models.load_model(model_path, compile=False)
@@ -63,7 +62,6 @@ def _keras_predictor(model_path: Path) -> Predictor:
 
 def _tflite_predictor(model_path: Path, num_threads: int) -> Predictor:
     from edgeemo.edge.classifier import TFLiteClassifier
-
     from edgeemo.labels import LABELS
 
     classifier = TFLiteClassifier(model_path, num_threads)

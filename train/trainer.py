@@ -20,6 +20,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+
+from edgeemo import __version__
+from edgeemo.errors import EdgeemoError
+from edgeemo.labels import LABELS, NUM_CLASSES
+from edgeemo.sidecar import write_sidecar
 from edgeemo.train.augment import augment_batch
 from edgeemo.train.config import TrainConfig
 from edgeemo.train.data import FaceDataset, load_faces, stratified_split
@@ -27,11 +32,6 @@ from edgeemo.train.metrics import classification_report
 from edgeemo.train.model import build_model, count_macs
 from edgeemo.train.plots import training_curves
 from edgeemo.train.tfkeras import keras, tf
-
-from edgeemo import __version__
-from edgeemo.errors import EdgeemoError
-from edgeemo.labels import LABELS, NUM_CLASSES
-from edgeemo.sidecar import write_sidecar
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,81 @@
+"""Per-track emotion smoothing and the visit it becomes: one shopper, one visit.
+
+Smoothing is an exponential moving average of the class probabilities, or a vote over the
+last N frames; either way a label does not flicker frame to frame. When a track ends its
+smoothed labels are summarised as a visit: start, end, dwell, dominant emotion and shares.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+POSITIVE = frozenset({"happy"})
+NEGATIVE = frozenset({"angry", "disgust", "fear", "sad"})
+
+
+@dataclass
+class Visit:
+    track_id: int
+    start: float
+    end: float
+    dominant: str
+    shares: dict[str, float]
+
+    @property
+    def dwell_s(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class TrackEmotion:
+    """Smoothed emotion of one track. mode: 'ema' (alpha) or 'vote' (window frames)."""
+
+    labels: tuple[str, ...]
+    mode: str = "ema"
+    alpha: float = 0.3
+    window: int = 15
+    _ema: np.ndarray | None = None
+    _recent: deque = field(default_factory=deque)
+    counts: Counter = field(default_factory=Counter)
+
+    def update(self, probabilities: np.ndarray) -> str:
+        """Feed one frame's probabilities; returns the smoothed label for this frame."""
+        if self.mode == "ema":
+            self._ema = probabilities.copy() if self._ema is None else (
+                self.alpha * probabilities + (1 - self.alpha) * self._ema)
+            label = self.labels[int(np.argmax(self._ema))]
+        elif self.mode == "vote":
+            self._recent.append(int(np.argmax(probabilities)))
+            while len(self._recent) > self.window:
+                self._recent.popleft()
+            votes = Counter(self._recent)
+            best = max(votes.values())
+            # ties go to the most recent of the tied labels: the display follows the face
+            label = self.labels[next(i for i in reversed(self._recent) if votes[i] == best)]
+        else:
+            raise ValueError(f"smoothing mode {self.mode!r}: choose ema or vote")
+        self.counts[label] += 1
+        return label
+
+    def visit(self, track_id: int, start: float, end: float) -> Visit | None:
+        total = sum(self.counts.values())
+        if total == 0:
+            return None
+        shares = {label: self.counts[label] / total for label in self.labels if self.counts[label]}
+        return Visit(track_id, start, end, self.counts.most_common(1)[0][0], shares)
+
+
+def satisfaction_index(dominant_emotions: list[str]) -> float | None:
+    """Share of positive visits minus share of negative ones, in [-1, 1]; None without visits.
+
+    positive = happy; negative = angry, disgust, fear, sad; neutral and surprise count in the
+    denominator only.
+    """
+    if not dominant_emotions:
+        return None
+    positive = sum(label in POSITIVE for label in dominant_emotions)
+    negative = sum(label in NEGATIVE for label in dominant_emotions)
+    return (positive - negative) / len(dominant_emotions)
