@@ -12,10 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[train,edge,dev]'
 	touch $(STAMP)
 
-# Until the edge runtime lands: evaluate the bundled model on the bundled sample faces.
+# Until the edge runtime lands: the bundled float and int8 models on the bundled sample
+# faces (35 FER-2013 PublicTest faces), and the int8 model's Edge TPU compatibility.
 demo: $(STAMP)
-	$(BIN)/edgeemo evaluate --model models/fer_cnn.keras --data samples/faces --out demo-out
-	@echo "confusion matrix: demo-out/confusion_matrix.png"
+	$(BIN)/edgeemo evaluate --model models/fer_cnn.keras --data samples/faces --out demo-out/float
+	$(BIN)/edgeemo evaluate --model models/fer_cnn_int8.tflite --data samples/faces --out demo-out/int8
+	$(BIN)/edgeemo edgetpu-check models/fer_cnn_int8.tflite
+	@echo "reports and confusion matrices: demo-out/float, demo-out/int8"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

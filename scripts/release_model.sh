@@ -1,0 +1,35 @@
+#!/bin/sh
+# How the shipped models and the numbers in models/MODEL_CARD.md are produced from a run:
+#   sh scripts/release_model.sh runs/fer2013 ../shared/data/fer2013
+# Writes models/fer_cnn.{keras,json}, models/fer_cnn_int8.{tflite,json} (+ drift report),
+# and the measurements under reports/ (test is only evaluated here, never used for a choice).
+set -eu
+RUN=${1:?run directory}
+FER=${2:?FER-2013 root holding train/ and test/}
+mkdir -p reports models
+logged() {  # logged LOG CMD...: run, keep the output in LOG and show it; fail when CMD fails
+    log=$1; shift
+    if "$@" > "$log" 2>&1; then cat "$log"; else cat "$log"; echo "failed: $*" >&2; exit 1; fi
+}
+cp "$RUN/model.keras" models/fer_cnn.keras
+python - "$RUN" <<'PY'
+import json, sys
+from pathlib import Path
+sidecar = json.loads((Path(sys.argv[1]) / "model.json").read_text())
+sidecar["model_file"] = "fer_cnn.keras"
+Path("models/fer_cnn.json").write_text(json.dumps(sidecar, indent=2) + "\n")
+PY
+cp "$RUN/curves.png" models/fer_cnn_curves.png
+edgeemo evaluate --model models/fer_cnn.keras --data "$FER/test" --out reports/float_test
+cp reports/float_test/confusion_matrix.png models/fer_cnn_publictest_confusion.png
+logged reports/convert.log edgeemo convert --int8 --data "$FER/train"
+# latency first, while nothing else runs on the machine
+logged reports/latency.txt python scripts/latency.py --model models/fer_cnn.keras \
+    --model models/fer_cnn_int8.tflite --n 1000
+edgeemo evaluate --model models/fer_cnn_int8.tflite --data "$FER/test" --out reports/int8_test
+edgeemo drift --float models/fer_cnn.keras --int8 models/fer_cnn_int8.tflite --data "$FER/test" \
+    --max-drop 0.5 --min-agreement 0.985 --out reports/drift_test || echo "drift targets missed on test"
+# the pruned variant's target is accuracy only (<= 1.0 pt below the unpruned float); agreement is reported
+logged reports/convert_pruned.log edgeemo convert --int8 --data "$FER/train" --prune 0.5 --prune-epochs 2 \
+    --max-drop 1.0 --min-agreement 0 --out reports/pruned/fer_cnn_p50_int8.tflite
+edgeemo evaluate --model reports/pruned/fer_cnn_p50_int8.tflite --data "$FER/test" --out reports/pruned_int8_test

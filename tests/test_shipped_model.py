@@ -1,0 +1,80 @@
+"""The bundled model: present, matching its sidecar, within budget, and as accurate as its card says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeemo.labels import LABELS
+from edgeemo.sidecar import read_sidecar
+from tests.conftest import REPO, run_cli
+
+MODEL = REPO / "models" / "fer_cnn.keras"
+
+
+def test_bundled_model_matches_its_sidecar_and_budget() -> None:
+    sidecar = read_sidecar(MODEL)  # raises on a hash mismatch
+    assert sidecar.labels == list(LABELS)
+    assert sidecar.input_shape == (48, 48, 1) and sidecar.input_range == (0, 255)
+    assert sidecar.made_by["parameters"] <= 2_000_000
+    assert "fer2013/train" in sidecar.made_by["data"]
+
+
+@pytest.mark.slow
+def test_bundled_model_parameter_count_is_what_the_sidecar_says() -> None:
+    from edgeemo.train.model import count_macs
+    from edgeemo.train.tfkeras import keras
+
+    model = keras.models.load_model(MODEL, compile=False)
+    made_by = read_sidecar(MODEL).made_by
+    assert model.count_params() == made_by["parameters"]
+    assert count_macs(model) == made_by["macs_per_face"]
+
+
+@pytest.mark.slow
+def test_bundled_model_on_fer2013_publictest(fer_root: Path) -> None:
+    result = run_cli("evaluate", "--model", str(MODEL), "--data", str(fer_root / "test"), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["n"] == 3589
+    # The card reports 0.6754 (2424/3589); this guards that claim (the issue's 0.70 target was missed).
+    assert report["accuracy"] >= 0.670
+    assert report["macro_f1"] >= 0.62
+
+
+INT8 = REPO / "models" / "fer_cnn_int8.tflite"
+
+
+def test_bundled_int8_model_contract() -> None:
+    sidecar = read_sidecar(INT8)
+    made_by = sidecar.made_by
+    assert made_by["source_sha256"] == read_sidecar(MODEL).sha256
+    calibration = REPO / "calibration" / made_by["calibration_set"]
+    from edgeemo.sidecar import file_sha256
+
+    assert made_by["calibration_sha256"] == file_sha256(calibration)
+    assert made_by["drift_gate"]["passed"] is True and made_by["drift_gate"]["forced"] is False
+    assert INT8.stat().st_size <= 1_500_000
+
+
+def test_bundled_int8_model_is_int8_in_and_out_and_edgetpu_compatible() -> None:
+    from edgeemo.edge.classifier import TFLiteClassifier
+
+    classifier = TFLiteClassifier(INT8)
+    assert classifier.input_dtype == "int8"
+    assert classifier.interpreter.get_output_details()[0]["dtype"].__name__ == "int8"
+    result = run_cli("edgetpu-check", str(INT8))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Edge TPU compatible: yes" in result.stdout
+
+
+@pytest.mark.slow
+def test_bundled_int8_drift_on_fer2013_publictest(fer_root: Path) -> None:
+    result = run_cli("drift", "--float", str(MODEL), "--int8", str(INT8), "--data", str(fer_root / "test"),
+                     "--max-drop", "0.5", "--min-agreement", "0.98", "--json")
+    report = json.loads(result.stdout)
+    assert report["n"] == 3589
+    # The card reports drop +0.08 pt and agreement 98.33% (the issue's 98.5% agreement target was missed).
+    assert result.returncode == 0, report["failures"]
