@@ -7,16 +7,16 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
-from edgeemo.labels import NUM_CLASSES
 from edgeemo.train.config import TrainConfig
 from edgeemo.train.data import FaceDataset
 from edgeemo.train.tfkeras import keras
-from edgeemo.train.trainer import AugmentedBatches, class_weight_vector
+from edgeemo.train.trainer import fine_tune
 
 log = logging.getLogger(__name__)
 PRUNABLE = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
@@ -53,8 +53,7 @@ def prune(model: keras.Model, sparsity: float, epochs: int, train_set: FaceDatas
           config: TrainConfig, lr: float = 1e-4) -> PruneResult:
     """Prune Conv/Dense kernels to `sparsity` with a polynomial schedule while fine-tuning."""
     before = gzip_weights_size(model)
-    batches = AugmentedBatches(train_set, config, class_weight_vector(train_set.class_counts(), config.class_weights))
-    steps = len(batches) * epochs
+    steps = math.ceil(len(train_set) / config.batch_size) * epochs
     schedule = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0, final_sparsity=sparsity, begin_step=0,
         end_step=max(1, int(steps * 0.7)), frequency=max(1, steps // 100),
@@ -66,19 +65,8 @@ def prune(model: keras.Model, sparsity: float, epochs: int, train_set: FaceDatas
         return layer
 
     pruned = keras.models.clone_model(model, clone_function=wrap)
-    pruned.compile(
-        optimizer=keras.optimizers.Adam(lr),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=["accuracy"],
-    )
-    val = (val_set.images[..., None].astype(np.float32), np.eye(NUM_CLASSES, dtype=np.float32)[val_set.labels])
-
-    class SetEpoch(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch: int, logs=None) -> None:
-            batches.set_epoch(10_000 + epoch)  # fresh augmentation, not a replay of training
-
-    pruned.fit(batches, epochs=epochs, validation_data=val, verbose=2,
-               callbacks=[tfmot.sparsity.keras.UpdatePruningStep(), SetEpoch()])
+    fine_tune(pruned, train_set, val_set, config, epochs, lr, epoch_offset=10_000,
+              callbacks=(tfmot.sparsity.keras.UpdatePruningStep(),))
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     reached = kernel_sparsity(stripped)
     log.info("pruned to %.1f%% sparsity (target %.0f%%)", reached * 100, sparsity * 100)

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import tensorflow_model_optimization as tfmot
 
-from edgeemo.labels import NUM_CLASSES
 from edgeemo.train.config import TrainConfig
 from edgeemo.train.data import FaceDataset
 from edgeemo.train.tfkeras import keras
-from edgeemo.train.trainer import AugmentedBatches, class_weight_vector
+from edgeemo.train.trainer import fine_tune
 
 log = logging.getLogger(__name__)
 ANNOTATED = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense, keras.layers.BatchNormalization,
@@ -31,14 +29,6 @@ def quantization_aware(model: keras.Model, train_set: FaceDataset, val_set: Face
     annotated = keras.models.clone_model(
         model, clone_function=lambda layer: annotate(layer) if isinstance(layer, ANNOTATED) else layer)
     q_aware = tfmot.quantization.keras.quantize_apply(annotated)
-    q_aware.compile(
-        optimizer=keras.optimizers.Adam(lr),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=["accuracy"],
-    )
-    batches = AugmentedBatches(train_set, config, class_weight_vector(train_set.class_counts(), config.class_weights))
-    batches.set_epoch(20_000)
-    val = (val_set.images[..., None].astype(np.float32), np.eye(NUM_CLASSES, dtype=np.float32)[val_set.labels])
     log.info("quantization-aware fine-tuning for %d epoch(s)", epochs)
-    q_aware.fit(batches, epochs=epochs, validation_data=val, verbose=2)
+    fine_tune(q_aware, train_set, val_set, config, epochs, lr, epoch_offset=20_000)
     return q_aware

@@ -166,6 +166,32 @@ def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> N
     )
 
 
+def validation_arrays(dataset: FaceDataset) -> tuple[np.ndarray, np.ndarray]:
+    """(faces as float32 (N, H, W, 1), one-hot labels) for Keras validation."""
+    return dataset.images[..., None].astype(np.float32), np.eye(NUM_CLASSES, dtype=np.float32)[dataset.labels]
+
+
+def fine_tune(model: keras.Model, train_set: FaceDataset, val_set: FaceDataset, config: TrainConfig, epochs: int,
+              lr: float, epoch_offset: int, callbacks: tuple[keras.callbacks.Callback, ...] = ()) -> None:
+    """Briefly train an already-trained model (pruning, QAT) with the run's augmentation and loss.
+
+    `epoch_offset` picks augmentation seeds the original run never used.
+    """
+    batches = AugmentedBatches(train_set, config, class_weight_vector(train_set.class_counts(), config.class_weights))
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
+
+    class FreshAugmentation(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs=None) -> None:
+            batches.set_epoch(epoch_offset + epoch)
+
+    model.fit(batches, epochs=epochs, validation_data=validation_arrays(val_set), verbose=2,
+              callbacks=[*callbacks, FreshAugmentation()])
+
+
 def read_history(path: Path) -> dict[str, list[float]]:
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -198,8 +224,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> Path:
     log.info("split (seed %d): %d train, %d validation", config.seed, len(train_set), len(val_set))
     weights = class_weight_vector(train_set.class_counts(), config.class_weights)
     batches = AugmentedBatches(train_set, config, weights)
-    val_x = val_set.images[..., None].astype(np.float32)
-    val_y = np.eye(NUM_CLASSES, dtype=np.float32)[val_set.labels]
+    val_x, val_y = validation_arrays(val_set)
 
     if resume and state["epochs_done"] > 0:
         model = keras.models.load_model(checkpoint_dir / "last.keras")
