@@ -14,8 +14,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from edgeemo import __version__
 from edgeemo.calibration.sets import load_calibration_set
 from edgeemo.convert.drift import DriftReport, compare, write_reports
@@ -72,20 +70,17 @@ QUANTIZATION_METHODS = {
 }
 
 
-def _fine_tune_settings(made_by: dict) -> dict:
+def _fine_tune_config(data: str, made_by: dict):
     """The training settings pruning and QAT fine-tuning reuse from the float model's run."""
+    from edgeemo.train.config import TrainConfig
+
     config = made_by.get("config", {})
-    return {k: config[k] for k in ("batch_size", "seed", "label_smoothing", "class_weights") if k in config}
-
-
-def _predict_tflite(path: Path, faces: np.ndarray) -> np.ndarray:
-    from edgeemo.edge.classifier import TFLiteClassifier
-
-    classifier = TFLiteClassifier(path)
-    return np.concatenate([classifier.predict(faces[i : i + 256]) for i in range(0, len(faces), 256)])
+    return TrainConfig(data=str(data), **{k: config[k] for k in ("batch_size", "seed", "label_smoothing",
+                                                                 "class_weights") if k in config})
 
 
 def convert_int8(options: ConvertOptions) -> ConvertResult:
+    from edgeemo.train.evaluate import predict_all
     from edgeemo.train.predictors import load_predictor
     from edgeemo.train.tfkeras import keras, tf
 
@@ -93,6 +88,10 @@ def convert_int8(options: ConvertOptions) -> ConvertResult:
     started = time.perf_counter()
     if options.model.suffix != ".keras":
         raise EdgeemoError(f"{options.model}: convert takes a float .keras model")
+    if options.qat not in ("auto", "always", "never"):
+        raise EdgeemoError(f"--qat {options.qat!r}: choose auto, always or never")
+    if options.prune_sparsity is not None and not 0 < options.prune_sparsity < 1:
+        raise EdgeemoError("--prune takes a sparsity between 0 and 1, e.g. 0.5")
     sidecar = read_sidecar(options.model)
     float_predictor = load_predictor(options.model)
     calibration = load_calibration_set(options.calibration)
@@ -112,21 +111,16 @@ def convert_int8(options: ConvertOptions) -> ConvertResult:
     sparsity = prune_gzip = None
     if options.prune_sparsity is not None:
         from edgeemo.convert.prune import prune
-        from edgeemo.train.config import TrainConfig
 
-        if not 0 < options.prune_sparsity < 1:
-            raise EdgeemoError("--prune takes a sparsity between 0 and 1, e.g. 0.5")
         mark = time.perf_counter()
-        config = TrainConfig(data=str(data), **_fine_tune_settings(sidecar.made_by))
-        pruned = prune(model, options.prune_sparsity, options.prune_epochs, train_set, val_set, config)
+        pruned = prune(model, options.prune_sparsity, options.prune_epochs, train_set, val_set,
+                       _fine_tune_config(data, sidecar.made_by))
         model, sparsity = pruned.model, pruned.sparsity
         prune_gzip = (pruned.gzip_bytes_before, pruned.gzip_bytes_after)
         timings["prune_s"] = time.perf_counter() - mark
 
     from edgeemo.convert.quantize import quantize_int8
 
-    if options.qat not in ("auto", "always", "never"):
-        raise EdgeemoError(f"--qat {options.qat!r}: choose auto, always or never")
     p_float = float_predictor.predict(val_set.images)
     title = f"{options.model.name} -> {output.name} (held-out validation split)"
     drift_md = output.with_name(f"{output.stem}_drift.md")
@@ -137,15 +131,14 @@ def convert_int8(options: ConvertOptions) -> ConvertResult:
             mark = time.perf_counter()
             if method == "qat":
                 from edgeemo.convert.qat import quantization_aware
-                from edgeemo.train.config import TrainConfig
 
-                config = TrainConfig(data=str(data), **_fine_tune_settings(sidecar.made_by))
-                model = quantization_aware(model, train_set, val_set, config, options.qat_epochs)
+                model = quantization_aware(model, train_set, val_set, _fine_tune_config(data, sidecar.made_by),
+                                           options.qat_epochs)
             log.info("quantizing (%s) to full int8 against %d calibration faces (%s)", method.upper(),
                      len(calibration.faces), options.calibration)
             flatbuffer = quantize_int8(model, calibration.faces)
             staged.write_bytes(flatbuffer)
-            p_int8 = _predict_tflite(staged, val_set.images)
+            p_int8 = predict_all(load_predictor(staged), val_set.images, progress=False)
             timings[f"{method}_s"] = time.perf_counter() - mark
             report = compare(val_set.labels, p_float, p_int8, LABELS, options.max_drop_pt, options.min_agreement)
             write_reports(report, f"{title}, {method.upper()}", drift_md)
