@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgeemo-installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,15 +12,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[train,edge,dev]'
 	touch $(STAMP)
 
-# Until the edge runtime lands: the bundled float and int8 models on the bundled sample
-# faces (35 FER-2013 PublicTest faces), and the int8 model's Edge TPU compatibility.
+# The edge runtime on the bundled sample clip with the bundled int8 model, then the report.
+# The clip holds one shopper, so the report runs with k=1 (the default k=5 suppresses
+# buckets with fewer than five visits).
 demo: $(STAMP)
-	$(BIN)/edgeemo evaluate --model models/fer_cnn.keras --data samples/faces --out demo-out/float
-	$(BIN)/edgeemo evaluate --model models/fer_cnn_int8.tflite --data samples/faces --out demo-out/int8
-	$(BIN)/edgeemo edgetpu-check models/fer_cnn_int8.tflite
-	@echo "reports and confusion matrices: demo-out/float, demo-out/int8"
+	rm -rf demo-out && mkdir -p demo-out
+	$(BIN)/edgeemo run --source samples/clip.mp4 --db demo-out/edgeemo.db
+	$(BIN)/edgeemo report --db demo-out/edgeemo.db --out demo-out/report --min-visits 1 --bucket 15min
+	$(BIN)/edgeemo bench --source samples/clip.mp4 --repeat 1
+	@echo "charts: demo-out/report/satisfaction.png and demo-out/report/emotion_mix.png (CSV and JSON beside them)"
 
-test: $(STAMP)
+system-deps:
+	./scripts/install-system-deps.sh
+
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -18,13 +18,17 @@ class TFLiteClassifier:
     zero point, and their output dequantized.
     """
 
-    def __init__(self, model_path: Path, num_threads: int = 2) -> None:
-        self.runtime, self.interpreter = open_interpreter(model_path, num_threads)
+    def __init__(self, model_path: Path, num_threads: int = 2, delegates: list | None = None) -> None:
+        self.runtime, self.interpreter = open_interpreter(model_path, num_threads, delegates)
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         _, height, width, _ = self._input["shape"]
         self.input_size = (int(height), int(width))
         self._batch = int(self._input["shape"][0])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self._output["shape"][-1])
 
     @property
     def input_dtype(self) -> np.dtype:

@@ -37,11 +37,13 @@ def interpreter_class() -> tuple[str, Any]:
     )
 
 
-def open_interpreter(model_path: Path, num_threads: int = 2) -> tuple[str, Any]:
+def open_interpreter(model_path: Path, num_threads: int = 2, delegates: list | None = None) -> tuple[str, Any]:
     """A ready (allocated) interpreter for `model_path` and the runtime that provides it."""
     name, interpreter_cls = interpreter_class()
     try:
-        interpreter = interpreter_cls(model_path=str(model_path), num_threads=num_threads)
+        interpreter = interpreter_cls(
+            model_path=str(model_path), num_threads=num_threads, experimental_delegates=delegates or None
+        )
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -8,6 +8,7 @@ smoothed labels are summarised as a visit: start, end, dwell, dominant emotion a
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,14 +69,20 @@ class TrackEmotion:
         return Visit(track_id, start, end, self.counts.most_common(1)[0][0], shares)
 
 
-def satisfaction_index(dominant_emotions: list[str]) -> float | None:
+def satisfaction_index(dominant_emotions: Iterable[str]) -> float | None:
     """Share of positive visits minus share of negative ones, in [-1, 1]; None without visits.
 
     positive = happy; negative = angry, disgust, fear, sad; neutral and surprise count in the
     denominator only.
     """
-    if not dominant_emotions:
+    return satisfaction_from_counts(Counter(dominant_emotions))
+
+
+def satisfaction_from_counts(visits_by_emotion: Mapping[str, int]) -> float | None:
+    """The same index from per-emotion visit counts (how the analytics store keeps them)."""
+    total = sum(visits_by_emotion.values())
+    if total == 0:
         return None
-    positive = sum(label in POSITIVE for label in dominant_emotions)
-    negative = sum(label in NEGATIVE for label in dominant_emotions)
-    return (positive - negative) / len(dominant_emotions)
+    positive = sum(n for label, n in visits_by_emotion.items() if label in POSITIVE)
+    negative = sum(n for label, n in visits_by_emotion.items() if label in NEGATIVE)
+    return (positive - negative) / total

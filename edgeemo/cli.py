@@ -15,16 +15,17 @@ from edgeemo import __version__
 from edgeemo.calibration.cli import COMMANDS as CALIBRATION_COMMANDS
 from edgeemo.cli_common import Formatter
 from edgeemo.convert.cli import COMMANDS as CONVERT_COMMANDS
+from edgeemo.edge.cli import COMMANDS as EDGE_COMMANDS
 from edgeemo.errors import EdgeemoError
 from edgeemo.train.cli import COMMANDS as TRAIN_COMMANDS
 
-COMMANDS = (*TRAIN_COMMANDS, *CALIBRATION_COMMANDS, *CONVERT_COMMANDS)
+COMMANDS = (*TRAIN_COMMANDS, *CALIBRATION_COMMANDS, *CONVERT_COMMANDS, *EDGE_COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeemo", formatter_class=Formatter,
-        description="Facial-emotion analytics on the edge: train, evaluate and ship compact FER models.",
+        description="Facial-emotion analytics on the edge: train and ship compact FER models, run them in stores.",
     )
     parser.add_argument("--version", action="version", version=f"edgeemo {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         # stdout carries the JSON when --json is given; logs must not mix into it.
         stream=sys.stderr if getattr(args, "json", False) else sys.stdout,
     )
-    for noisy in ("tensorflow", "absl", "h5py"):  # SavedModel/converter chatter at INFO
+    for noisy in ("tensorflow", "absl", "h5py", "matplotlib"):  # SavedModel/converter chatter at INFO
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return args.handler(args)

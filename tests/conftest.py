@@ -15,6 +15,7 @@ from edgeemo.labels import LABELS
 
 REPO = Path(__file__).resolve().parent.parent
 FER_ROOT = REPO.parent / "shared" / "data" / "fer2013"
+CLIP = REPO / "samples" / "clip.mp4"
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -53,3 +54,54 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "edgeemo", *args], check=False, capture_output=True, text=True, timeout=timeout, cwd=REPO
     )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ReadOnlyDir:
+    """Make a directory unwritable even for root: chmod for users, the immutable attribute for root."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.immutable = path, False
+
+    def __enter__(self) -> Path:
+        self.path.chmod(0o555)
+        if os.access(self.path, os.W_OK):  # root ignores modes
+            done = subprocess.run(["chattr", "+i", str(self.path)], capture_output=True, check=False)
+            self.immutable = done.returncode == 0
+            if not self.immutable:
+                self.path.chmod(0o755)
+                pytest.skip("cannot make a directory read-only here (root without chattr +i)")
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        if self.immutable:
+            subprocess.run(["chattr", "-i", str(self.path)], check=True)
+        self.path.chmod(0o755)
+
+
+@pytest.fixture(scope="session")
+def three_visits_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample clip three times, with 3.2 s of empty scene between: three shoppers."""
+    capture = cv2.VideoCapture(str(CLIP))
+    frames = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    path = tmp_path_factory.mktemp("clips") / "three_visits.mp4"
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (width, height))
+    empty = np.full_like(frames[0], 128)
+    for _ in range(3):
+        for image in frames + [empty] * 80:
+            writer.write(image)
+    writer.release()
+    return path

@@ -1,0 +1,132 @@
+"""`edgeemo run`, `edgeemo report` and `edgeemo bench`: the edge runtime's commands.
+
+Nothing here imports TensorFlow: the edge side installs on a Pi with the `edge` extra only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from edgeemo.cli_common import Formatter, Subcommands
+
+log = logging.getLogger(__name__)
+
+
+def _add_run(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "run", formatter_class=Formatter, help="run the edge loop: camera → faces → emotions → analytics",
+        description="Detect, track and classify faces and record privacy-preserving aggregates "
+        "(counts only; no frame, crop or embedding is ever written).",
+    )
+    parser.add_argument("--source", help="picamera, a device index (0), rtsp://… or a video/image file or folder; "
+                        "default: [source] uri of the config")
+    parser.add_argument("--config", type=Path, help="TOML config (see edge/edgeemo.example.toml)")
+    parser.add_argument("--db", type=Path, help="SQLite analytics database (overrides [store] path)")
+    parser.add_argument("--model", type=Path, help="a .tflite model with its sidecar (overrides [model] path); "
+                        "default: the bundled int8 model")
+    parser.add_argument("--max-frames", type=int, help="stop after this many frames")
+    parser.add_argument("--validate-config", action="store_true", help="check the config and exit (78 if bad)")
+    parser.add_argument("--show", action="store_true", help="DEBUG ONLY: show annotated frames in a window")
+    parser.add_argument("--annotate-out", type=Path, help="DEBUG ONLY: write annotated frames to this .mp4")
+    parser.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
+    parser.set_defaults(handler=_run_run)
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from edgeemo.edge.config import load_config
+
+    config = load_config(args.config)
+    if args.validate_config:
+        print(f"{args.config or 'defaults'}: config OK")
+        return 0
+    from edgeemo.edge.debug_view import DebugView
+    from edgeemo.edge.runtime import run
+
+    updates = {}
+    if args.db is not None:
+        updates["store"] = config.store.model_copy(update={"path": args.db})
+    if args.model is not None:
+        updates["model"] = config.model.model_copy(update={"path": args.model})
+    config = config.model_copy(update=updates)
+    view = DebugView(args.show, args.annotate_out, config.source.fps) if args.show or args.annotate_out else None
+    try:
+        stats, db_path = run(config, args.source or config.source.uri, args.max_frames, view)
+    finally:
+        if view is not None:
+            view.close()
+    summary = {
+        "frames": stats.frames, "fps": round(stats.fps, 1), "frames_with_face": stats.frames_with_face,
+        "face_rate": round(stats.frames_with_face / stats.frames, 4) if stats.frames else 0.0,
+        "detect_frames": stats.detect_frames, "detect_frames_with_face": stats.detect_frames_with_face,
+        "faces_classified": stats.faces_classified, "visits": stats.visits,
+        "short_tracks_dropped": stats.short_tracks_dropped, "database": str(db_path),
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{stats.frames} frames at {summary['fps']} fps; a face in {stats.frames_with_face} "
+              f"({100 * summary['face_rate']:.1f}%; Haar found one in {stats.detect_frames_with_face} of {stats.detect_frames} "
+              f"detection frames); {stats.visits} visits recorded "
+              f"({stats.short_tracks_dropped} tracks shorter than the minimum dwell dropped); database {db_path}")
+    return 0
+
+
+def _add_report(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "report", formatter_class=Formatter, help="charts, CSV and JSON from an analytics database",
+        description="Satisfaction over time and the emotion mix. Buckets with fewer than --min-visits "
+        "visits are suppressed (k-anonymity of the aggregates).",
+    )
+    parser.add_argument("--db", type=Path, required=True, help="SQLite analytics database written by `edgeemo run`")
+    parser.add_argument("--since", help="ISO date or time (UTC), inclusive")
+    parser.add_argument("--until", help="ISO date or time (UTC), exclusive")
+    parser.add_argument("--bucket", choices=("15min", "hour", "day"), default="hour", help="reporting interval")
+    parser.add_argument("--min-visits", type=int, default=5, help="k: buckets with fewer visits are suppressed")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the PNG charts, CSV and JSON")
+    parser.set_defaults(handler=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from edgeemo.edge.report import build_report
+
+    report = build_report(args.db, args.out, args.since, args.until, args.bucket, args.min_visits)
+    print(f"{report['visits']} visits in {len(report['buckets'])} buckets "
+          f"({report['suppressed_buckets']} suppressed, k={args.min_visits}); "
+          f"charts, CSV and JSON in {args.out}")
+    return 0
+
+
+def _add_bench(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "bench", formatter_class=Formatter, help="benchmark the edge loop against a naive loop on one source",
+        description="Per-face inference latency, detection time, end-to-end fps and peak RSS of the edge loop, "
+        "and the same source through a naive loop (Haar on every full-size frame, faces classified one by one).",
+    )
+    parser.add_argument("--source", required=True, help="a video file or image folder (replayed for both loops)")
+    parser.add_argument("--model", type=Path, help="a .tflite model; default: the bundled int8 model")
+    parser.add_argument("--config", type=Path, help="TOML config for the detector/tracker settings")
+    parser.add_argument("--repeat", type=int, default=3, help="passes over the source per loop (best one counts)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", type=Path, help="also write bench.json here")
+    parser.set_defaults(handler=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from edgeemo.edge.bench import bench, format_bench
+    from edgeemo.edge.config import load_config
+
+    config = load_config(args.config)
+    if args.model is not None:
+        config = config.model_copy(update={"model": config.model.model_copy(update={"path": args.model})})
+    result = bench(config, args.source, args.repeat)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result) if args.json else format_bench(result))
+    return 0
+
+
+COMMANDS = (_add_run, _add_report, _add_bench)

@@ -1,0 +1,132 @@
+"""The edge runtime's configuration: TOML, validated with bounds; unknown keys are errors.
+
+Every section has defaults, so an empty file (or no file) is a valid config. A bad key or
+value raises `ConfigError`, which the CLI turns into one line naming the key and exit 78
+(EX_CONFIG) so systemd does not restart-loop on it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edgeemo.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(Section):
+    uri: str = Field("picamera", description="picamera, a device index, rtsp://… / http://… URL, or a file/folder")
+    width: int = Field(640, ge=64, le=4096, description="requested capture width (live sources)")
+    height: int = Field(480, ge=48, le=4096, description="requested capture height (live sources)")
+    fps: float = Field(15.0, gt=0, le=120, description="requested camera rate; frame rate of image folders")
+    realtime: bool = Field(False, description="play files at their own frame rate instead of as fast as possible")
+    reconnect_initial_s: float = Field(1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(30.0, gt=0, le=600)
+    stale_frames: int = Field(30, ge=2, le=10_000, description="this many identical frames in a row = stale camera")
+
+
+class DetectorConfig(Section):
+    detect_width: int = Field(320, ge=80, le=4096, description="frames are downscaled to this width for Haar")
+    every_n_frames: int = Field(3, ge=1, le=100, description="run Haar every N frames; track in between")
+    scale_factor: float = Field(1.1, gt=1.0, le=2.0)
+    min_neighbors: int = Field(5, ge=0, le=50)
+    min_face_px: int = Field(40, ge=8, le=2000, description="smallest face, in pixels of the full frame")
+    margin: float = Field(0.1, ge=0.0, le=1.0, description="crop margin around the box, share of its size")
+
+
+class TrackerConfig(Section):
+    iou_threshold: float = Field(0.3, gt=0.0, le=1.0)
+    max_age_s: float = Field(2.0, gt=0.0, le=60.0, description="a track unseen this long ends")
+    hold_s: float = Field(0.5, ge=0.0, le=10.0,
+                          description="a face missed by Haar is still classified at its last box this long")
+
+
+class SmoothingConfig(Section):
+    mode: Literal["ema", "vote"] = "ema"
+    alpha: float = Field(0.3, gt=0.0, le=1.0, description="ema weight of the newest frame")
+    window: int = Field(15, ge=1, le=1000, description="vote window in frames")
+    min_dwell_s: float = Field(1.0, ge=0.0, le=3600, description="shorter tracks are not counted as visits")
+
+
+class ModelConfig(Section):
+    path: Path | None = Field(None, description="a .tflite with its sidecar; default: the bundled int8 model")
+    threads: int = Field(2, ge=1, le=64)
+
+
+class StoreConfig(Section):
+    path: Path | None = Field(None, description="SQLite file; default: $STATE_DIRECTORY/edgeemo.db or ./edgeemo.db")
+    bucket_s: int = Field(60, ge=10, le=3600, description="aggregation interval (per-minute by default)")
+    commit_every_s: float = Field(10.0, gt=0, le=3600, description="batched commits")
+    retention_days: float = Field(90.0, gt=0, le=3650)
+    max_pending_rows: int = Field(100_000, ge=100, description="rows held in memory while the disk fails")
+
+
+class MqttConfig(Section):
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = Field(1883, ge=1, le=65535)
+    topic_prefix: str = Field("edgeemo", min_length=1)
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    qos: int = Field(1, ge=0, le=2)
+    keepalive_s: int = Field(60, ge=5, le=3600)
+
+
+class PrometheusConfig(Section):
+    enabled: bool = False
+    address: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65535)
+
+
+class RunConfig(Section):
+    store_id: str = Field("store", min_length=1, max_length=64)
+    device_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=64)
+    source: SourceConfig = SourceConfig()
+    detector: DetectorConfig = DetectorConfig()
+    tracker: TrackerConfig = TrackerConfig()
+    smoothing: SmoothingConfig = SmoothingConfig()
+    model: ModelConfig = ModelConfig()
+    store: StoreConfig = StoreConfig()
+    mqtt: MqttConfig = MqttConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
+
+    def db_path(self) -> Path:
+        if self.store.path is not None:
+            return self.store.path
+        state = os.environ.get("STATE_DIRECTORY")  # set by systemd's StateDirectory=
+        return Path(state.split(":")[0]) / "edgeemo.db" if state else Path("edgeemo.db")
+
+
+def load_config(path: Path | None) -> RunConfig:
+    """The validated config from a TOML file (defaults without one)."""
+    if path is None:
+        return RunConfig()
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{path}: {key}: {error['msg']}{more}") from exc

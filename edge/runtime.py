@@ -1,0 +1,91 @@
+"""`edgeemo run` assembled: config → model, camera, store, publishers → the frame loop → a clean stop.
+
+READY=1 goes to systemd only once the model and the camera are open; SIGTERM and SIGINT
+set the stop event, after which open intervals are closed, written and published.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from edgeemo.edge.analytics import Analytics
+from edgeemo.edge.config import RunConfig
+from edgeemo.edge.detector import HaarDetector
+from edgeemo.edge.loop import LoopParts, LoopStats, run_loop
+from edgeemo.edge.metrics import RuntimeMetrics
+from edgeemo.edge.model import open_edge_model
+from edgeemo.edge.mqtt import MqttPublisher
+from edgeemo.edge.service import ServiceNotifier
+from edgeemo.edge.sources import open_source
+from edgeemo.edge.store import AnalyticsStore
+
+log = logging.getLogger(__name__)
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("%s: stopping after this frame", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=None,
+        stop: threading.Event | None = None, notifier: ServiceNotifier | None = None) -> tuple[LoopStats, Path]:
+    stop = stop or threading.Event()
+    notifier = notifier or ServiceNotifier()
+    _stop_on_signals(stop)
+    metrics = RuntimeMetrics()
+    model = open_edge_model(config.model.path, config.model.threads)
+    metrics.model_info.info({
+        "file": model.path.name, "sha256": model.sidecar.sha256, "runtime": model.classifier.runtime,
+        "accelerator": model.accelerator,
+    })
+    detector = HaarDetector(config.detector)
+    db_path = config.db_path()
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # the store reports an unwritable location and holds rows in memory
+    store = AnalyticsStore(db_path, config.store.commit_every_s, config.store.retention_days,
+                           config.store.max_pending_rows)
+    publisher = MqttPublisher(config.mqtt, config.store_id, config.device_id) if config.mqtt.enabled else None
+    closers = [store.close]
+    try:
+        if config.prometheus.enabled:
+            metrics.serve(config.prometheus)
+            closers.append(metrics.close)
+        if publisher is not None:
+            publisher.start()
+            closers.insert(0, publisher.close)
+        source = open_source(source_uri, config.source, stop, on_state=lambda up: metrics.camera_up.set(int(up)))
+        closers.insert(0, source.close)
+        sinks = [store] + ([publisher] if publisher is not None else [])
+        analytics = Analytics(model.labels, config.store.bucket_s, config.tracker.max_age_s + 1.0, sinks, [store])
+
+        def periodic() -> None:
+            store.maybe_flush()
+            metrics.store_pending.set(store.pending)
+
+        parts = LoopParts(source, detector, model.classifier, model.labels, analytics, config, stop, metrics,
+                          heartbeat=notifier.watchdog, periodic=periodic, view=view)
+        notifier.ready(f"source {source.name}, model {model.path.name}")
+        log.info("running: source %s, database %s, store %s, device %s",
+                 source.name, db_path, config.store_id, config.device_id)
+        try:
+            stats = run_loop(parts, max_frames)
+        finally:
+            notifier.stopping()
+            analytics.close()
+    finally:
+        for close in closers:
+            close()
+        notifier.close()
+    return stats, db_path

@@ -1,0 +1,220 @@
+"""The local analytics database: SQLite, WAL, one writer, batched commits, faults survived.
+
+Only aggregates and visits (times, dwell, emotion shares) are stored: never a frame, crop,
+embedding or track id. When the disk is full or the directory read-only, rows are held
+in memory and written when the disk recovers; a corrupt database is moved aside (never
+deleted) and a fresh one started.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections import deque
+from pathlib import Path
+
+from edgeemo.edge.analytics import Aggregate
+from edgeemo.edge.visits import Visit, satisfaction_from_counts
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS aggregates (
+    start REAL PRIMARY KEY,          -- interval start, unix seconds (UTC)
+    length_s INTEGER NOT NULL,
+    faces_seen INTEGER NOT NULL,     -- distinct tracks in the interval
+    visits INTEGER NOT NULL,
+    emotions TEXT NOT NULL,          -- JSON {label: visits whose dominant emotion it was}
+    satisfaction REAL,               -- edgeemo.edge.visits.satisfaction_from_counts
+    dwell_s_total REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS visits (
+    id INTEGER PRIMARY KEY,
+    start REAL NOT NULL,
+    end REAL NOT NULL,
+    dwell_s REAL NOT NULL,
+    dominant TEXT NOT NULL,
+    shares TEXT NOT NULL             -- JSON {label: share of the visit's frames}
+);
+CREATE INDEX IF NOT EXISTS visits_end ON visits(end);
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection with the store's pragmas (WAL, synchronous=NORMAL)."""
+    connection = sqlite3.connect(path, timeout=5.0, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
+
+
+def open_readonly(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+class AnalyticsStore:
+    def __init__(self, path: Path, commit_every_s: float = 10.0, retention_days: float = 90.0,
+                 max_pending_rows: int = 100_000) -> None:
+        self.path, self.commit_every_s = Path(path), commit_every_s
+        self.retention_s = retention_days * 86400
+        self.pending_aggregates: deque[Aggregate] = deque()
+        self.pending_visits: deque[Visit] = deque()
+        self.max_pending_rows = max_pending_rows
+        self.dropped_rows = 0
+        self.connection: sqlite3.Connection | None = None
+        self.failing_since: float | None = None
+        self.moved_aside: Path | None = None
+        self._last_flush = time.monotonic()
+        self._last_prune = 0.0
+        self._open()
+
+    # -- opening --------------------------------------------------------------------------
+    def _open(self) -> bool:
+        try:
+            connection = connect(self.path)
+            if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+            connection.executescript(SCHEMA)
+        except sqlite3.OperationalError as exc:
+            self._failing(f"cannot open ({exc})")
+            return False
+        except sqlite3.DatabaseError as exc:
+            try:
+                self._move_aside(exc)
+            except OSError as move_error:
+                self._failing(f"corrupt ({exc}) and cannot be moved aside ({move_error})")
+                return False
+            return self._open()
+        self.connection = connection
+        return True
+
+    def _move_aside(self, cause: Exception) -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{self.path}{suffix}")
+            if part.exists():
+                part.rename(Path(f"{target}{suffix}"))
+        self.moved_aside = target
+        log.error("%s: corrupt database (%s); moved aside to %s, starting a new one", self.path, cause, target)
+
+    def _failing(self, reason: str) -> None:
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+            log.error("%s: %s; holding aggregates in memory and retrying every %.0f s",
+                      self.path, reason, self.commit_every_s)
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+    # -- writing --------------------------------------------------------------------------
+    def add_aggregate(self, aggregate: Aggregate) -> None:
+        self.pending_aggregates.append(aggregate)
+        self._bound_pending()
+
+    def add_visit(self, visit: Visit) -> None:
+        self.pending_visits.append(visit)
+        self._bound_pending()
+
+    def _bound_pending(self) -> None:
+        while len(self.pending_aggregates) + len(self.pending_visits) > self.max_pending_rows:
+            (self.pending_visits or self.pending_aggregates).popleft()
+            self.dropped_rows += 1
+            if self.dropped_rows == 1:
+                log.error("%s: unwritable for too long; dropping the oldest held rows", self.path)
+
+    @property
+    def pending(self) -> int:
+        return len(self.pending_aggregates) + len(self.pending_visits)
+
+    def maybe_flush(self) -> None:
+        if time.monotonic() - self._last_flush >= self.commit_every_s:
+            self.flush()
+
+    def flush(self) -> bool:
+        """Write everything held in one transaction; on failure keep it for the next try."""
+        self._last_flush = time.monotonic()
+        if self.connection is None and not self._open():
+            return False
+        if not self.pending:
+            return True
+        assert self.connection is not None
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+            for aggregate in self.pending_aggregates:
+                self._write_aggregate(aggregate)
+            self.connection.executemany(
+                "INSERT INTO visits(start, end, dwell_s, dominant, shares) VALUES (?, ?, ?, ?, ?)",
+                [(v.start, v.end, v.dwell_s, v.dominant, json.dumps(v.shares)) for v in self.pending_visits],
+            )
+            self.connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            try:
+                self.connection.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            self._failing(f"cannot write ({exc})")
+            return False
+        if self.failing_since is not None:
+            log.warning("%s: writable again; wrote %d held rows", self.path, self.pending)
+            self.failing_since = None
+        self.pending_aggregates.clear()
+        self.pending_visits.clear()
+        self._prune_now_and_then()
+        return True
+
+    def _write_aggregate(self, aggregate: Aggregate) -> None:
+        """Insert, or add to the row of the same interval (a restart within the interval)."""
+        assert self.connection is not None
+        emotions = dict(aggregate.visits_by_emotion)
+        faces, dwell = len(aggregate.face_ids), aggregate.dwell_s_total
+        row = self.connection.execute(
+            "SELECT faces_seen, emotions, dwell_s_total FROM aggregates WHERE start = ?", (aggregate.start,)
+        ).fetchone()
+        if row is not None:
+            faces += row[0]
+            dwell += row[2]
+            for label, count in json.loads(row[1]).items():
+                emotions[label] = emotions.get(label, 0) + count
+        self.connection.execute(
+            "INSERT OR REPLACE INTO aggregates VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (aggregate.start, aggregate.length_s, faces, sum(emotions.values()), json.dumps(emotions),
+             satisfaction_from_counts(emotions), dwell),
+        )
+
+    def _prune_now_and_then(self) -> None:
+        if time.monotonic() - self._last_prune < 3600:
+            return
+        self._last_prune = time.monotonic()
+        self.prune(time.time())
+
+    def prune(self, now: float) -> int:
+        """Delete rows older than the retention period; returns how many went."""
+        if self.connection is None:
+            return 0
+        cutoff = now - self.retention_s
+        try:
+            with self.connection:
+                removed = self.connection.execute("DELETE FROM aggregates WHERE start < ?", (cutoff,)).rowcount
+                removed += self.connection.execute("DELETE FROM visits WHERE end < ?", (cutoff,)).rowcount
+        except sqlite3.Error as exc:
+            log.warning("%s: retention pruning failed (%s)", self.path, exc)
+            return 0
+        if removed:
+            log.info("%s: pruned %d rows older than %.0f days", self.path, removed, self.retention_s / 86400)
+        return removed
+
+    def close(self) -> None:
+        """Final flush; rows that still cannot be written go to the log (journald) as JSON."""
+        if not self.flush():
+            log.error("%s: still unwritable at exit; the %d held rows follow as JSON lines", self.path, self.pending)
+            for aggregate in self.pending_aggregates:
+                log.error("unwritten aggregate %s", json.dumps(aggregate.payload("", "")))
+            for visit in self.pending_visits:
+                log.error("unwritten visit %s", json.dumps({
+                    "start": visit.start, "end": visit.end, "dominant": visit.dominant, "shares": visit.shares}))
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None

@@ -1,0 +1,167 @@
+"""MQTT against a real mosquitto on loopback, and Prometheus /metrics of a running `edgeemo run`."""
+
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import jsonschema
+import paho.mqtt.client as mqtt
+import pytest
+
+from tests.conftest import CLIP, REPO, free_port
+
+SCHEMA = json.loads((REPO / "edge" / "schemas" / "aggregate.schema.json").read_text())
+MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/bin")
+
+
+@pytest.fixture
+def broker(tmp_path: Path):
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (make test installs Debian's mosquitto package)")
+    port = free_port()
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    process = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while True:
+        probe = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        try:
+            probe.connect("127.0.0.1", port)
+            probe.disconnect()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail(f"mosquitto did not start: {process.communicate()[0]!r}")
+            time.sleep(0.1)
+    yield port
+    process.terminate()
+    process.wait(timeout=10)
+
+
+class Subscriber:
+    def __init__(self, port: int, topic: str) -> None:
+        self.messages: queue.Queue[tuple[str, str, bool]] = queue.Queue()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload.decode(), m.retain))
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(topic, qos=1)
+        self.client.loop_start()
+
+    def until(self, predicate, timeout: float = 60) -> list[tuple[str, str, bool]]:
+        seen, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                seen.append(self.messages.get(timeout=0.2))
+            except queue.Empty:
+                continue
+            if predicate(seen):
+                return seen
+        pytest.fail(f"timed out; received {seen}")
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def _config(tmp_path: Path, port: int, extra: str = "") -> Path:
+    path = tmp_path / "edgeemo.toml"
+    path.write_text(f'store_id = "store-7"\ndevice_id = "pi-1"\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\n'
+                    f"port = {port}\n{extra}")
+    return path
+
+
+def test_aggregates_arrive_valid_against_the_schema_with_availability(tmp_path: Path, broker: int,
+                                                                        three_visits_clip: Path) -> None:
+    subscriber = Subscriber(broker, "edgeemo/store-7/pi-1/#")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "edgeemo", "run", "--source", str(three_visits_clip), "--db",
+             str(tmp_path / "e.db"), "--config", str(_config(tmp_path, broker))],
+            cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        messages = subscriber.until(lambda seen: any(m[1] == "offline" for m in seen), timeout=30)
+    finally:
+        subscriber.close()
+    availability = [payload for topic, payload, _ in messages if topic.endswith("/availability")]
+    assert availability[0] == "online" and availability[-1] == "offline"
+    aggregates = [json.loads(payload) for topic, payload, _ in messages if topic.endswith("/aggregates")]
+    assert aggregates, messages
+    for payload in aggregates:
+        jsonschema.validate(payload, SCHEMA)
+        assert payload["store_id"] == "store-7" and payload["device_id"] == "pi-1"
+        assert sum(payload["emotions"].values()) == payload["visits"]
+    assert sum(payload["visits"] for payload in aggregates) == 3
+
+
+def test_the_broker_publishes_the_last_will_when_the_device_dies(tmp_path: Path, broker: int) -> None:
+    subscriber = Subscriber(broker, "edgeemo/store-7/pi-1/availability")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgeemo", "run", "--source", str(CLIP), "--db", str(tmp_path / "e.db"),
+         "--config", str(_config(tmp_path, broker, "[source]\nrealtime = true\n"))],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        subscriber.until(lambda seen: seen[-1][1] == "online")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        messages = subscriber.until(lambda seen: seen[-1][1] == "offline", timeout=30)
+    finally:
+        process.kill()
+        subscriber.close()
+    assert messages[-1][1] == "offline"
+
+
+def test_the_schema_rejects_what_it_should() -> None:
+    good = {"schema_version": 1, "store_id": "s", "device_id": "d", "start": "2026-11-22T10:00:00Z",
+            "end": "2026-11-22T10:01:00Z", "faces_seen": 2, "visits": 1, "emotions": {"happy": 1},
+            "satisfaction_index": 1.0, "mean_dwell_s": 4.2}
+    jsonschema.validate(good, SCHEMA)
+    for bad in ({**good, "track_id": 5}, {**good, "emotions": {"smug": 1}}, {**good, "satisfaction_index": 2}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, SCHEMA)
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        return response.read().decode()
+
+
+def _sample(text: str, name: str) -> float:
+    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def test_prometheus_metrics_of_a_running_loop(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "edgeemo.toml"
+    config.write_text(f"[source]\nrealtime = true\n[prometheus]\nenabled = true\nport = {port}\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgeemo", "run", "--source", str(CLIP), "--db", str(tmp_path / "e.db"),
+         "--config", str(config)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline, text = time.monotonic() + 60, ""
+        while time.monotonic() < deadline:
+            try:
+                text = _scrape(port)
+                if _sample(text, "edgeemo_faces_total") > 10:
+                    break
+            except (OSError, StopIteration):
+                pass
+            time.sleep(0.2)
+        assert _sample(text, "edgeemo_frames_total") >= _sample(text, "edgeemo_faces_total") > 10
+        assert _sample(text, "edgeemo_camera_up") == 1.0
+        assert _sample(text, "edgeemo_inference_seconds_count") > 0
+        assert 'edgeemo_model_info{accelerator="cpu"' in text and 'file="fer_cnn_int8.tflite"' in text
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,239 @@
+"""`edgeemo run` end to end on real video: faces, visits, the database, faults and privacy."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import cv2
+import pytest
+
+from tests.conftest import CLIP, REPO, ReadOnlyDir, run_cli
+
+INT8 = REPO / "models" / "fer_cnn_int8.tflite"
+
+
+def _rows(db: Path, sql: str) -> list[tuple]:
+    with closing(sqlite3.connect(db)) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_the_sample_clip_finds_the_face_in_almost_every_frame_and_yields_one_visit(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    done = run_cli("run", "--source", str(CLIP), "--db", str(db), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["frames"] == 115
+    assert summary["face_rate"] >= 0.95
+    assert summary["detect_frames_with_face"] >= 0.9 * summary["detect_frames"]
+    assert summary["visits"] == 1
+    [(visits,)] = _rows(db, "SELECT COUNT(*) FROM visits")
+    [(faces, aggregated_visits)] = _rows(db, "SELECT SUM(faces_seen), SUM(visits) FROM aggregates")
+    assert visits == 1 and aggregated_visits == 1 and faces >= 1
+
+
+def test_each_shopper_is_one_visit_and_the_report_suppresses_small_buckets(tmp_path: Path,
+                                                                              three_visits_clip: Path) -> None:
+    db = tmp_path / "e.db"
+    done = run_cli("run", "--source", str(three_visits_clip), "--db", str(db), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["visits"] == 3
+    dwell = [row[0] for row in _rows(db, "SELECT dwell_s FROM visits")]
+    assert len(dwell) == 3 and all(4.0 <= d <= 5.0 for d in dwell)  # 115 frames at 25 fps = 4.6 s
+
+    hidden = run_cli("report", "--db", str(db), "--out", str(tmp_path / "k5"))
+    assert hidden.returncode == 0, hidden.stderr
+    report = json.loads((tmp_path / "k5" / "report.json").read_text())
+    assert report["visits"] == 3 and report["satisfaction_index"] is None
+    assert all(b["suppressed"] and b["visits"] is None for b in report["buckets"])
+
+    shown = run_cli("report", "--db", str(db), "--out", str(tmp_path / "k1"), "--min-visits", "1", "--bucket", "day")
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads((tmp_path / "k1" / "report.json").read_text())
+    [bucket] = report["buckets"]
+    assert bucket["visits"] == 3 and not bucket["suppressed"]
+    assert sum(bucket[f"share_{label}"] for label in ("angry", "disgust", "fear", "happy", "neutral", "sad",
+                                                      "surprise")) == pytest.approx(1.0)
+    for chart in ("satisfaction.png", "emotion_mix.png"):
+        assert cv2.imread(str(tmp_path / "k1" / chart)) is not None
+    assert (tmp_path / "k1" / "report.csv").read_text().count("\n") == 2
+
+
+PRIVACY_PROBE = """
+import importlib.abc, os, sys
+BLOCKED = {"tensorflow", "tf_keras", "keras", "tensorflow_model_optimization"}
+class BlockTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError("blocked by the test: " + name)
+sys.meta_path.insert(0, BlockTensorFlow())
+import cv2
+written = []
+real_imwrite, real_writer = cv2.imwrite, cv2.VideoWriter
+cv2.imwrite = lambda path, *a, **k: written.append(path) or real_imwrite(path, *a, **k)
+cv2.VideoWriter = lambda *a, **k: written.append(a[0] if a else "?") or real_writer(*a, **k)
+from edgeemo.cli import main
+code = main(sys.argv[1:])
+print("PROBE", code, written, sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED))
+"""
+
+
+def test_run_never_imports_tensorflow_and_writes_no_image(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", PRIVACY_PROBE, "run", "--source", str(CLIP), "--db", "e.db"], check=False,
+        cwd=work, capture_output=True, text=True, timeout=300, env={"PATH": "/usr/bin:/bin", "HOME": str(work),
+                                                                     "TMPDIR": str(work)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "PROBE 0 [] []" in done.stdout, done.stdout[-500:]
+    created = {p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file()}
+    assert created and created <= {"e.db", "e.db-wal", "e.db-shm"}, created
+
+
+@pytest.mark.parametrize("damage", ["truncated", "html", "html-rehashed", "keras"])
+def test_bad_model_files_are_refused_in_one_line(tmp_path: Path, damage: str) -> None:
+    model = tmp_path / "m.tflite"
+    sidecar = json.loads(INT8.with_suffix(".json").read_text())
+    if damage == "truncated":
+        model.write_bytes(INT8.read_bytes()[: 100_000])
+        expected = "does not match its sidecar"
+    elif damage == "html":
+        model.write_text("<!DOCTYPE html><html><body>502 Bad Gateway</body></html>")
+        expected = "does not match its sidecar"
+    elif damage == "html-rehashed":  # someone "fixed" the hash: the runtime itself must refuse it
+        import hashlib
+
+        model.write_text("<!DOCTYPE html><html><body>502 Bad Gateway</body></html>")
+        sidecar["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()
+        expected = "not a loadable TFLite model"
+    else:
+        model = tmp_path / "m.keras"
+        model.write_bytes(b"PK")
+        expected = "runs .tflite models"
+    model.with_suffix(".json").write_text(json.dumps(sidecar))
+    done = run_cli("run", "--source", str(CLIP), "--model", str(model), "--db", str(tmp_path / "e.db"))
+    assert done.returncode == 2
+    assert expected in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_a_read_only_database_directory_is_reported_and_the_run_goes_on(tmp_path: Path) -> None:
+    folder = tmp_path / "state"
+    folder.mkdir()
+    with ReadOnlyDir(folder):
+        done = run_cli("run", "--source", str(CLIP), "--db", str(folder / "e.db"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["visits"] == 1
+    log = done.stderr
+    assert "holding aggregates in memory" in log
+    assert "unwritten visit" in log and "unwritten aggregate" in log  # kept in the journal, not lost
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "edgeemo.toml"
+    path.write_text(text)
+    return path
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _visits(db: Path) -> int:
+    try:
+        return _rows(db, "SELECT COUNT(*) FROM visits")[0][0]
+    except sqlite3.Error:
+        return 0
+
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "edgeemo", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_kill_9_mid_run_leaves_a_database_that_passes_integrity_check(tmp_path: Path,
+                                                                       three_visits_clip: Path) -> None:
+    db = tmp_path / "e.db"
+    config = _config(tmp_path, "[store]\ncommit_every_s = 0.2\n")
+    process = _start("run", "--source", str(three_visits_clip), "--db", str(db), "--config", str(config))
+    try:
+        _wait_for(lambda: _visits(db) >= 1, 120, "the first visit on disk")
+    finally:
+        process.kill()
+        process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert _rows(db, "PRAGMA integrity_check") == [("ok",)]
+    before = _visits(db)
+    again = run_cli("run", "--source", str(CLIP), "--db", str(db), "--config", str(config))
+    assert again.returncode == 0, again.stderr
+    assert _visits(db) == before + 1 and not list(tmp_path.glob("e.db.corrupt-*"))
+
+
+def test_sigterm_stops_cleanly_and_flushes_the_open_interval(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    config = _config(tmp_path, "[source]\nrealtime = true\n[store]\ncommit_every_s = 60\n")
+    process = _start("run", "--source", str(CLIP), "--db", str(db), "--config", str(config))
+    time.sleep(0.5)
+    _wait_for(lambda: db.exists(), 60, "the database")
+    time.sleep(2.0)  # mid-clip: the visit is still open, nothing is committed yet
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "SIGTERM: stopping" in output
+    [(intervals, visits)] = _rows(db, "SELECT COUNT(*), SUM(visits) FROM aggregates")
+    assert intervals >= 1 and visits == 1  # the open track ended as a visit and its interval was written
+
+
+def test_bad_config_exits_78_naming_the_key(tmp_path: Path) -> None:
+    config = _config(tmp_path, "[detector]\nevery_n_frame = 3\n")
+    done = run_cli("run", "--validate-config", "--config", str(config))
+    assert done.returncode == 78 and "detector.every_n_frame" in done.stderr
+    done = run_cli("run", "--source", str(CLIP), "--config", str(_config(tmp_path, "[mqtt]\nport = 0\n")))
+    assert done.returncode == 78 and "mqtt.port" in done.stderr
+    done = run_cli("run", "--validate-config", "--config", str(REPO / "edge" / "edgeemo.example.toml"))
+    assert done.returncode == 0, done.stderr
+
+
+def test_bench_measures_both_loops_on_the_clip(tmp_path: Path) -> None:
+    done = run_cli("bench", "--source", str(CLIP), "--repeat", "1", "--json", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["edge"]["frames"] == result["naive"]["frames"] == 115
+    assert result["per_face_inference"]["n"] == 300 and result["per_face_inference"]["median_ms"] > 0
+    assert result["speedup"] == pytest.approx(result["edge"]["fps"] / result["naive"]["fps"], rel=0.05)
+    assert result["peak_rss_mb"] > 0
+    assert json.loads((tmp_path / "bench.json").read_text())["edge"] == result["edge"]
+
+
+def test_an_edgetpu_model_without_the_edge_tpu_runs_on_the_cpu_with_one_warning(tmp_path: Path) -> None:
+    model = tmp_path / "fer_cnn_int8_edgetpu.tflite"
+    shutil.copy(INT8, model)
+    shutil.copy(INT8.with_suffix(".json"), model.with_suffix(".json"))
+    done = run_cli("run", "--source", str(CLIP), "--model", str(model), "--db", str(tmp_path / "e.db"),
+                   "--max-frames", "10")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("Edge TPU unavailable") == 1 and "running on the CPU" in done.stdout
+
+
+def test_annotate_out_is_an_explicit_opt_in_with_a_privacy_warning(tmp_path: Path) -> None:
+    video = tmp_path / "debug.mp4"
+    done = run_cli("run", "--source", str(CLIP), "--db", str(tmp_path / "e.db"), "--annotate-out", str(video),
+                   "--max-frames", "20")
+    assert done.returncode == 0, done.stderr
+    assert "PRIVACY WARNING: --annotate-out" in done.stdout
+    capture = cv2.VideoCapture(str(video))
+    assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 20

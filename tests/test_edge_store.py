@@ -1,0 +1,153 @@
+"""The analytics store: rows round-trip; faults (read-only, full disk, corruption) lose nothing."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import time
+from collections import Counter
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from edgeemo.edge.analytics import Aggregate, Analytics
+from edgeemo.edge.store import AnalyticsStore
+from edgeemo.edge.visits import Visit
+from edgeemo.labels import LABELS
+from tests.conftest import ReadOnlyDir
+
+NOW = float(int(time.time()) // 60 * 60)  # recent: retention would prune 1970
+
+
+def _aggregate(start: float, **visits: int) -> Aggregate:
+    return Aggregate(start, 60, LABELS, face_ids={1, 2}, visits_by_emotion=Counter(visits), dwell_s_total=10.0)
+
+
+def _rows(path: Path, table: str) -> list[tuple]:
+    with closing(sqlite3.connect(path)) as connection:
+        return connection.execute(f"SELECT * FROM {table}").fetchall()
+
+
+def test_rows_round_trip_and_a_restart_in_the_same_interval_adds_up(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    store = AnalyticsStore(db)
+    store.add_aggregate(_aggregate(NOW, happy=2, sad=1))
+    store.add_visit(Visit(7, NOW, NOW + 12.5, "happy", {"happy": 0.8, "neutral": 0.2}))
+    store.close()
+    with closing(sqlite3.connect(db)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store = AnalyticsStore(db)
+    store.add_aggregate(_aggregate(NOW, happy=1))
+    store.close()
+    [row] = _rows(db, "aggregates")
+    start, length, faces, visits, emotions, satisfaction, dwell = row
+    assert (start, length, faces, visits, dwell) == (NOW, 60, 4, 4, 20.0)
+    assert json.loads(emotions) == {"happy": 3, "sad": 1}
+    assert satisfaction == pytest.approx((3 - 1) / 4)
+    [visit] = _rows(db, "visits")
+    assert visit[1:5] == (NOW, NOW + 12.5, 12.5, "happy")  # no track id is stored
+
+
+def test_analytics_closes_an_interval_only_after_the_grace_period() -> None:
+    closed: list[Aggregate] = []
+
+    class Sink:
+        def add_aggregate(self, aggregate: Aggregate) -> None:
+            closed.append(aggregate)
+
+    analytics = Analytics(LABELS, bucket_s=60, grace_s=3.0, sinks=[Sink()])
+    analytics.face(1, 59.0)
+    analytics.visit(Visit(1, 50.0, 59.0, "happy", {"happy": 1.0}))
+    analytics.tick(62.0)
+    assert closed == []
+    analytics.tick(63.0)
+    payload = closed[0].payload("s", "d")
+    assert payload["visits"] == 1 and payload["faces_seen"] == 1 and payload["satisfaction_index"] == 1.0
+    assert payload["start"] == "1970-01-01T00:00:00Z" and payload["end"] == "1970-01-01T00:01:00Z"
+
+
+def test_read_only_directory_holds_rows_in_memory_and_writes_them_when_writable(tmp_path: Path, caplog) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    with ReadOnlyDir(folder):
+        store = AnalyticsStore(folder / "a.db", commit_every_s=0.01)
+        store.add_aggregate(_aggregate(NOW, happy=1))
+        assert store.flush() is False
+        assert store.pending == 1
+    assert "holding aggregates in memory" in caplog.text
+    store.add_aggregate(_aggregate(NOW + 60, sad=1))
+    assert store.flush() is True
+    store.close()
+    assert [row[0] for row in _rows(folder / "a.db", "aggregates")] == [NOW, NOW + 60]
+
+
+def test_rows_still_unwritable_at_exit_go_to_the_log(tmp_path: Path, caplog) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    with ReadOnlyDir(folder):
+        store = AnalyticsStore(folder / "a.db")
+        store.add_aggregate(_aggregate(0.0, happy=1))
+        store.close()
+    line = next(r.message for r in caplog.records if r.message.startswith("unwritten aggregate"))
+    assert json.loads(line.split(" ", 2)[2])["emotions"]["happy"] == 1
+
+
+def _fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler
+
+
+def test_full_disk_keeps_rows_and_writes_them_when_space_returns(tmp_path: Path, caplog) -> None:
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                      capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a tiny tmpfs here")
+    store = None
+    try:
+        store = AnalyticsStore(mount / "a.db")
+        filler = _fill(mount)
+        for index in range(200):
+            store.add_visit(Visit(index, NOW + index, NOW + index + 5.0, "happy", {label: 1 / 7 for label in LABELS}))
+        assert store.flush() is False
+        assert store.pending == 200
+        assert "database or disk is full" in caplog.text
+        filler.unlink()
+        assert store.flush() is True
+        store.close()
+        assert len(_rows(mount / "a.db", "visits")) == 200
+    finally:
+        if store is not None and store.connection is not None:
+            store.connection.close()
+        subprocess.run(["umount", "--lazy", str(mount)], check=False)
+
+
+def test_corrupt_database_is_moved_aside_not_deleted(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    db.write_bytes(b"<html>not a database</html>" * 100)
+    store = AnalyticsStore(db)
+    store.add_aggregate(_aggregate(NOW, happy=1))
+    store.close()
+    [aside] = list(tmp_path.glob("a.db.corrupt-*"))
+    assert aside.read_bytes().startswith(b"<html>") and store.moved_aside == aside
+    assert len(_rows(db, "aggregates")) == 1
+
+
+def test_retention_prunes_old_rows(tmp_path: Path) -> None:
+    store = AnalyticsStore(tmp_path / "a.db", retention_days=1)
+    now = time.time()
+    store.add_aggregate(_aggregate(now - 3 * 86400, happy=1))
+    store.add_aggregate(_aggregate(now - 60, happy=1))
+    store.add_visit(Visit(1, now - 3 * 86400, now - 3 * 86400 + 5, "sad", {"sad": 1.0}))
+    store.flush()  # the first write prunes, then again at most hourly
+    assert store.prune(now) == 0
+    store.close()
+    assert len(_rows(tmp_path / "a.db", "aggregates")) == 1 and _rows(tmp_path / "a.db", "visits") == []
