@@ -129,4 +129,40 @@ def _run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = (_add_run, _add_report, _add_bench)
+def _add_model(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "model", formatter_class=Formatter, help="install, roll back and inspect the device's model releases",
+        description="Verified, atomic model updates on a device: releases/<sha256>/ plus a `current` symlink "
+        "replaced by rename; the previous release is kept for rollback.",
+    )
+    parser.add_argument("--root", type=Path, help="models root (default $EDGEEMO_MODELS or /var/lib/edgeemo/models)")
+    parser.add_argument("--json", action="store_true", help="print the resulting status as one JSON object")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    install = actions.add_parser("install", formatter_class=Formatter,
+                                 help="check sha256, trial-load in staging, switch current atomically")
+    install.add_argument("file", type=Path, help="a .tflite model with its sidecar JSON beside it")
+    actions.add_parser("rollback", formatter_class=Formatter, help="make the previous release current again")
+    actions.add_parser("status", formatter_class=Formatter, help="show current, previous and kept releases")
+    parser.set_defaults(handler=_run_model)
+
+
+def _run_model(args: argparse.Namespace) -> int:
+    from edgeemo.edge import releases
+
+    if args.action == "install":
+        result = releases.install(args.file, args.root)
+    elif args.action == "rollback":
+        result = releases.rollback(args.root)
+    else:
+        result = releases.status(args.root)
+    if args.json:
+        print(releases.to_json(result))
+    else:
+        if result.message:
+            print(result.message)
+        print(f"current: {result.current_model or '-'} ({result.current or 'none'})")
+        print(f"previous: {result.previous or 'none'}; releases kept: {len(result.releases)} in {result.root}")
+    return 0
+
+
+COMMANDS = (_add_run, _add_report, _add_bench, _add_model)

@@ -36,6 +36,11 @@ class EdgeModel:
 
 def open_edge_model(path: Path | None, threads: int = 2) -> EdgeModel:
     path = Path(path) if path is not None else bundled_model(DEFAULT_MODEL)
+    if path.is_dir():  # a release folder, e.g. /var/lib/edgeemo/models/current
+        candidates = sorted(path.glob("*.tflite"))
+        if len(candidates) != 1:
+            raise EdgeemoError(f"{path}: expected one .tflite model in this folder, found {len(candidates)}")
+        path = candidates[0]
     if not path.is_file():
         raise EdgeemoError(f"{path}: model file not found")
     if path.suffix != ".tflite":

@@ -105,3 +105,19 @@ def three_visits_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
             writer.write(image)
     writer.release()
     return path
+
+
+def padded_model_copy(folder: Path, tag: str) -> Path:
+    """A second valid model release: the bundled int8 model with bytes appended after the
+    flatbuffer (which the runtime ignores) and a sidecar re-hashed for it."""
+    import hashlib
+    import json
+
+    source = REPO / "models" / "fer_cnn_int8.tflite"
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / source.name
+    model.write_bytes(source.read_bytes() + tag.encode().ljust(16, b"\0"))
+    sidecar = json.loads(source.with_suffix(".json").read_text())
+    sidecar["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()
+    model.with_suffix(".json").write_text(json.dumps(sidecar, indent=2))
+    return model

@@ -1,0 +1,96 @@
+"""`edgeemo model install/rollback/status`: verified, atomic, and a bad model changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edgeemo.edge import releases
+from edgeemo.errors import EdgeemoError
+from tests.conftest import REPO, padded_model_copy, run_cli
+
+INT8 = REPO / "models" / "fer_cnn_int8.tflite"
+
+
+def _current(root: Path) -> str:
+    return os.readlink(root / "current")
+
+
+def test_install_switches_current_keeps_previous_and_rolls_back(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    first = releases.install(INT8, root)
+    assert first.changed and first.previous is None and first.current_model == "fer_cnn_int8.tflite"
+    again = releases.install(INT8, root)
+    assert not again.changed and "already current" in again.message
+    v2 = padded_model_copy(tmp_path / "v2", "v2")
+    second = releases.install(v2, root)
+    assert second.changed and second.previous == first.current and second.current != first.current
+    assert (root / "current" / "fer_cnn_int8.tflite").read_bytes() == v2.read_bytes()
+    back = releases.rollback(root)
+    assert back.current == first.current and back.previous == second.current
+    assert not list(root.glob(".staging-*")) and not list(root.glob(".current.*"))
+
+
+def test_old_releases_are_pruned_to_three(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    for tag in ("a", "b", "c", "d", "e"):
+        releases.install(padded_model_copy(tmp_path / tag, tag), root)
+    state = releases.status(root)
+    assert len(state.releases) == 3 and {state.current, state.previous} <= set(state.releases)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "html", "wrong-hash", "no-sidecar", "html-rehashed"])
+def test_a_bad_model_is_refused_and_current_stays(tmp_path: Path, damage: str) -> None:
+    root = tmp_path / "models"
+    releases.install(INT8, root)
+    before = _current(root)
+    bad = tmp_path / "bad" / "fer_cnn_int8.tflite"
+    bad.parent.mkdir()
+    shutil.copy(INT8.with_suffix(".json"), bad.with_suffix(".json"))
+    if damage == "truncated":
+        bad.write_bytes(INT8.read_bytes()[:500_000])
+    elif damage in ("html", "html-rehashed"):
+        bad.write_text("<html><body>404 Not Found</body></html>")
+    elif damage == "wrong-hash":
+        padded = padded_model_copy(tmp_path / "p", "x")
+        shutil.copy(padded, bad)  # a valid model, but not the one the sidecar names
+    else:
+        shutil.copy(INT8, bad)
+        bad.with_suffix(".json").unlink()
+    if damage == "html-rehashed":
+        sidecar = json.loads(bad.with_suffix(".json").read_text())
+        import hashlib
+
+        sidecar["sha256"] = hashlib.sha256(bad.read_bytes()).hexdigest()
+        bad.with_suffix(".json").write_text(json.dumps(sidecar))
+    with pytest.raises(EdgeemoError):
+        releases.install(bad, root)
+    assert _current(root) == before
+    assert len(releases.status(root).releases) == 1 and not list(root.glob(".staging-*"))
+
+
+def test_the_cli_refuses_in_one_line_and_reports_json(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    done = run_cli("model", "--root", str(root), "--json", "install", str(INT8))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["changed"] is True
+    bad = tmp_path / "fer_cnn_int8.tflite"
+    bad.write_bytes(INT8.read_bytes()[:1000])
+    shutil.copy(INT8.with_suffix(".json"), bad.with_suffix(".json"))
+    done = run_cli("model", "--root", str(root), "install", str(bad))
+    assert done.returncode == 2 and "does not match its sidecar" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    done = run_cli("model", "--root", str(root), "rollback")
+    assert done.returncode == 2 and "no previous release" in done.stderr
+
+
+def test_run_loads_the_current_release_folder(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    releases.install(INT8, root)
+    done = run_cli("run", "--source", str(REPO / "samples" / "clip.mp4"), "--model", str(root / "current"),
+                   "--db", str(tmp_path / "e.db"), "--max-frames", "5")
+    assert done.returncode == 0, done.stderr
