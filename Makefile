@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgeemo-installed
 
-.PHONY: demo test lint clean system-deps
+.PHONY: demo test lint clean system-deps wheel
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: $(STAMP)
 system-deps:
 	./scripts/install-system-deps.sh
 
+# The wheel deploy/ pushes to devices (with the models and calibration set inside).
+wheel: $(STAMP)
+	rm -rf dist && $(BIN)/python -m pip wheel --no-deps -q -w dist .
+	@ls dist/*.whl
+
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
@@ -32,4 +37,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf demo-out .pytest_cache
+	rm -rf demo-out dist .pytest_cache

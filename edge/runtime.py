@@ -65,7 +65,11 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
         if publisher is not None:
             publisher.start()
             closers.insert(0, publisher.close)
-        source = open_source(source_uri, config.source, stop, on_state=lambda up: metrics.camera_up.set(int(up)))
+        def camera_state(up: bool) -> None:
+            metrics.camera_up.set(int(up))
+            notifier.status("running" if up else "camera down; reconnecting")
+
+        source = open_source(source_uri, config.source, stop, on_state=camera_state, keepalive=notifier.watchdog)
         closers.insert(0, source.close)
         sinks = [store] + ([publisher] if publisher is not None else [])
         analytics = Analytics(model.labels, config.store.bucket_s, config.tracker.max_age_s + 1.0, sinks, [store])

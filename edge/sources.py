@@ -235,15 +235,18 @@ class ReconnectingSource:
 
     Stale = `stale_frames` identical frames in a row (a frozen driver or stream). Waiting
     happens on `stop`, so SIGTERM interrupts a backoff at once. `on_state(up)` reports the
-    camera going up or down (the Prometheus gauge).
+    camera going up or down (the Prometheus gauge). `keepalive()` is called every few
+    seconds while reconnecting: an unplugged camera is handled here, in-process, and only a
+    read that hangs starves the systemd watchdog.
     """
 
     live = True
 
     def __init__(self, inner: Source, config: SourceConfig, stop: threading.Event,
-                 on_state: Callable[[bool], None] = lambda up: None) -> None:
+                 on_state: Callable[[bool], None] = lambda up: None,
+                 keepalive: Callable[[], None] = lambda: None) -> None:
         self.inner, self.name, self.config, self.stop = inner, inner.name, config, stop
-        self.on_state = on_state
+        self.on_state, self.keepalive = on_state, keepalive
         self.reconnects = 0
         self._backoff = config.reconnect_initial_s
         self._last_print: bytes | None = None
@@ -262,7 +265,7 @@ class ReconnectingSource:
         self._open = False
         while not self.stop.is_set():
             log.warning("%s: %s; reconnecting in %.1f s", self.name, reason, self._backoff)
-            if self.stop.wait(self._backoff):
+            if self._wait(self._backoff):
                 return
             self._backoff = min(self._backoff * 2, self.config.reconnect_max_s)
             try:
@@ -275,6 +278,16 @@ class ReconnectingSource:
             self.on_state(True)
             log.info("%s: reconnected", self.name)
             return
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep `seconds` (True if stopped meanwhile), calling keepalive every 5 s."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.keepalive()
+            if self.stop.wait(min(left, 5.0)):
+                return True
+        self.keepalive()
+        return self.stop.is_set()
 
     def read(self) -> Frame | None:
         while not self.stop.is_set():
@@ -305,7 +318,8 @@ class ReconnectingSource:
 
 
 def open_source(uri: str, config: SourceConfig, stop: threading.Event,
-                on_state: Callable[[bool], None] = lambda up: None) -> Source:
+                on_state: Callable[[bool], None] = lambda up: None,
+                keepalive: Callable[[], None] = lambda: None) -> Source:
     """The source `uri` names: 'picamera', a device index, a URL, a video file, an image file or folder."""
     inner: Source
     if uri == "picamera":
@@ -325,6 +339,6 @@ def open_source(uri: str, config: SourceConfig, stop: threading.Event,
         source.open()
         on_state(True)
         return source
-    wrapped = ReconnectingSource(inner, config, stop, on_state)
+    wrapped = ReconnectingSource(inner, config, stop, on_state, keepalive)
     wrapped.open()
     return wrapped

@@ -111,3 +111,13 @@ def test_picamera_without_picamera2_says_how_to_install_it() -> None:
         pass
     with pytest.raises(SourceError, match="python3-picamera2"):
         PiCameraSource(640, 480, 15).open()
+
+
+def test_reconnecting_keeps_the_watchdog_alive_but_a_hung_read_would_not() -> None:
+    pings: list[float] = []
+    camera = FakeCamera(["ok", "raise", "ok"], fail_opens=1)
+    config = SourceConfig(reconnect_initial_s=0.05, reconnect_max_s=0.1, stale_frames=5)
+    source = ReconnectingSource(camera, config, threading.Event(), keepalive=lambda: pings.append(1.0))
+    source.open()
+    assert [source.read().index, source.read().index] == [1, 2]
+    assert len(pings) >= 2  # called while waiting to reconnect (twice: a failed reopen, then a good one)
