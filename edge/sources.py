@@ -25,6 +25,10 @@ from edgeemo.errors import EdgeemoError
 from edgeemo.preprocess import to_gray
 
 log = logging.getLogger(__name__)
+try:  # OpenCV's own C++ warnings (e.g. probing a missing camera) would repeat our one-line errors
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+except AttributeError:  # pragma: no cover - builds without cv2.utils.logging
+    pass
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".tif", ".tiff"}
 

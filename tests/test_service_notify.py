@@ -118,6 +118,8 @@ def test_a_stalled_frame_loop_stops_the_watchdog_within_one_interval(tmp_path: P
         notifier.close()
     pings = listener.messages("WATCHDOG=1")
     assert camera.stalled_at is not None and len(pings) >= 3
+    print(f"watchdog: {len(pings)} pings before the stall; last one {camera.stalled_at - pings[-1]:.3f} s before it; "
+          f"none during the {3 * interval:.1f} s stall (interval {interval} s)")
     assert pings[-1] <= camera.stalled_at  # nothing after the loop hung…
     assert camera.stalled_at - pings[-1] < interval  # …and the last ping came within one interval of it
     # systemd would fire: no ping for the rest of the stall, longer than the interval
