@@ -45,12 +45,7 @@ def _run_run(args: argparse.Namespace) -> int:
     from edgeemo.edge.debug_view import DebugView
     from edgeemo.edge.runtime import run
 
-    updates = {}
-    if args.db is not None:
-        updates["store"] = config.store.model_copy(update={"path": args.db})
-    if args.model is not None:
-        updates["model"] = config.model.model_copy(update={"path": args.model})
-    config = config.model_copy(update=updates)
+    config = config.with_paths(model=args.model, db=args.db)
     view = DebugView(args.show, args.annotate_out, config.source.fps) if args.show or args.annotate_out else None
     try:
         stats, db_path = run(config, args.source or config.source.uri, args.max_frames, view)
@@ -118,9 +113,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     from edgeemo.edge.bench import bench, format_bench
     from edgeemo.edge.config import load_config
 
-    config = load_config(args.config)
-    if args.model is not None:
-        config = config.model_copy(update={"model": config.model.model_copy(update={"path": args.model})})
+    config = load_config(args.config).with_paths(model=args.model)
     result = bench(config, args.source, args.repeat)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

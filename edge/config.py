@@ -104,6 +104,15 @@ class RunConfig(Section):
     mqtt: MqttConfig = MqttConfig()
     prometheus: PrometheusConfig = PrometheusConfig()
 
+    def with_paths(self, model: Path | None = None, db: Path | None = None) -> RunConfig:
+        """A copy with --model / --db from the command line taking precedence."""
+        updates = {}
+        if model is not None:
+            updates["model"] = self.model.model_copy(update={"path": model})
+        if db is not None:
+            updates["store"] = self.store.model_copy(update={"path": db})
+        return self.model_copy(update=updates)
+
     def db_path(self) -> Path:
         if self.store.path is not None:
             return self.store.path

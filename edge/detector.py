@@ -8,6 +8,7 @@ a copy scaled to `detect_width` and mapping boxes back is most of the runtime's 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -17,6 +18,10 @@ from edgeemo.errors import EdgeemoError
 
 Box = tuple[int, int, int, int]
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
+
+
+class FaceDetector(Protocol):
+    def detect(self, gray: np.ndarray) -> list[Box]: ...
 
 
 def cascade_path() -> Path:

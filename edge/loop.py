@@ -18,7 +18,7 @@ import numpy as np
 from edgeemo.edge.analytics import Analytics
 from edgeemo.edge.classifier import TFLiteClassifier
 from edgeemo.edge.config import RunConfig
-from edgeemo.edge.detector import HaarDetector
+from edgeemo.edge.detector import FaceDetector
 from edgeemo.edge.metrics import RuntimeMetrics
 from edgeemo.edge.sources import Frame, Source
 from edgeemo.edge.tracker import IouTracker, Track
@@ -39,7 +39,6 @@ class LoopStats:
     short_tracks_dropped: int = 0
     started: float = field(default_factory=time.perf_counter)
     finished: float = 0.0
-    detect_s: list[float] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -62,7 +61,7 @@ class FaceView:
 @dataclass
 class LoopParts:
     source: Source
-    detector: HaarDetector
+    detector: FaceDetector
     classifier: TFLiteClassifier
     labels: tuple[str, ...]
     analytics: Analytics
@@ -104,11 +103,8 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
             break
         now = frame.timestamp
         if stats.frames % config.detector.every_n_frames == 0:
-            started = time.perf_counter()
-            boxes = parts.detector.detect(frame.gray)
-            elapsed = time.perf_counter() - started
-            parts.metrics.detection_seconds.observe(elapsed)
-            stats.detect_s.append(elapsed)
+            with parts.metrics.detection_seconds.time():
+                boxes = parts.detector.detect(frame.gray)
             stats.detect_frames += 1
             stats.detect_frames_with_face += bool(boxes)
             ended = tracker.update(boxes, now)

@@ -6,6 +6,7 @@ set the stop event, after which open intervals are closed, written and published
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -57,20 +58,22 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
     store = AnalyticsStore(db_path, config.store.commit_every_s, config.store.retention_days,
                            config.store.max_pending_rows)
     publisher = MqttPublisher(config.mqtt, config.store_id, config.device_id) if config.mqtt.enabled else None
-    closers = [store.close]
-    try:
+    with contextlib.ExitStack() as cleanup:  # closes in reverse: source, publisher, metrics, store
+        cleanup.callback(notifier.close)
+        cleanup.callback(store.close)
         if config.prometheus.enabled:
             metrics.serve(config.prometheus)
-            closers.append(metrics.close)
+            cleanup.callback(metrics.close)
         if publisher is not None:
             publisher.start()
-            closers.insert(0, publisher.close)
+            cleanup.callback(publisher.close)
+
         def camera_state(up: bool) -> None:
             metrics.camera_up.set(int(up))
             notifier.status("running" if up else "camera down; reconnecting")
 
         source = open_source(source_uri, config.source, stop, on_state=camera_state, keepalive=notifier.watchdog)
-        closers.insert(0, source.close)
+        cleanup.callback(source.close)
         sinks = [store] + ([publisher] if publisher is not None else [])
         analytics = Analytics(model.labels, config.store.bucket_s, config.tracker.max_age_s + 1.0, sinks, [store])
 
@@ -87,9 +90,5 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
             stats = run_loop(parts, max_frames)
         finally:
             notifier.stopping()
-            analytics.close()
-    finally:
-        for close in closers:
-            close()
-        notifier.close()
+            analytics.close()  # the open intervals go to the store and the broker before they close
     return stats, db_path

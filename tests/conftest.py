@@ -121,3 +121,12 @@ def padded_model_copy(folder: Path, tag: str) -> Path:
     sidecar["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()
     model.with_suffix(".json").write_text(json.dumps(sidecar, indent=2))
     return model
+
+
+def db_rows(db: Path, sql: str) -> list[tuple]:
+    """Query an analytics database and close it again (an open handle would pin a mount)."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(db)) as connection:
+        return connection.execute(sql).fetchall()

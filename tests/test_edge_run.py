@@ -9,20 +9,14 @@ import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import closing
 from pathlib import Path
 
 import cv2
 import pytest
 
-from tests.conftest import CLIP, REPO, ReadOnlyDir, run_cli
+from tests.conftest import CLIP, REPO, ReadOnlyDir, db_rows, run_cli
 
 INT8 = REPO / "models" / "fer_cnn_int8.tflite"
-
-
-def _rows(db: Path, sql: str) -> list[tuple]:
-    with closing(sqlite3.connect(db)) as connection:
-        return connection.execute(sql).fetchall()
 
 
 def test_the_sample_clip_finds_the_face_in_almost_every_frame_and_yields_one_visit(tmp_path: Path) -> None:
@@ -34,8 +28,8 @@ def test_the_sample_clip_finds_the_face_in_almost_every_frame_and_yields_one_vis
     assert summary["face_rate"] >= 0.95
     assert summary["detect_frames_with_face"] >= 0.9 * summary["detect_frames"]
     assert summary["visits"] == 1
-    [(visits,)] = _rows(db, "SELECT COUNT(*) FROM visits")
-    [(faces, aggregated_visits)] = _rows(db, "SELECT SUM(faces_seen), SUM(visits) FROM aggregates")
+    [(visits,)] = db_rows(db, "SELECT COUNT(*) FROM visits")
+    [(faces, aggregated_visits)] = db_rows(db, "SELECT SUM(faces_seen), SUM(visits) FROM aggregates")
     assert visits == 1 and aggregated_visits == 1 and faces >= 1
 
 
@@ -45,7 +39,7 @@ def test_each_shopper_is_one_visit_and_the_report_suppresses_small_buckets(tmp_p
     done = run_cli("run", "--source", str(three_visits_clip), "--db", str(db), "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1])["visits"] == 3
-    dwell = [row[0] for row in _rows(db, "SELECT dwell_s FROM visits")]
+    dwell = [row[0] for row in db_rows(db, "SELECT dwell_s FROM visits")]
     assert len(dwell) == 3 and all(4.0 <= d <= 5.0 for d in dwell)  # 115 frames at 25 fps = 4.6 s
 
     hidden = run_cli("report", "--db", str(db), "--out", str(tmp_path / "k5"))
@@ -155,7 +149,7 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 
 def _visits(db: Path) -> int:
     try:
-        return _rows(db, "SELECT COUNT(*) FROM visits")[0][0]
+        return db_rows(db, "SELECT COUNT(*) FROM visits")[0][0]
     except sqlite3.Error:
         return 0
 
@@ -176,7 +170,7 @@ def test_kill_9_mid_run_leaves_a_database_that_passes_integrity_check(tmp_path: 
         process.kill()
         process.communicate(timeout=30)
     assert process.returncode == -signal.SIGKILL
-    assert _rows(db, "PRAGMA integrity_check") == [("ok",)]
+    assert db_rows(db, "PRAGMA integrity_check") == [("ok",)]
     before = _visits(db)
     again = run_cli("run", "--source", str(CLIP), "--db", str(db), "--config", str(config))
     assert again.returncode == 0, again.stderr
@@ -194,7 +188,7 @@ def test_sigterm_stops_cleanly_and_flushes_the_open_interval(tmp_path: Path) -> 
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output
     assert "SIGTERM: stopping" in output
-    [(intervals, visits)] = _rows(db, "SELECT COUNT(*), SUM(visits) FROM aggregates")
+    [(intervals, visits)] = db_rows(db, "SELECT COUNT(*), SUM(visits) FROM aggregates")
     assert intervals >= 1 and visits == 1  # the open track ended as a visit and its interval was written
 
 

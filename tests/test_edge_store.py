@@ -16,7 +16,7 @@ from edgeemo.edge.analytics import Aggregate, Analytics
 from edgeemo.edge.store import AnalyticsStore
 from edgeemo.edge.visits import Visit
 from edgeemo.labels import LABELS
-from tests.conftest import ReadOnlyDir
+from tests.conftest import ReadOnlyDir, db_rows
 
 NOW = float(int(time.time()) // 60 * 60)  # recent: retention would prune 1970
 
@@ -26,8 +26,7 @@ def _aggregate(start: float, **visits: int) -> Aggregate:
 
 
 def _rows(path: Path, table: str) -> list[tuple]:
-    with closing(sqlite3.connect(path)) as connection:
-        return connection.execute(f"SELECT * FROM {table}").fetchall()
+    return db_rows(path, f"SELECT * FROM {table}")
 
 
 def test_rows_round_trip_and_a_restart_in_the_same_interval_adds_up(tmp_path: Path) -> None:
