@@ -39,9 +39,10 @@ def test_bundled_model_on_fer2013_publictest(fer_root: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["n"] == 3589
-    # The card reports 0.6754 (2424/3589); this guards that claim (the 0.70 target was missed).
-    assert report["accuracy"] >= 0.670
-    assert report["macro_f1"] >= 0.62
+    # The card reports 0.6801 (2441/3589) and macro-F1 0.648; this guards those claims
+    # (the 0.70 target was missed).
+    assert report["accuracy"] >= 0.678
+    assert report["macro_f1"] >= 0.64
 
 
 INT8 = REPO / "models" / "fer_cnn_int8.tflite"
@@ -76,5 +77,5 @@ def test_bundled_int8_drift_on_fer2013_publictest(fer_root: Path) -> None:
                      "--max-drop", "0.5", "--min-agreement", "0.98", "--json")
     report = json.loads(result.stdout)
     assert report["n"] == 3589
-    # The card reports drop +0.08 pt and agreement 98.33% (the 98.5% agreement target was missed).
+    # The card reports drop +0.03 pt and agreement 98.22% (the 98.5% agreement target was missed).
     assert result.returncode == 0, report["failures"]

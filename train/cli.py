@@ -26,6 +26,10 @@ def _add_train(commands: Subcommands) -> None:
                         help="per-class loss weights against class imbalance")
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--patience", type=int, default=15, help="early-stopping patience in epochs")
+    parser.add_argument("--warmup-epochs", type=int, default=3, help="linear warm-up before the cosine decay")
+    parser.add_argument("--init", type=Path, default=None, metavar="MODEL",
+                        help="start from this trained .keras model (same architecture) instead of random "
+                        "weights: fine-tune the bundled model on your own data with a lower --lr")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     parser.set_defaults(handler=_run_train)
 
@@ -37,7 +41,8 @@ def _run_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         data=str(args.data), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         precision=args.precision, class_weights=args.class_weights, label_smoothing=args.label_smoothing,
-        patience=args.patience,
+        patience=args.patience, warmup_epochs=args.warmup_epochs,
+        init_from=str(args.init) if args.init else None,
     )
     model_path = train(config, args.out, resume=args.resume)
     print(f"model: {model_path}  (sidecar {model_path.with_suffix('.json')}, curves {args.out / 'curves.png'})")

@@ -36,6 +36,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     class_weights: str = "none"
     patience: int = 15  # epochs without a better validation accuracy before stopping
+    init_from: str | None = None  # a trained model of the same architecture to start from (fine-tuning)
     input_size: tuple[int, int] = (48, 48)
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentSpec = field(default_factory=AugmentSpec)
@@ -52,6 +53,8 @@ class TrainConfig:
             raise EdgeemoError("val_fraction must be between 0 and 1")
         if self.lr <= 0:
             raise EdgeemoError("--lr must be positive")
+        if self.warmup_epochs < 0:
+            raise EdgeemoError("--warmup-epochs must be 0 or more")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
