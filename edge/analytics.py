@@ -77,7 +77,6 @@ class Analytics:
         self.labels, self.bucket_s, self.grace_s = tuple(labels), bucket_s, grace_s
         self.sinks, self.visit_sinks = list(sinks), list(visit_sinks)
         self.open_buckets: dict[float, Aggregate] = {}
-        self.visits_total = 0
 
     def _bucket(self, timestamp: float) -> Aggregate:
         start = math.floor(timestamp / self.bucket_s) * self.bucket_s
@@ -92,7 +91,6 @@ class Analytics:
         bucket = self._bucket(visit.end)
         bucket.visits_by_emotion[visit.dominant] += 1
         bucket.dwell_s_total += visit.dwell_s
-        self.visits_total += 1
         for sink in self.visit_sinks:
             sink.add_visit(visit)
 

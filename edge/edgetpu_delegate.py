@@ -6,10 +6,12 @@ device, is missing the caller falls back to the CPU with one warning naming the 
 
 from __future__ import annotations
 
-import importlib
 import logging
 import platform
 from typing import Any
+
+from edgeemo.edge.interpreter import runtime_module
+from edgeemo.errors import EdgeemoError
 
 log = logging.getLogger(__name__)
 
@@ -17,18 +19,22 @@ LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows"
 
 
 def load_edgetpu_delegate(device: str | None = None) -> tuple[Any | None, str]:
-    """(delegate, '') when the Edge TPU is usable, else (None, why not)."""
+    """(delegate, '') when the Edge TPU is usable, else (None, why not).
+
+    The delegate comes from the same runtime the interpreter will (a delegate of one
+    runtime cannot be handed to another's interpreter).
+    """
     library = LIBRARY.get(platform.system(), "libedgetpu.so.1")
-    options = {"device": device} if device else {}
-    reasons = []
-    for module_name in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite.experimental"):
-        try:
-            load_delegate = importlib.import_module(module_name).load_delegate
-        except (ImportError, AttributeError):
-            continue
-        try:
-            return load_delegate(library, options), ""
-        except (ValueError, OSError, RuntimeError) as exc:
-            reasons.append(f"{library}: {str(exc).strip() or type(exc).__name__}")
-            break
-    return None, reasons[0] if reasons else "no TFLite runtime with load_delegate installed"
+    try:
+        name, module = runtime_module()
+    except EdgeemoError as exc:
+        return None, str(exc)
+    # tensorflow.lite keeps it under experimental; LiteRT and tflite-runtime at the top
+    load_delegate = getattr(module, "load_delegate", None) or getattr(getattr(module, "experimental", None),
+                                                                       "load_delegate", None)
+    if load_delegate is None:
+        return None, f"{name} has no load_delegate"
+    try:
+        return load_delegate(library, {"device": device} if device else {}), ""
+    except (ValueError, OSError, RuntimeError) as exc:
+        return None, f"{library}: {str(exc).strip() or type(exc).__name__}"

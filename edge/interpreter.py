@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from edgeemo.errors import EdgeemoError
+from edgeemo.errors import EdgeemoError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +23,23 @@ RUNTIMES = (
 )
 
 
-def interpreter_class() -> tuple[str, Any]:
-    """(runtime name, Interpreter class) of the first runtime that imports."""
+def runtime_module() -> tuple[str, Any]:
+    """(runtime name, its interpreter module) of the first runtime that imports."""
     for name, module_name in RUNTIMES:
         try:
-            module = importlib.import_module(module_name)
+            return name, importlib.import_module(module_name)
         except ImportError:
             continue
-        return name, module.Interpreter
     raise EdgeemoError(
         "no TFLite runtime installed; install the edge extra (pip install 'edgeemo[edge]', "
         "which brings ai-edge-litert)"
     )
+
+
+def interpreter_class() -> tuple[str, Any]:
+    """(runtime name, Interpreter class) of the first runtime that imports."""
+    name, module = runtime_module()
+    return name, module.Interpreter
 
 
 def open_interpreter(model_path: Path, num_threads: int = 2, delegates: list | None = None) -> tuple[str, Any]:
@@ -46,7 +51,6 @@ def open_interpreter(model_path: Path, num_threads: int = 2, delegates: list | N
         )
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EdgeemoError(f"{model_path}: not a loadable TFLite model ({first})") from exc
+        raise EdgeemoError(f"{model_path}: not a loadable TFLite model ({first_line(exc)})") from exc
     log.debug("%s: opened with %s", model_path, name)
     return name, interpreter

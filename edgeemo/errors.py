@@ -9,6 +9,12 @@ class EdgeemoError(Exception):
     exit_code = 2
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when the message is empty)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class ConfigError(EdgeemoError):
     """Bad configuration; exits 78 (EX_CONFIG) so systemd does not restart-loop on it."""
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edgeemo.errors import EdgeemoError
+from edgeemo.errors import EdgeemoError, first_line
 from edgeemo.labels import LABELS
 
 
@@ -61,8 +61,7 @@ def read_sidecar(model_path: Path, verify_hash: bool = True) -> ModelSidecar:
     try:
         sidecar = ModelSidecar.model_validate(json.loads(path.read_text()))
     except (json.JSONDecodeError, ValidationError) as exc:
-        first = str(exc).splitlines()[0]
-        raise EdgeemoError(f"{path}: not a valid model sidecar ({first})") from exc
+        raise EdgeemoError(f"{path}: not a valid model sidecar ({first_line(exc)})") from exc
     if verify_hash:
         actual = file_sha256(model_path)
         if actual != sidecar.sha256:

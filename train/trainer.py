@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeemo import __version__
-from edgeemo.errors import EdgeemoError
+from edgeemo.errors import EdgeemoError, first_line
 from edgeemo.labels import LABELS, NUM_CLASSES
 from edgeemo.sidecar import file_sha256, read_sidecar, write_sidecar
 from edgeemo.train.augment import augment_batch
@@ -233,8 +233,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> Path:
     else:
         model = build_model(config.model, config.input_size)
         if config.init_from:
-            _load_initial_weights(model, Path(config.init_from))
-            state["init_sha256"] = file_sha256(Path(config.init_from))
+            state["init"] = _load_initial_weights(model, Path(config.init_from))
         _compile(model, config, len(batches))
     done = state["epochs_done"]
     if done < config.epochs and done - state["best_epoch"] < config.patience:
@@ -246,36 +245,35 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> Path:
     return _export_best(config, run_dir, state, val_x, val_set.labels, len(train_set))
 
 
-def _load_initial_weights(model: keras.Model, source: Path) -> None:
-    """Copy every weight of a trained model into `model`; the architectures must match."""
+def _load_initial_weights(model: keras.Model, source: Path) -> dict:
+    """Copy every weight of a trained model into `model` (the architectures must match).
+
+    Returns the record the run's sidecar keeps under `init`: the starting model's path,
+    sha256 and, when it has a sidecar, how it was trained. It is taken now, from the file
+    the weights came from, so it stays right even if that file is later replaced (as when
+    a fine-tuned model becomes the bundled one).
+    """
     if not source.is_file():
         raise EdgeemoError(f"--init {source}: no such model file; pass a .keras model written by edgeemo train")
     try:
         trained = keras.models.load_model(source, compile=False)
         model.set_weights(trained.get_weights())
     except (OSError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EdgeemoError(f"--init {source}: cannot start from it ({first_line}); it must be a .keras model "
+        raise EdgeemoError(f"--init {source}: cannot start from it ({first_line(exc)}); it must be a .keras model "
                            "with the same architecture as this run's config") from exc
     log.info("starting from the weights of %s", source)
-
-
-def _init_provenance(config: TrainConfig, state: dict) -> dict:
-    """For a fine-tuned run: which model it started from and how that one was trained.
-
-    The starting model's own record is nested, so the sidecar stays whole even after the
-    starting file is replaced (as when a fine-tuned model becomes the bundled one).
-    """
-    if not config.init_from:
-        return {}
-    source = Path(config.init_from)
-    init: dict = {"model": str(source), "sha256": state.get("init_sha256")}
     try:
-        sidecar = read_sidecar(source)
+        sidecar = read_sidecar(source)  # also checks its sha256
     except EdgeemoError:
-        sidecar = None  # the starting model moved or changed since; its hash above still names it
-    if sidecar and (init["sha256"] in (None, sidecar.sha256)):
-        init.update(sha256=sidecar.sha256, made_by=sidecar.made_by)
+        return {"model": str(source), "sha256": file_sha256(source)}
+    return {"model": str(source), "sha256": sidecar.sha256, "made_by": sidecar.made_by}
+
+
+def _init_provenance(state: dict) -> dict:
+    """Sidecar fields of a fine-tuned run: its starting model and the training time of both."""
+    init = state.get("init")
+    if init is None:
+        return {}
     total = state["train_seconds"] + float(init.get("made_by", {}).get("train_seconds", 0.0))
     return {"init": init, "train_seconds_with_init": round(total, 1)}
 
@@ -307,7 +305,7 @@ def _export_best(config: TrainConfig, run_dir: Path, state: dict, val_x: np.ndar
         "train_seconds": round(state["train_seconds"], 1),
         "train_images_per_s": round(float(np.median(history["images_per_s"])), 1),
         "precision": config.precision,
-        **_init_provenance(config, state),
+        **_init_provenance(state),
         "config": asdict(config),
         "edgeemo": __version__,
         "tensorflow": tf.__version__,
