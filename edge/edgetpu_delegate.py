@@ -6,12 +6,13 @@ device, is missing the caller falls back to the CPU with one warning naming the 
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import platform
 from typing import Any
 
 from edgeemo.edge.interpreter import runtime_module
-from edgeemo.errors import EdgeemoError
+from edgeemo.errors import EdgeemoError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,10 @@ def load_edgetpu_delegate(device: str | None = None) -> tuple[Any | None, str]:
                                                                        "load_delegate", None)
     if load_delegate is None:
         return None, f"{name} has no load_delegate"
+    try:  # LiteRT's failed Delegate prints an "Exception ignored" traceback when collected
+        ctypes.CDLL(library)
+    except OSError as exc:
+        return None, f"{library}: {first_line(exc)}"
     try:
         return load_delegate(library, {"device": device} if device else {}), ""
     except (ValueError, OSError, RuntimeError) as exc:

@@ -221,6 +221,7 @@ def test_an_edgetpu_model_without_the_edge_tpu_runs_on_the_cpu_with_one_warning(
                    "--max-frames", "10")
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("Edge TPU unavailable") == 1 and "running on the CPU" in done.stdout
+    assert "Traceback" not in done.stderr, done.stderr
 
 
 def test_annotate_out_is_an_explicit_opt_in_with_a_privacy_warning(tmp_path: Path) -> None:
