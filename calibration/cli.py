@@ -18,6 +18,7 @@ def _add_calibrate(commands: Subcommands) -> None:
     parser.add_argument("--n", type=int, default=500, help="number of faces")
     parser.add_argument("--out", required=True, type=Path, help="output .npz, e.g. calibration/NAME.npz")
     parser.add_argument("--seed", type=int, default=42, help="sampling and split seed (match the model's)")
+    parser.add_argument("--votes", type=Path, help="FER+ ferplus_votes.csv: balance over the 8 FER+ classes")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="validation share left out (match the model's)")
     parser.set_defaults(handler=_run_calibrate)
 
@@ -25,7 +26,7 @@ def _add_calibrate(commands: Subcommands) -> None:
 def _run_calibrate(args: argparse.Namespace) -> int:
     from edgeemo.calibration.build import build
 
-    manifest = build(args.data, args.n, args.out, args.seed, args.val_fraction)
+    manifest = build(args.data, args.n, args.out, args.seed, args.val_fraction, votes=args.votes)
     counts = ", ".join(f"{k} {v}" for k, v in manifest["class_counts"].items())
     print(f"{args.out}: {manifest['n']} faces ({counts}); sha256 {manifest['sha256'][:12]}…")
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeemo.errors import EdgeemoError
-from edgeemo.labels import LABELS, NUM_CLASSES
+from edgeemo.labels import LABELS
 from edgeemo.sidecar import file_sha256
 
 
@@ -31,14 +31,14 @@ class CalibrationSet:
         return int(self.faces.shape[1]), int(self.faces.shape[2])
 
 
-def balanced_sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+def balanced_sample(labels: np.ndarray, n: int, seed: int, num_classes: int = len(LABELS)) -> np.ndarray:
     """Indices of up to `n` items, as equal per class as the class sizes allow."""
     rng = np.random.default_rng(seed)
-    pools = [rng.permutation(np.flatnonzero(labels == c)) for c in range(NUM_CLASSES)]
-    taken = [0] * NUM_CLASSES
+    pools = [rng.permutation(np.flatnonzero(labels == c)) for c in range(num_classes)]
+    taken = [0] * num_classes
     remaining = min(n, len(labels))
     while remaining > 0:  # round-robin over classes that still have faces
-        open_classes = [c for c in range(NUM_CLASSES) if taken[c] < len(pools[c])]
+        open_classes = [c for c in range(num_classes) if taken[c] < len(pools[c])]
         share = max(1, remaining // len(open_classes))
         for c in open_classes:
             grab = min(share, len(pools[c]) - taken[c], remaining)
@@ -53,15 +53,17 @@ def manifest_path(npz_path: Path) -> Path:
     return npz_path.with_suffix(".json")
 
 
-def save_calibration_set(path: Path, faces: np.ndarray, labels: np.ndarray, manifest: dict) -> dict:
+def save_calibration_set(path: Path, faces: np.ndarray, labels: np.ndarray, manifest: dict,
+                         names: tuple[str, ...] = LABELS) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, faces=faces.astype(np.uint8), labels=labels.astype(np.uint8))
-    counts = np.bincount(labels, minlength=NUM_CLASSES)
+    counts = np.bincount(labels, minlength=len(names))
     full = {
         **manifest,
         "n": len(labels),
         "input_shape": [int(faces.shape[1]), int(faces.shape[2]), 1],
-        "class_counts": {label: int(k) for label, k in zip(LABELS, counts)},
+        "labels": list(names),
+        "class_counts": {label: int(k) for label, k in zip(names, counts)},
         "file": path.name,
         "sha256": file_sha256(path),
     }

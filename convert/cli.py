@@ -20,6 +20,7 @@ def _add_convert(commands: Subcommands) -> None:
     parser.add_argument("--calib", type=Path, help=f"calibration .npz; default: the bundled {DEFAULT_CALIBRATION}")
     parser.add_argument("--out", type=Path, help="output .tflite; default: <model>_int8.tflite beside the model")
     parser.add_argument("--data", help="the float model's training data (default: as recorded in its sidecar)")
+    parser.add_argument("--votes", help="FER+ vote file of a FER+ model (default: as recorded in its sidecar)")
     parser.add_argument("--prune", type=float, metavar="SPARSITY", help="magnitude-prune to this sparsity first")
     parser.add_argument("--prune-epochs", type=int, default=2, help="fine-tuning epochs while pruning")
     parser.add_argument("--edgetpu", action="store_true", help="check Edge TPU compatibility and compile")
@@ -38,7 +39,7 @@ def _run_convert(args: argparse.Namespace) -> int:
     result = convert_int8(ConvertOptions(
         model=args.model or bundled_model("fer_cnn.keras"),
         calibration=args.calib or bundled("calibration", DEFAULT_CALIBRATION),
-        out=args.out, data=args.data, prune_sparsity=args.prune, prune_epochs=args.prune_epochs,
+        out=args.out, data=args.data, votes=args.votes, prune_sparsity=args.prune, prune_epochs=args.prune_epochs,
         edgetpu=args.edgetpu, force=args.force, max_drop_pt=args.max_drop, min_agreement=args.min_agreement,
         qat=args.qat, qat_epochs=args.qat_epochs,
     ))
@@ -68,6 +69,7 @@ def _add_drift(commands: Subcommands) -> None:
     parser.add_argument("--int8", dest="int8_model", required=True, type=Path, help="int8 .tflite")
     parser.add_argument("--data", required=True, help="labelled faces: Kaggle folder tree or fer2013.csv")
     parser.add_argument("--split", choices=("train", "test", "private"), default="test")
+    parser.add_argument("--votes", type=Path, metavar="CSV", help="FER+ ferplus_votes.csv: FER+ majority labels")
     parser.add_argument("--max-drop", type=float, default=1.0, help="largest accuracy drop, points")
     parser.add_argument("--min-agreement", type=float, default=0.98, help="smallest top-1 agreement")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
@@ -87,7 +89,8 @@ def _run_drift(args: argparse.Namespace) -> int:
     int8_predictor = load_predictor(args.int8_model)
     if float_predictor.input_size != int8_predictor.input_size:
         raise EdgeemoError(f"{args.float_model} and {args.int8_model} take different input sizes")
-    data = load_faces(args.data, args.split, float_predictor.input_size)
+    data = load_faces(args.data, args.split, float_predictor.input_size, args.votes).for_model(
+        float_predictor.labels, args.float_model)
     p_float = predict_all(float_predictor, data.images, progress=not args.json)
     p_int8 = predict_all(int8_predictor, data.images, progress=not args.json)
     report = compare(data.labels, p_float, p_int8, float_predictor.labels, args.max_drop, args.min_agreement)

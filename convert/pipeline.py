@@ -19,9 +19,8 @@ from edgeemo.calibration.sets import load_calibration_set
 from edgeemo.convert.drift import DriftReport, compare, write_reports
 from edgeemo.convert.edgetpu import CompileResult, check_model, compile_for_edgetpu
 from edgeemo.errors import EdgeemoError
-from edgeemo.labels import LABELS
 from edgeemo.sidecar import file_sha256, read_sidecar, write_sidecar
-from edgeemo.train.data import FaceDataset, load_faces, stratified_split
+from edgeemo.train.data import FaceDataset, load_split
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +31,7 @@ class ConvertOptions:
     calibration: Path
     out: Path | None = None
     data: str | None = None
+    votes: str | None = None  # default: the float model's own (its sidecar's training config)
     prune_sparsity: float | None = None
     prune_epochs: int = 2
     edgetpu: bool = False
@@ -56,12 +56,12 @@ class ConvertResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _held_out(data: str, made_by: dict, input_size: tuple[int, int]) -> tuple[FaceDataset, FaceDataset]:
+def _held_out(data: str, votes: str | None, made_by: dict, input_size: tuple[int, int],
+              labels: list[str]) -> tuple[FaceDataset, FaceDataset]:
     """(training part, held-out validation part) of the split the float model was trained with."""
     config = made_by.get("config", {})
-    dataset = load_faces(data, "train", input_size)
-    train_idx, val_idx = stratified_split(dataset.labels, config.get("val_fraction", 0.1), config.get("seed", 42))
-    return dataset.subset(train_idx), dataset.subset(val_idx)
+    train_set, val_set = load_split(data, config.get("val_fraction", 0.1), config.get("seed", 42), input_size, votes)
+    return train_set.for_model(labels), val_set.for_model(labels)
 
 
 QUANTIZATION_METHODS = {
@@ -102,7 +102,10 @@ def convert_int8(options: ConvertOptions) -> ConvertResult:
     if not data or not Path(data).exists():
         raise EdgeemoError(f"training data {data!r} not found; pass --data with the float model's training "
                            "data (the drift gate runs on its held-out validation split)")
-    train_set, val_set = _held_out(data, sidecar.made_by, sidecar.input_size)
+    votes = options.votes or sidecar.made_by.get("config", {}).get("votes")
+    if votes and not Path(votes).is_file():
+        raise EdgeemoError(f"FER+ votes {votes!r} not found; pass --votes with the float model's vote file")
+    train_set, val_set = _held_out(data, votes, sidecar.made_by, sidecar.input_size, sidecar.labels)
     log.info("drift gate data: %d held-out validation faces of %s", len(val_set), data)
     output = options.out or options.model.with_name(f"{options.model.stem}_int8.tflite")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +143,8 @@ def convert_int8(options: ConvertOptions) -> ConvertResult:
             staged.write_bytes(flatbuffer)
             p_int8 = predict_all(load_predictor(staged), val_set.images, progress=False)
             timings[f"{method}_s"] = time.perf_counter() - mark
-            report = compare(val_set.labels, p_float, p_int8, LABELS, options.max_drop_pt, options.min_agreement)
+            report = compare(val_set.labels, p_float, p_int8, val_set.names, options.max_drop_pt,
+                             options.min_agreement)
             write_reports(report, f"{title}, {method.upper()}", drift_md)
             log.info("%s drift: drop %+.2f pt, agreement %.2f%%", method.upper(), report.accuracy_drop_pt,
                      report.agreement * 100)

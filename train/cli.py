@@ -30,19 +30,28 @@ def _add_train(commands: Subcommands) -> None:
     parser.add_argument("--init", type=Path, default=None, metavar="MODEL",
                         help="start from this trained .keras model (same architecture) instead of random "
                         "weights: fine-tune the bundled model on your own data with a lower --lr")
+    parser.add_argument("--votes", type=Path, default=None, metavar="CSV",
+                        help="FER+ ferplus_votes.csv: train the 8 FER+ classes on its majority labels "
+                        "(images without a majority are dropped)")
+    parser.add_argument("--targets", choices=("majority", "distribution"), default="majority",
+                        help="with --votes: one-hot majority labels, or the vote distribution as soft targets")
+    parser.add_argument("--augment", choices=("standard", "light"), default="standard",
+                        help="standard: flip, rotation, shift, zoom, brightness/contrast, erasing; "
+                        "light: flip and +-3 px shift (for fine-tuning)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     parser.set_defaults(handler=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from edgeemo.train.config import TrainConfig
+    from edgeemo.train.config import AUGMENT_PRESETS, TrainConfig
     from edgeemo.train.trainer import train
 
     config = TrainConfig(
         data=str(args.data), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         precision=args.precision, class_weights=args.class_weights, label_smoothing=args.label_smoothing,
         patience=args.patience, warmup_epochs=args.warmup_epochs,
-        init_from=str(args.init) if args.init else None,
+        init_from=str(args.init) if args.init else None, votes=str(args.votes) if args.votes else None,
+        targets=args.targets, augment=AUGMENT_PRESETS[args.augment],
     )
     model_path = train(config, args.out, resume=args.resume)
     print(f"model: {model_path}  (sidecar {model_path.with_suffix('.json')}, curves {args.out / 'curves.png'})")
@@ -59,6 +68,12 @@ def _add_evaluate(commands: Subcommands) -> None:
     parser.add_argument("--data", required=True, help="Kaggle folder tree or fer2013.csv")
     parser.add_argument("--split", choices=("train", "test", "private"), default="test",
                         help="for a CSV: Training/PublicTest/PrivateTest rows; for a dataset root: the subfolder")
+    parser.add_argument("--votes", type=Path, metavar="CSV",
+                        help="FER+ ferplus_votes.csv: evaluate on the FER+ majority labels (8 classes)")
+    parser.add_argument("--train-data", metavar="DIR_OR_CSV",
+                        help="the training data: also report accuracy on the faces with no copy in it")
+    parser.add_argument("--tta", choices=("none", "flip"), default="none",
+                        help="test-time augmentation: flip averages each face with its mirror image")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     parser.add_argument("--out", type=Path, help="also write report.json, report.md and confusion_matrix.png here")
     parser.set_defaults(handler=_run_evaluate)
@@ -70,7 +85,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from edgeemo.train.evaluate import evaluate, render_text
 
     model = args.model or bundled_model("fer_cnn.keras")
-    report = evaluate(model, args.data, args.split, args.out, progress=not args.json)
+    report = evaluate(model, args.data, args.split, args.out, progress=not args.json, votes=args.votes,
+                      train_data=args.train_data, tta=args.tta)
     if args.json:
         print(json.dumps({"model": str(model), **report.to_dict()}))
     else:

@@ -11,6 +11,14 @@ from edgeemo.errors import EdgeemoError
 from edgeemo.train.augment import AugmentSpec
 
 PRECISIONS = ("fp32", "bf16")
+TARGETS = ("majority", "distribution")
+# Augmentation presets: `standard` for training from scratch; `light` (flips and a few pixels
+# of shift) for a final phase or a fine-tune, which heavy augmentation holds back.
+AUGMENT_PRESETS = {
+    "standard": AugmentSpec(),
+    "light": AugmentSpec(max_rotation_deg=0.0, max_shift=3 / 48, max_zoom=0.0, brightness=0.0, contrast=0.0,
+                         erase_prob=0.0),
+}
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 
 
@@ -37,6 +45,8 @@ class TrainConfig:
     class_weights: str = "none"
     patience: int = 15  # epochs without a better validation accuracy before stopping
     init_from: str | None = None  # a trained model of the same architecture to start from (fine-tuning)
+    votes: str | None = None  # FER+ ferplus_votes.csv: 8 FER+ classes instead of the folders' 7
+    targets: str = "majority"  # or "distribution": FER+ vote distributions as soft targets
     input_size: tuple[int, int] = (48, 48)
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentSpec = field(default_factory=AugmentSpec)
@@ -53,6 +63,10 @@ class TrainConfig:
             raise EdgeemoError("val_fraction must be between 0 and 1")
         if self.lr <= 0:
             raise EdgeemoError("--lr must be positive")
+        if self.targets not in TARGETS:
+            raise EdgeemoError(f"--targets {self.targets!r}: choose one of {', '.join(TARGETS)}")
+        if self.targets == "distribution" and not self.votes:
+            raise EdgeemoError("--targets distribution needs --votes (the FER+ vote file)")
         if self.warmup_epochs < 0:
             raise EdgeemoError("--warmup-epochs must be 0 or more")
 

@@ -8,6 +8,7 @@ Uncached, the 28,709 training JPEGs decode in under two seconds, so there is no 
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import math
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import cv2
 import numpy as np
 
 from edgeemo.errors import EdgeemoError
-from edgeemo.labels import FER_CSV_ID_TO_LABEL, LABELS, NUM_CLASSES
+from edgeemo.labels import FER_CSV_ID_TO_LABEL, FERPLUS_LABELS, LABELS
 from edgeemo.preprocess import face_input
 
 log = logging.getLogger(__name__)
@@ -28,34 +29,67 @@ REQUIRED_CSV_COLUMNS = ("emotion", "pixels", "Usage")
 
 @dataclass
 class FaceDataset:
-    """Faces (N, H, W) uint8 and their label indices (N,) in `LABELS` order."""
+    """Faces (N, H, W) uint8 and their label indices (N,) in `names` order.
+
+    `targets` holds soft targets (N, classes) when the labels come with a distribution
+    (FER+ votes); `keys` names each face's file (`<label folder>/<file>`) when it has one.
+    """
 
     images: np.ndarray
     labels: np.ndarray
     source: str
     skipped: int = 0
+    names: tuple[str, ...] = LABELS
+    targets: np.ndarray | None = None
+    keys: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
     def class_counts(self) -> np.ndarray:
-        return np.bincount(self.labels, minlength=NUM_CLASSES)
+        return np.bincount(self.labels, minlength=len(self.names))
 
     def subset(self, indices: np.ndarray) -> FaceDataset:
-        return FaceDataset(self.images[indices], self.labels[indices], self.source, 0)
+        return FaceDataset(self.images[indices], self.labels[indices], self.source, 0, self.names,
+                           None if self.targets is None else self.targets[indices],
+                           None if self.keys is None else self.keys[indices])
+
+    def for_model(self, model_labels: tuple[str, ...] | list[str], model: str | Path = "the model") -> FaceDataset:
+        """The same faces with label indices in the model's output order (the model may know more labels)."""
+        model_labels = tuple(model_labels)
+        if model_labels == self.names:
+            return self
+        missing = [name for name in self.names if name not in model_labels]
+        if missing:
+            raise EdgeemoError(f"{model}: its labels ({', '.join(model_labels)}) lack {', '.join(missing)} of "
+                               f"{self.source}; FER+ data (--votes) needs an 8-class model, and back")
+        order = np.array([model_labels.index(name) for name in self.names], dtype=np.int64)
+        targets = None
+        if self.targets is not None:
+            targets = np.zeros((len(self), len(model_labels)), np.float32)
+            targets[:, order] = self.targets
+        return FaceDataset(self.images, order[self.labels], self.source, self.skipped, model_labels, targets,
+                           self.keys)
+
+    def pixel_hashes(self) -> list[bytes]:
+        """A digest of each face's pixels: equal for the pixel-identical copies FER-2013 holds."""
+        return [hashlib.blake2b(face.tobytes(), digest_size=16).digest() for face in self.images]
 
     def summary(self) -> str:
-        counts = ", ".join(f"{name} {n}" for name, n in zip(LABELS, self.class_counts()))
+        counts = ", ".join(f"{name} {n}" for name, n in zip(self.names, self.class_counts()))
         skipped = f"; skipped {self.skipped} unreadable file(s)" if self.skipped else ""
         return f"{self.source}: {len(self)} faces ({counts}){skipped}"
 
 
-def load_faces(path: str | Path, split: str = "train", size: tuple[int, int] = (48, 48)) -> FaceDataset:
+def load_faces(path: str | Path, split: str = "train", size: tuple[int, int] = (48, 48),
+               votes: str | Path | None = None) -> FaceDataset:
     """Load a Kaggle folder tree or a fer2013.csv.
 
     For a CSV, `split` picks the Usage (train=Training, test=PublicTest,
     private=PrivateTest). For a folder that holds `train/` and `test/` rather than label
-    folders, `split` picks the subfolder.
+    folders, `split` picks the subfolder. With `votes` (FER+'s ferplus_votes.csv), the
+    labels become the FER+ majority labels (8 classes) with the vote distributions as soft
+    targets, and images without a majority are dropped.
     """
     path = Path(path)
     if not path.exists():
@@ -63,6 +97,9 @@ def load_faces(path: str | Path, split: str = "train", size: tuple[int, int] = (
     if path.is_file():
         if path.suffix.lower() != ".csv":
             raise EdgeemoError(f"{path}: expected a folder of label subfolders or a .csv file")
+        if votes is not None:
+            raise EdgeemoError(f"--votes only work with the Kaggle folder layout ({path} is a CSV): FER+ votes are "
+                               "matched to image files")
         dataset = _load_csv(path, CSV_USAGE[split], size)
     else:
         dataset = _load_folders(_label_root(path, split), size)
@@ -70,7 +107,36 @@ def load_faces(path: str | Path, split: str = "train", size: tuple[int, int] = (
         raise EdgeemoError(f"{path}: no faces found (split {split!r}); check the path and layout")
     if dataset.skipped:
         log.warning("%s: skipped %d unreadable or corrupt file(s)", path, dataset.skipped)
+    if votes is not None:
+        dataset = with_ferplus_votes(dataset, Path(votes))
     return dataset
+
+
+def with_ferplus_votes(dataset: FaceDataset, votes_path: Path) -> FaceDataset:
+    """The faces FER+'s majority protocol keeps, labelled by it, with vote distributions as targets."""
+    from edgeemo.train.ferplus import majority_label, read_votes, vote_distribution
+
+    votes = read_votes(votes_path)
+    assert dataset.keys is not None, "folder datasets carry file keys"
+    missing = [key for key in dataset.keys if key not in votes]
+    if missing:
+        raise EdgeemoError(f"{votes_path}: no votes for {len(missing)} image(s) of {dataset.source}, "
+                           f"e.g. {missing[0]}; is it the vote file of this data?")
+    kept, labels, targets = [], [], []
+    for index, key in enumerate(dataset.keys):
+        label = majority_label(votes[key])
+        if label is None:
+            continue
+        kept.append(index)
+        labels.append(label)
+        targets.append(vote_distribution(votes[key]))
+    chosen = np.asarray(kept, dtype=np.int64)
+    log.info("%s: FER+ majority keeps %d of %d faces (unknown or not a face: %d dropped)",
+             dataset.source, len(kept), len(dataset), len(dataset) - len(kept))
+    return FaceDataset(dataset.images[chosen], np.asarray(labels, dtype=np.int64),
+                       f"{dataset.source} with FER+ votes ({votes_path.name})", dataset.skipped, FERPLUS_LABELS,
+                       np.stack(targets) if targets else np.zeros((0, len(FERPLUS_LABELS)), np.float32),
+                       dataset.keys[chosen])
 
 
 def _label_root(path: Path, split: str) -> Path:
@@ -95,6 +161,7 @@ def _load_folders(root: Path, size: tuple[int, int]) -> FaceDataset:
         )
     images: list[np.ndarray] = []
     labels: list[int] = []
+    keys: list[str] = []
     skipped = 0
     for label_dir in label_dirs:
         label = LABELS.index(label_dir.name)
@@ -107,7 +174,10 @@ def _load_folders(root: Path, size: tuple[int, int]) -> FaceDataset:
                 continue
             images.append(face_input(image, size))
             labels.append(label)
-    return _as_dataset(images, labels, str(root), skipped, size)
+            keys.append(f"{label_dir.name}/{file.name}")
+    dataset = _as_dataset(images, labels, str(root), skipped, size)
+    dataset.keys = np.asarray(keys, dtype=object)
+    return dataset
 
 
 def _load_csv(path: Path, usage: str, size: tuple[int, int]) -> FaceDataset:
@@ -155,6 +225,44 @@ def _as_dataset(
 ) -> FaceDataset:
     stacked = np.stack(images) if images else np.zeros((0, *size), dtype=np.uint8)
     return FaceDataset(stacked, np.asarray(labels, dtype=np.int64), source, skipped)
+
+
+def honest_split(dataset: FaceDataset, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stratified split, then every validation face with a pixel-identical copy in the
+    training part moves to training: validation holds no copy of a training image.
+
+    Moving (rather than re-drawing) keeps each earlier run's training part a subset of this
+    one's, so models trained on the plain stratified split are still honestly validated.
+    """
+    train_idx, val_idx = stratified_split(dataset.labels, fraction, seed)
+    hashes = dataset.pixel_hashes()
+    in_train = {hashes[i] for i in train_idx}
+    copies = np.array([hashes[i] in in_train for i in val_idx], dtype=bool)
+    if copies.any():
+        log.info("split: %d validation face(s) are copies of training faces; moved to training", int(copies.sum()))
+    return np.sort(np.concatenate([train_idx, val_idx[copies]])), val_idx[~copies]
+
+
+def load_split(data: str | Path, fraction: float, seed: int, size: tuple[int, int] = (48, 48),
+               votes: str | Path | None = None) -> tuple[FaceDataset, FaceDataset]:
+    """(training part, validation part) of a training set, as `edgeemo train` splits it.
+
+    The split is drawn on the images and their FER-2013 labels before any FER+ votes are
+    applied, so a FER+ model and a FER-2013 model share one validation set of faces, and a
+    model fine-tuned from the other never validates on faces its start trained on.
+    """
+    images = load_faces(data, "train", size)
+    train_idx, val_idx = honest_split(images, fraction, seed)
+    train_set, val_set = images.subset(train_idx), images.subset(val_idx)
+    if votes is not None:
+        train_set, val_set = with_ferplus_votes(train_set, Path(votes)), with_ferplus_votes(val_set, Path(votes))
+    return train_set, val_set
+
+
+def unseen_mask(dataset: FaceDataset, seen: FaceDataset) -> np.ndarray:
+    """True for each face of `dataset` with no pixel-identical copy in `seen` (e.g. test vs train)."""
+    known = set(seen.pixel_hashes())
+    return np.array([digest not in known for digest in dataset.pixel_hashes()], dtype=bool)
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

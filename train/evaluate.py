@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from edgeemo.train.data import load_faces
+from edgeemo.train.data import load_faces, unseen_mask
 from edgeemo.train.metrics import Report, classification_report
 from edgeemo.train.predictors import Predictor, load_predictor
+from edgeemo.tta import predict_with_tta
 
 
 def predict_all(predictor: Predictor, faces: np.ndarray, batch_size: int = 256, progress: bool = True) -> np.ndarray:
@@ -23,11 +24,21 @@ def predict_all(predictor: Predictor, faces: np.ndarray, batch_size: int = 256, 
 
 
 def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None = None,
-             progress: bool = True) -> Report:
+             progress: bool = True, votes: Path | None = None, train_data: str | None = None,
+             tta: str = "none") -> Report:
+    """Evaluate on `data`; with `train_data`, also on the faces that have no copy in it (FER-2013's
+    PublicTest holds 280 pixel-identical copies of training images)."""
     predictor = load_predictor(model_path)
-    dataset = load_faces(data, split, predictor.input_size)
+    dataset = load_faces(data, split, predictor.input_size, votes).for_model(predictor.labels, model_path)
+    if tta != "none":
+        plain = predictor.predict
+        predictor.predict = lambda faces: predict_with_tta(plain, faces, tta)
     probabilities = predict_all(predictor, dataset.images, progress=progress)
     report = classification_report(dataset.labels, probabilities, predictor.labels)
+    if train_data is not None:
+        unseen = unseen_mask(dataset, load_faces(train_data, "train", predictor.input_size))
+        report.unseen_n = int(unseen.sum())
+        report.unseen_accuracy = float(np.mean(probabilities[unseen].argmax(axis=1) == dataset.labels[unseen]))
     if out is not None:
         write_report(report, model_path, dataset.summary(), predictor.kind, out)
     return report
@@ -52,6 +63,8 @@ def render_text(report: Report, model_path: Path, data_summary: str) -> str:
         "",
         f"accuracy  {report.accuracy:.4f}  ({round(report.accuracy * report.n)}/{report.n})",
         f"macro-F1  {report.macro_f1:.4f}",
+        *([f"unseen    {report.unseen_accuracy:.4f}  on the {report.unseen_n} faces with no copy in the training data"]
+          if report.unseen_n is not None else []),
         "",
         report.table(),
     ])

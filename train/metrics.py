@@ -56,6 +56,9 @@ class Report:
     macro_f1: float
     per_class: list[ClassMetrics]
     confusion: np.ndarray
+    # accuracy on the faces with no pixel-identical copy in the training data (when it was given)
+    unseen_accuracy: float | None = None
+    unseen_n: int | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -64,6 +67,8 @@ class Report:
             "macro_f1": self.macro_f1,
             "per_class": {c.label: {k: v for k, v in vars(c).items() if k != "label"} for c in self.per_class},
             "confusion_matrix": self.confusion.tolist(),
+            **({"unseen_accuracy": self.unseen_accuracy, "unseen_n": self.unseen_n}
+               if self.unseen_n is not None else {}),
         }
 
     def table(self) -> str:

@@ -23,11 +23,10 @@ import numpy as np
 
 from edgeemo import __version__
 from edgeemo.errors import EdgeemoError, first_line
-from edgeemo.labels import LABELS, NUM_CLASSES
 from edgeemo.sidecar import file_sha256, read_sidecar, write_sidecar
 from edgeemo.train.augment import augment_batch
 from edgeemo.train.config import TrainConfig
-from edgeemo.train.data import FaceDataset, load_faces, stratified_split
+from edgeemo.train.data import FaceDataset, load_split
 from edgeemo.train.metrics import classification_report
 from edgeemo.train.model import build_model, count_macs
 from edgeemo.train.plots import training_curves
@@ -45,7 +44,7 @@ class AugmentedBatches(keras.utils.Sequence):
         super().__init__()
         self.data = data
         self.config = config
-        self.targets = np.eye(NUM_CLASSES, dtype=np.float32)[data.labels]
+        self.targets = training_targets(data, config.targets)
         self.weights = class_weights[data.labels].astype(np.float32)
         self.set_epoch(0)
 
@@ -61,6 +60,15 @@ class AugmentedBatches(keras.utils.Sequence):
         rng = np.random.default_rng((self.config.seed, self.epoch, index))
         faces = augment_batch(self.data.images[batch], rng, self.config.augment)[..., None]
         return faces, self.targets[batch], self.weights[batch]
+
+
+def training_targets(data: FaceDataset, mode: str) -> np.ndarray:
+    """One-hot majority labels, or the vote distributions (FER+ soft targets)."""
+    if mode == "distribution":
+        if data.targets is None:
+            raise EdgeemoError("--targets distribution needs vote distributions: pass --votes")
+        return data.targets.astype(np.float32)
+    return np.eye(len(data.names), dtype=np.float32)[data.labels]
 
 
 def class_weight_vector(counts: np.ndarray, mode: str) -> np.ndarray:
@@ -167,8 +175,8 @@ def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> N
 
 
 def validation_arrays(dataset: FaceDataset) -> tuple[np.ndarray, np.ndarray]:
-    """(faces as float32 (N, H, W, 1), one-hot labels) for Keras validation."""
-    return dataset.images[..., None].astype(np.float32), np.eye(NUM_CLASSES, dtype=np.float32)[dataset.labels]
+    """(faces as float32 (N, H, W, 1), one-hot majority labels) for Keras validation."""
+    return dataset.images[..., None].astype(np.float32), np.eye(len(dataset.names), dtype=np.float32)[dataset.labels]
 
 
 def fine_tune(model: keras.Model, train_set: FaceDataset, val_set: FaceDataset, config: TrainConfig, epochs: int,
@@ -217,11 +225,10 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> Path:
 
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.precision == "bf16" else "float32")
-    data = load_faces(config.data, "train", config.input_size)
-    log.info("%s", data.summary())
-    train_idx, val_idx = stratified_split(data.labels, config.val_fraction, config.seed)
-    train_set, val_set = data.subset(train_idx), data.subset(val_idx)
-    log.info("split (seed %d): %d train, %d validation", config.seed, len(train_set), len(val_set))
+    train_set, val_set = load_split(config.data, config.val_fraction, config.seed, config.input_size, config.votes)
+    log.info("training part: %s", train_set.summary())
+    log.info("split (seed %d, no validation face copied in training): %d train, %d validation",
+             config.seed, len(train_set), len(val_set))
     weights = class_weight_vector(train_set.class_counts(), config.class_weights)
     batches = AugmentedBatches(train_set, config, weights)
     val_x, val_y = validation_arrays(val_set)
@@ -231,7 +238,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> Path:
         log.info("resuming after epoch %d (best %.4f at epoch %d)", state["epochs_done"],
                  state["best_val_accuracy"], state["best_epoch"])
     else:
-        model = build_model(config.model, config.input_size)
+        model = build_model(config.model, config.input_size, len(train_set.names))
         if config.init_from:
             state["init"] = _load_initial_weights(model, Path(config.init_from))
         _compile(model, config, len(batches))
@@ -242,11 +249,14 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> Path:
             callbacks=[RunCheckpoint(run_dir, batches, config.patience, state)],
             verbose=1 if sys.stdout.isatty() else 2,
         )
-    return _export_best(config, run_dir, state, val_x, val_set.labels, len(train_set))
+    return _export_best(config, run_dir, state, val_x, val_set, len(train_set))
 
 
 def _load_initial_weights(model: keras.Model, source: Path) -> dict:
     """Copy every weight of a trained model into `model` (the architectures must match).
+
+    A starting model with another number of classes (FER-2013's 7 for a FER+ run's 8) gives
+    every layer but the output layer, which starts from random weights.
 
     Returns the record the run's sidecar keeps under `init`: the starting model's path,
     sha256 and, when it has a sidecar, how it was trained. It is taken now, from the file
@@ -257,16 +267,33 @@ def _load_initial_weights(model: keras.Model, source: Path) -> dict:
         raise EdgeemoError(f"--init {source}: no such model file; pass a .keras model written by edgeemo train")
     try:
         trained = keras.models.load_model(source, compile=False)
-        model.set_weights(trained.get_weights())
+        fresh = _copy_matching_weights(trained, model)
     except (OSError, ValueError) as exc:
         raise EdgeemoError(f"--init {source}: cannot start from it ({first_line(exc)}); it must be a .keras model "
                            "with the same architecture as this run's config") from exc
-    log.info("starting from the weights of %s", source)
+    log.info("starting from the weights of %s%s", source, f" (new, random: {', '.join(fresh)})" if fresh else "")
+    record: dict = {"model": str(source), **({"reinitialised": fresh} if fresh else {})}
     try:
         sidecar = read_sidecar(source)  # also checks its sha256
     except EdgeemoError:
-        return {"model": str(source), "sha256": file_sha256(source)}
-    return {"model": str(source), "sha256": sidecar.sha256, "made_by": sidecar.made_by}
+        return {**record, "sha256": file_sha256(source)}
+    return {**record, "sha256": sidecar.sha256, "made_by": sidecar.made_by}
+
+
+def _copy_matching_weights(trained: keras.Model, model: keras.Model) -> list[str]:
+    """Copy weights layer by layer; only the output layer may differ (in classes). Returns its name."""
+    if [layer.name for layer in trained.layers] != [layer.name for layer in model.layers]:
+        raise ValueError("its layers differ from this run's model")
+    fresh = []
+    for source_layer, layer in zip(trained.layers, model.layers):
+        weights = source_layer.get_weights()
+        if [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
+            layer.set_weights(weights)
+        elif layer is model.layers[-2] and isinstance(layer, keras.layers.Dense):  # logits, before softmax
+            fresh.append(layer.name)
+        else:
+            raise ValueError(f"layer {layer.name} has other shapes")
+    return fresh
 
 
 def _init_provenance(state: dict) -> dict:
@@ -279,12 +306,14 @@ def _init_provenance(state: dict) -> dict:
 
 
 def _export_best(config: TrainConfig, run_dir: Path, state: dict, val_x: np.ndarray,
-                 val_labels: np.ndarray, n_train: int) -> Path:
+                 val_set: FaceDataset, n_train: int) -> Path:
     """Rebuild the model in float32, load the best weights, save it with its sidecar and curves."""
     keras.mixed_precision.set_global_policy("float32")
-    model = build_model(config.model, config.input_size)
+    names = val_set.names
+    model = build_model(config.model, config.input_size, len(names))
     model.load_weights(run_dir / "checkpoint" / "best.weights.h5")
-    val_report = classification_report(val_labels, model.predict(val_x, batch_size=256, verbose=0), LABELS)
+    val_labels = val_set.labels
+    val_report = classification_report(val_labels, model.predict(val_x, batch_size=256, verbose=0), names)
     model_path = run_dir / "model.keras"
     model.save(model_path)  # uncompiled: weights and architecture only
     history = read_history(run_dir / "history.csv")
@@ -292,7 +321,10 @@ def _export_best(config: TrainConfig, run_dir: Path, state: dict, val_x: np.ndar
     made_by = {
         "stage": "train",
         "data": str(config.data),
-        "split": f"train minus a stratified {config.val_fraction:.0%} validation split (seed {config.seed})",
+        "split": (f"train minus a stratified {config.val_fraction:.0%} validation split (seed {config.seed}); "
+                  "validation faces with a pixel-identical copy in training moved to training"),
+        **({"votes": str(config.votes), "labels_from": f"FER+ majority; trained on {config.targets}"}
+           if config.votes else {}),
         "n_train": n_train,
         "n_validation": len(val_labels),
         "epochs_run": state["epochs_done"],
@@ -311,7 +343,7 @@ def _export_best(config: TrainConfig, run_dir: Path, state: dict, val_x: np.ndar
         "tensorflow": tf.__version__,
         "machine": f"{platform.machine()}, {_cpu_count()} CPU(s)",
     }
-    write_sidecar(model_path, made_by, labels=list(LABELS), input_shape=(*config.input_size, 1))
+    write_sidecar(model_path, made_by, labels=list(names), input_shape=(*config.input_size, 1))
     log.info("best model (epoch %d, validation accuracy %.4f) -> %s", state["best_epoch"], val_report.accuracy, model_path)
     return model_path
 
