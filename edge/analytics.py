@@ -1,4 +1,4 @@
-"""Per-interval aggregates of what the loop saw: faces, visits, the emotion mix, satisfaction.
+"""Per-zone, per-interval aggregates of what the loop saw: faces, visits, the emotion mix, satisfaction.
 
 Only counts leave this module. Track ids are used in memory to count distinct faces per
 interval and are never stored or published.
@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from edgeemo.edge.visits import Visit, satisfaction_from_counts
-
-SCHEMA_VERSION = 1
+from edgeemo.aggregates import DEFAULT_GROUPS, NO_ZONE, SCHEMA_VERSION, SatisfactionGroups, satisfaction_from_counts
+from edgeemo.edge.visits import Visit
 
 
 def iso(timestamp: float) -> str:
@@ -24,11 +23,14 @@ def iso(timestamp: float) -> str:
 
 @dataclass
 class Aggregate:
-    """One interval's numbers; the MQTT payload and the database row are made from it."""
+    """One zone's numbers for one interval; the MQTT payload and the database row are made from it."""
 
     start: float
     length_s: int
     labels: tuple[str, ...]
+    zone: str = NO_ZONE
+    groups: SatisfactionGroups = DEFAULT_GROUPS
+    seq: int = 0  # per-device sequence number, given when the interval closes
     face_ids: set[int] = field(default_factory=set)
     visits_by_emotion: Counter = field(default_factory=Counter)
     dwell_s_total: float = 0.0
@@ -41,18 +43,26 @@ class Aggregate:
     def visits(self) -> int:
         return sum(self.visits_by_emotion.values())
 
+    @property
+    def satisfaction(self) -> float | None:
+        return satisfaction_from_counts(self.visits_by_emotion, self.groups)
+
     def payload(self, store_id: str, device_id: str) -> dict[str, Any]:
         visits = self.visits
         return {
             "schema_version": SCHEMA_VERSION,
             "store_id": store_id,
             "device_id": device_id,
+            "zone": self.zone,
+            "seq": self.seq,
             "start": iso(self.start),
             "end": iso(self.end),
+            "labels": list(self.labels),
             "faces_seen": len(self.face_ids),
             "visits": visits,
             "emotions": {label: self.visits_by_emotion.get(label, 0) for label in self.labels},
-            "satisfaction_index": satisfaction_from_counts(self.visits_by_emotion),
+            "satisfaction_index": self.satisfaction,
+            "satisfaction_groups": self.groups.as_dict(),
             "mean_dwell_s": round(self.dwell_s_total / visits, 2) if visits else None,
         }
 
@@ -66,29 +76,40 @@ class VisitSink(Protocol):
 
 
 class Analytics:
-    """Buckets faces and visits by time; closed buckets go to every sink.
+    """Buckets faces and visits by time and zone; closed buckets go to every sink.
 
     A visit is filed under the interval its track ended in. Tracks end `grace_s` after they
-    were last seen, so an interval is closed only that long after it is over.
+    were last seen, so an interval is closed only that long after it is over. Every zone gets
+    a row for every interval in which something happened in any zone, so a zone with nobody
+    in it reads as zero, not as missing.
     """
 
     def __init__(self, labels: Sequence[str], bucket_s: int, grace_s: float, sinks: Sequence[AggregateSink],
-                 visit_sinks: Sequence[VisitSink] = ()) -> None:
+                 visit_sinks: Sequence[VisitSink] = (), zones: Sequence[str] = (NO_ZONE,),
+                 groups: SatisfactionGroups = DEFAULT_GROUPS, next_seq: Callable[[], int] | None = None) -> None:
         self.labels, self.bucket_s, self.grace_s = tuple(labels), bucket_s, grace_s
         self.sinks, self.visit_sinks = list(sinks), list(visit_sinks)
-        self.open_buckets: dict[float, Aggregate] = {}
+        self.zones, self.groups = tuple(zones), groups
+        self.open_buckets: dict[float, dict[str, Aggregate]] = {}
+        self._counter = 0
+        self.next_seq = next_seq or self._count
 
-    def _bucket(self, timestamp: float) -> Aggregate:
-        start = math.floor(timestamp / self.bucket_s) * self.bucket_s
+    def _count(self) -> int:
+        self._counter += 1
+        return self._counter
+
+    def _bucket(self, timestamp: float, zone: str) -> Aggregate:
+        start = float(math.floor(timestamp / self.bucket_s) * self.bucket_s)
         if start not in self.open_buckets:
-            self.open_buckets[start] = Aggregate(float(start), self.bucket_s, self.labels)
-        return self.open_buckets[start]
+            self.open_buckets[start] = {
+                name: Aggregate(start, self.bucket_s, self.labels, name, self.groups) for name in self.zones}
+        return self.open_buckets[start][zone]
 
-    def face(self, track_id: int, timestamp: float) -> None:
-        self._bucket(timestamp).face_ids.add(track_id)
+    def face(self, track_id: int, timestamp: float, zone: str = NO_ZONE) -> None:
+        self._bucket(timestamp, zone).face_ids.add(track_id)
 
     def visit(self, visit: Visit) -> None:
-        bucket = self._bucket(visit.end)
+        bucket = self._bucket(visit.end, visit.zone)
         bucket.visits_by_emotion[visit.dominant] += 1
         bucket.dwell_s_total += visit.dwell_s
         for sink in self.visit_sinks:
@@ -105,6 +126,8 @@ class Analytics:
         for start in sorted(self.open_buckets):
             self._emit(self.open_buckets.pop(start))
 
-    def _emit(self, aggregate: Aggregate) -> None:
-        for sink in self.sinks:
-            sink.add_aggregate(aggregate)
+    def _emit(self, by_zone: dict[str, Aggregate]) -> None:
+        for aggregate in by_zone.values():
+            aggregate.seq = self.next_seq()
+            for sink in self.sinks:
+                sink.add_aggregate(aggregate)

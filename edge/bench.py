@@ -23,6 +23,7 @@ from edgeemo.edge.detector import HaarDetector
 from edgeemo.edge.loop import LoopParts, run_loop
 from edgeemo.edge.model import EdgeModel, open_edge_model
 from edgeemo.edge.sources import Source, open_source
+from edgeemo.edge.zones import ZoneMap
 from edgeemo.errors import EdgeemoError
 from edgeemo.preprocess import face_input
 
@@ -56,9 +57,12 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 def edge_pass(model: EdgeModel, config: RunConfig, uri: str) -> dict[str, Any]:
     source = _file_source(uri, config)
-    analytics = Analytics(model.labels, config.store.bucket_s, config.tracker.max_age_s + 1.0, sinks=[])
-    detector = TimedDetector(HaarDetector(config.detector))
-    parts = LoopParts(source, detector, model.classifier, model.labels, analytics, config, threading.Event())
+    zones = ZoneMap(config.zones)
+    analytics = Analytics(model.labels, config.store.bucket_s, config.tracker.max_age_s + 1.0, sinks=[],
+                          zones=zones.names)
+    detector = TimedDetector(HaarDetector(config.detector, zones=zones))
+    parts = LoopParts(source, detector, model.classifier, model.labels, analytics, config, threading.Event(),
+                      zones=zones)
     try:
         stats = run_loop(parts)
     finally:
@@ -110,12 +114,24 @@ def face_latency(model: EdgeModel, config: RunConfig, uri: str, samples: int = 3
     return timings
 
 
+def _zone_cost(config: RunConfig, zoned: list[dict[str, Any]], unzoned: list[dict[str, Any]]) -> dict[str, Any]:
+    """The edge loop with the configured zones against the same loop without them, same process."""
+    best, baseline = max(run["fps"] for run in zoned), max(run["fps"] for run in unzoned)
+    return {"zones": len(config.zones), "fps": round(best, 1), "fps_without_zones": round(baseline, 1),
+            "fps_ratio": round(best / baseline, 3) if baseline else None,
+            "fps_all_passes_without_zones": [round(run["fps"], 1) for run in unzoned]}
+
+
 def bench(config: RunConfig, uri: str, repeat: int = 3) -> dict[str, Any]:
     if not Path(uri).exists():
         raise EdgeemoError(f"--source {uri}: no such file or folder")
     model = open_edge_model(config.model.path, config.model.threads)
     latency = face_latency(model, config, uri)
-    edge_runs = [edge_pass(model, config, uri) for _ in range(max(1, repeat))]
+    edge_runs, unzoned_runs = [], []
+    for _ in range(max(1, repeat)):  # with zones configured, passes without them alternate with these
+        edge_runs.append(edge_pass(model, config, uri))
+        if config.zones:
+            unzoned_runs.append(edge_pass(model, config.model_copy(update={"zones": []}), uri))
     naive_runs = [naive_pass(model, config, uri) for _ in range(max(1, repeat))]
     edge = max(edge_runs, key=lambda run: run["fps"])
     naive = max(naive_runs, key=lambda run: run["fps"])
@@ -134,6 +150,7 @@ def bench(config: RunConfig, uri: str, repeat: int = 3) -> dict[str, Any]:
             "detection": _percentiles(naive["detect_s"]),
             "fps_all_passes": [round(run["fps"], 1) for run in naive_runs],
         },
+        **({"zones": _zone_cost(config, edge_runs, unzoned_runs)} if config.zones else {}),
         "speedup": round(edge["fps"] / naive["fps"], 2) if naive["fps"] else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "median_pass_speedup": round(statistics.median(r["fps"] for r in edge_runs)
@@ -155,4 +172,8 @@ def format_bench(result: dict[str, Any]) -> str:
         f"speedup:              {result['speedup']:.2f}x (median pass {result['median_pass_speedup']:.2f}x)",
         f"peak RSS:             {result['peak_rss_mb']:.0f} MB",
     ]
+    if "zones" in result:
+        zones = result["zones"]
+        lines.append(f"zones:                {zones['zones']} configured: {zones['fps']:.1f} fps vs "
+                     f"{zones['fps_without_zones']:.1f} fps without them ({zones['fps_ratio']:.3f}x)")
     return "\n".join(lines)

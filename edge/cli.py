@@ -56,7 +56,8 @@ def _run_run(args: argparse.Namespace) -> int:
         "frames": stats.frames, "fps": round(stats.fps, 1), "frames_with_face": stats.frames_with_face,
         "face_rate": round(stats.frames_with_face / stats.frames, 4) if stats.frames else 0.0,
         "detect_frames": stats.detect_frames, "detect_frames_with_face": stats.detect_frames_with_face,
-        "faces_classified": stats.faces_classified, "visits": stats.visits,
+        "faces_classified": stats.faces_classified, "faces_outside_zones": stats.faces_outside_zones,
+        "visits": stats.visits,
         "short_tracks_dropped": stats.short_tracks_dropped, "database": str(db_path),
     }
     if args.json:
@@ -80,6 +81,7 @@ def _add_report(commands: Subcommands) -> None:
     parser.add_argument("--until", help="ISO date or time (UTC), exclusive")
     parser.add_argument("--bucket", choices=("15min", "hour", "day"), default="hour", help="reporting interval")
     parser.add_argument("--min-visits", type=int, default=5, help="k: buckets with fewer visits are suppressed")
+    parser.add_argument("--zone", help="only this zone's visits (default: every zone, each broken down)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNG charts, CSV and JSON")
     parser.set_defaults(handler=_run_report)
 
@@ -87,9 +89,11 @@ def _add_report(commands: Subcommands) -> None:
 def _run_report(args: argparse.Namespace) -> int:
     from edgeemo.edge.report import build_report
 
-    report = build_report(args.db, args.out, args.since, args.until, args.bucket, args.min_visits)
+    report = build_report(args.db, args.out, args.since, args.until, args.bucket, args.min_visits, args.zone)
+    zones = ", ".join(f"{name} {zone['visits'] if zone['visits'] is not None else 'suppressed'}"
+                      for name, zone in report["zones"].items())
     print(f"{report['visits']} visits in {len(report['buckets'])} buckets "
-          f"({report['suppressed_buckets']} suppressed, k={args.min_visits}); "
+          f"({report['suppressed_buckets']} suppressed, k={args.min_visits}); by zone: {zones or '-'}; "
           f"charts, CSV and JSON in {args.out}")
     return 0
 
@@ -158,4 +162,54 @@ def _run_model(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = (_add_run, _add_report, _add_bench, _add_model)
+def _add_zones(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "zones", formatter_class=Formatter, help="set-up tools for zones (analysed areas, excluded staff areas)",
+        description="Zones are [[zones]] tables of the run config; see edge/edgeemo.example.toml.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    preview = actions.add_parser(
+        "preview", formatter_class=Formatter, help="draw the configured zones on one frame from the source",
+        description="SET-UP ONLY: writes one picture of the camera's view (it may show people) with the zones "
+        "drawn on it, for the installer to check. `edgeemo run` never writes a picture.",
+    )
+    preview.add_argument("--source", help="as for `edgeemo run`; default: [source] uri of the config")
+    preview.add_argument("--config", type=Path, required=True, help="the TOML config holding the [[zones]]")
+    preview.add_argument("--out", type=Path, required=True, help="the picture to write (.png or .jpg)")
+    parser.set_defaults(handler=_run_zones)
+
+
+def _run_zones(args: argparse.Namespace) -> int:
+    import sys
+    import threading
+
+    import cv2
+
+    from edgeemo.edge.config import load_config
+    from edgeemo.edge.sources import open_source
+    from edgeemo.edge.zones import draw_zones
+    from edgeemo.errors import EdgeemoError
+
+    config = load_config(args.config)
+    if args.out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise EdgeemoError(f"--out {args.out}: write the preview as .png or .jpg")
+    if not args.out.parent.is_dir():
+        raise EdgeemoError(f"--out {args.out}: folder {args.out.parent} does not exist")
+    print("PRIVACY WARNING: the preview is a picture of the camera's view and may show identifiable people. "
+          "Use it to set zones up, then delete it; never collect such pictures in a store.", file=sys.stderr)
+    source = open_source(args.source or config.source.uri, config.source, threading.Event())
+    try:
+        frame = source.read()
+    finally:
+        source.close()
+    if frame is None:
+        raise EdgeemoError(f"{source.name}: delivered no frame to draw on")
+    image = frame.color if frame.color is not None else cv2.cvtColor(frame.gray, cv2.COLOR_GRAY2BGR)
+    if not cv2.imwrite(str(args.out), draw_zones(image, config.zones)):
+        raise EdgeemoError(f"--out {args.out}: could not write the picture there")
+    names = ", ".join(f"{zone.name} ({zone.kind})" for zone in config.zones) or "none (the whole frame is analysed)"
+    print(f"zones: {names}; drawn on a {image.shape[1]}x{image.shape[0]} frame of {source.name} -> {args.out}")
+    return 0
+
+
+COMMANDS = (_add_run, _add_report, _add_bench, _add_model, _add_zones)

@@ -13,9 +13,16 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from edgeemo.aggregates import DEFAULT_NEGATIVE, DEFAULT_POSITIVE, SatisfactionGroups
+from edgeemo.edge.zones import ZoneConfig, check_zones
 from edgeemo.errors import ConfigError
+
+# store_id, device_id and each topic_prefix level become MQTT topic levels: no wildcards
+# (+ #), no empty levels, nothing a broker or an ACL pattern would read differently.
+NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+TOPIC_PREFIX_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -64,6 +71,25 @@ class SmoothingConfig(Section):
 class ModelConfig(Section):
     path: Path | None = Field(None, description="a .tflite with its sidecar; default: the bundled int8 model")
     threads: int = Field(2, ge=1, le=64)
+    tta: Literal["none", "flip"] = Field("none", description="flip: classify each face and its mirror image "
+                                         "in one batch and average (about 2x the inference time)")
+
+
+class AnalyticsConfig(Section):
+    """The satisfaction index's groups; labels the model does not have are an error at start."""
+
+    positive: list[str] = Field(default_factory=lambda: list(DEFAULT_POSITIVE))
+    negative: list[str] = Field(default_factory=lambda: list(DEFAULT_NEGATIVE))
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> AnalyticsConfig:
+        both = sorted(set(self.positive) & set(self.negative))
+        if both:
+            raise ValueError(f"{both[0]!r} is both positive and negative")
+        return self
+
+    def groups(self) -> SatisfactionGroups:
+        return SatisfactionGroups(tuple(self.positive), tuple(self.negative))
 
 
 class StoreConfig(Section):
@@ -78,7 +104,8 @@ class MqttConfig(Section):
     enabled: bool = False
     host: str = "localhost"
     port: int = Field(1883, ge=1, le=65535)
-    topic_prefix: str = Field("edgeemo", min_length=1)
+    topic_prefix: str = Field("edgeemo", pattern=TOPIC_PREFIX_PATTERN, max_length=128,
+                              description="topic levels of letters, digits, _ . - joined by /; no + or #")
     username: str | None = None
     password: str | None = None
     tls: bool = False
@@ -93,8 +120,8 @@ class PrometheusConfig(Section):
 
 
 class RunConfig(Section):
-    store_id: str = Field("store", min_length=1, max_length=64)
-    device_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=64)
+    store_id: str = Field("store", pattern=NAME_PATTERN, description="letters, digits, _ . - (an MQTT topic level)")
+    device_id: str = Field(default_factory=socket.gethostname, pattern=NAME_PATTERN)
     source: SourceConfig = SourceConfig()
     detector: DetectorConfig = DetectorConfig()
     tracker: TrackerConfig = TrackerConfig()
@@ -103,6 +130,13 @@ class RunConfig(Section):
     store: StoreConfig = StoreConfig()
     mqtt: MqttConfig = MqttConfig()
     prometheus: PrometheusConfig = PrometheusConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
+    zones: list[ZoneConfig] = Field(default_factory=list, max_length=64)
+
+    @model_validator(mode="after")
+    def _zones_consistent(self) -> RunConfig:
+        check_zones(self.zones)
+        return self
 
     def with_paths(self, model: Path | None = None, db: Path | None = None) -> RunConfig:
         """A copy with --model / --db from the command line taking precedence."""

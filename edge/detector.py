@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from edgeemo.edge.config import DetectorConfig
+from edgeemo.edge.zones import ZoneMap
 from edgeemo.errors import EdgeemoError
 
 Box = tuple[int, int, int, int]
@@ -29,7 +30,7 @@ def cascade_path() -> Path:
 
 
 class HaarDetector:
-    def __init__(self, config: DetectorConfig, downscale: bool = True) -> None:
+    def __init__(self, config: DetectorConfig, downscale: bool = True, zones: ZoneMap | None = None) -> None:
         if not hasattr(cv2, "CascadeClassifier"):
             raise EdgeemoError(
                 f"OpenCV {cv2.__version__} has no CascadeClassifier; install opencv-python-headless>=4.10,<5"
@@ -38,13 +39,16 @@ class HaarDetector:
         if self.cascade.empty():
             raise EdgeemoError(f"{cascade_path()}: OpenCV's Haar cascade did not load; reinstall opencv-python-headless")
         self.config, self.downscale = config, downscale
+        self.zones = zones if zones is not None and zones.active else None
 
     def detect(self, gray: np.ndarray) -> list[Box]:
-        """Face boxes (x, y, w, h) in the pixels of `gray`."""
+        """Face boxes (x, y, w, h) in the pixels of `gray`; excluded zones are blanked before scanning."""
         height, width = gray.shape[:2]
         scale = min(1.0, self.config.detect_width / width) if self.downscale else 1.0
         small = cv2.resize(gray, (round(width * scale), round(height * scale)),
                            interpolation=cv2.INTER_AREA) if scale < 1.0 else gray
+        if self.zones is not None:  # excluded areas are never even scanned
+            small = self.zones.blank(small)
         min_side = max(8, round(self.config.min_face_px * scale))
         found = self.cascade.detectMultiScale(
             small, scaleFactor=self.config.scale_factor, minNeighbors=self.config.min_neighbors,

@@ -23,7 +23,9 @@ from edgeemo.edge.metrics import RuntimeMetrics
 from edgeemo.edge.sources import Frame, Source
 from edgeemo.edge.tracker import IouTracker, Track
 from edgeemo.edge.visits import TrackEmotion
+from edgeemo.edge.zones import ZoneMap
 from edgeemo.preprocess import face_input
+from edgeemo.tta import predict_with_tta
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class LoopStats:
     detect_frames_with_face: int = 0
     frames_with_face: int = 0
     faces_classified: int = 0
+    faces_outside_zones: int = 0  # detections dropped by the box-centre rule (never tracked or classified)
     visits: int = 0
     short_tracks_dropped: int = 0
     started: float = field(default_factory=time.perf_counter)
@@ -72,6 +75,7 @@ class LoopParts:
     heartbeat: Callable[[], None] = lambda: None  # the systemd watchdog ping
     periodic: Callable[[], None] = lambda: None   # batched commits and the like, between frames
     view: Callable[[Frame, list[FaceView]], None] | None = None
+    zones: ZoneMap = field(default_factory=lambda: ZoneMap([]))
 
 
 def _finish_tracks(parts: LoopParts, ended: list[Track], emotions: dict[int, TrackEmotion], stats: LoopStats) -> None:
@@ -79,13 +83,25 @@ def _finish_tracks(parts: LoopParts, ended: list[Track], emotions: dict[int, Tra
         emotion = emotions.pop(track.id, None)
         if emotion is None:
             continue
-        visit = emotion.visit(track.id, track.first_seen, track.last_seen)
+        visit = emotion.visit(track.id, track.first_seen, track.last_seen, track.zone)
         if visit is None or visit.dwell_s < parts.config.smoothing.min_dwell_s:
             stats.short_tracks_dropped += 1
             continue
         parts.analytics.visit(visit)
-        parts.metrics.visits.inc()
+        parts.metrics.visits.labels(zone=visit.zone, emotion=visit.dominant).inc()
         stats.visits += 1
+
+
+def _in_zones(zones: ZoneMap, boxes: list, shape: tuple[int, ...]) -> tuple[list, list[str]]:
+    """The boxes whose centre lies in an analysed zone, and those zones (the box-centre rule)."""
+    height, width = shape[:2]
+    kept, names = [], []
+    for box in boxes:
+        zone = zones.zone_of(box, width, height)
+        if zone is not None:
+            kept.append(box)
+            names.append(zone)
+    return kept, names
 
 
 def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
@@ -104,10 +120,12 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
         now = frame.timestamp
         if stats.frames % config.detector.every_n_frames == 0:
             with parts.metrics.detection_seconds.time():
-                boxes = parts.detector.detect(frame.gray)
+                found = parts.detector.detect(frame.gray)
+            boxes, zones = _in_zones(parts.zones, found, frame.gray.shape)
+            stats.faces_outside_zones += len(found) - len(boxes)
             stats.detect_frames += 1
             stats.detect_frames_with_face += bool(boxes)
-            ended = tracker.update(boxes, now)
+            ended = tracker.update(boxes, now, zones)
             last_detection = now
         else:
             ended = tracker.expire(now)
@@ -121,18 +139,18 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
         if live:
             crops = np.stack([face_input(frame.gray, size, track.box, config.detector.margin) for track in live])
             with parts.metrics.inference_seconds.time():
-                probabilities = parts.classifier.predict(crops)
+                probabilities = predict_with_tta(parts.classifier.predict, crops, config.model.tta)
             for track, probs in zip(live, probabilities):
                 emotion = emotions.get(track.id)
                 if emotion is None:
                     emotion = emotions[track.id] = TrackEmotion(
                         parts.labels, smoothing.mode, smoothing.alpha, smoothing.window)
                 label = emotion.update(probs)
-                parts.analytics.face(track.id, now)
+                parts.analytics.face(track.id, now, track.zone)
+                parts.metrics.faces.labels(zone=track.zone).inc()
                 views.append(FaceView(track.id, track.box, label))
             stats.frames_with_face += 1
             stats.faces_classified += len(live)
-            parts.metrics.faces.inc(len(live))
         if parts.view is not None:
             parts.view(frame, views)
         parts.analytics.tick(now)

@@ -19,8 +19,9 @@ class RuntimeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.frames = Counter("edgeemo_frames", "Frames processed", registry=self.registry)
-        self.faces = Counter("edgeemo_faces", "Face crops classified", registry=self.registry)
-        self.visits = Counter("edgeemo_visits", "Visits recorded", registry=self.registry)
+        self.faces = Counter("edgeemo_faces", "Face crops classified", ["zone"], registry=self.registry)
+        self.visits = Counter("edgeemo_visits", "Visits recorded, by zone and dominant emotion (the model's labels)",
+                              ["zone", "emotion"], registry=self.registry)
         self.inference_seconds = Histogram(
             "edgeemo_inference_seconds", "Classifier time per batch of faces", registry=self.registry,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),

@@ -22,6 +22,8 @@ from edgeemo.edge.mqtt import MqttPublisher
 from edgeemo.edge.service import ServiceNotifier
 from edgeemo.edge.sources import open_source
 from edgeemo.edge.store import AnalyticsStore
+from edgeemo.edge.zones import ZoneMap
+from edgeemo.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,23 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def satisfaction_groups(config: RunConfig, labels: tuple[str, ...], model_path: Path):
+    """The configured groups, checked against the model's labels (a label it lacks exits 78).
+
+    The defaults name every negative label of both label sets (contempt is FER+ only), so
+    they are narrowed to the model's labels instead of refused.
+    """
+    groups = config.analytics.groups()
+    chosen = config.analytics.model_fields_set  # the keys the config sets; the rest are defaults
+    named = [x for key in ("positive", "negative") if key in chosen for x in getattr(groups, key)]
+    if named:
+        unknown = [x for x in named if x not in labels]
+        if unknown:
+            raise ConfigError(f"[analytics]: label {unknown[0]!r} is not one of the model's labels "
+                              f"({', '.join(labels)}; from {model_path.name}'s sidecar)")
+    return groups.for_labels(labels)
+
+
 def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=None,
         stop: threading.Event | None = None, notifier: ServiceNotifier | None = None) -> tuple[LoopStats, Path]:
     stop = stop or threading.Event()
@@ -49,7 +68,9 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
         "file": model.path.name, "sha256": model.sidecar.sha256, "runtime": model.classifier.runtime,
         "accelerator": model.accelerator,
     })
-    detector = HaarDetector(config.detector)
+    groups = satisfaction_groups(config, model.labels, model.path)
+    zones = ZoneMap(config.zones)
+    detector = HaarDetector(config.detector, zones=zones)
     db_path = config.db_path()
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,6 +78,7 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
         pass  # the store reports an unwritable location and holds rows in memory
     store = AnalyticsStore(db_path, config.store.commit_every_s, config.store.retention_days,
                            config.store.max_pending_rows)
+    store.set_meta(labels=list(model.labels), satisfaction_groups=groups.as_dict(), zones=list(zones.names))
     publisher = MqttPublisher(config.mqtt, config.store_id, config.device_id) if config.mqtt.enabled else None
     with contextlib.ExitStack() as cleanup:  # closes in reverse: source, publisher, metrics, store
         cleanup.callback(notifier.close)
@@ -75,17 +97,18 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
         source = open_source(source_uri, config.source, stop, on_state=camera_state, keepalive=notifier.watchdog)
         cleanup.callback(source.close)
         sinks = [store] + ([publisher] if publisher is not None else [])
-        analytics = Analytics(model.labels, config.store.bucket_s, config.tracker.max_age_s + 1.0, sinks, [store])
+        analytics = Analytics(model.labels, config.store.bucket_s, config.tracker.max_age_s + 1.0, sinks, [store],
+                              zones.names, groups, store.next_seq)
 
         def periodic() -> None:
             store.maybe_flush()
             metrics.store_pending.set(store.pending)
 
         parts = LoopParts(source, detector, model.classifier, model.labels, analytics, config, stop, metrics,
-                          heartbeat=notifier.watchdog, periodic=periodic, view=view)
+                          heartbeat=notifier.watchdog, periodic=periodic, view=view, zones=zones)
         notifier.ready(f"source {source.name}, model {model.path.name}")
-        log.info("running: source %s, database %s, store %s, device %s",
-                 source.name, db_path, config.store_id, config.device_id)
+        log.info("running: source %s, database %s, store %s, device %s, zones %s",
+                 source.name, db_path, config.store_id, config.device_id, ", ".join(zones.names))
         try:
             stats = run_loop(parts, max_frames)
         finally:

@@ -15,20 +15,27 @@ import time
 from collections import deque
 from pathlib import Path
 
+from edgeemo.aggregates import satisfaction_from_counts
 from edgeemo.edge.analytics import Aggregate
-from edgeemo.edge.visits import Visit, satisfaction_from_counts
+from edgeemo.edge.visits import Visit
+from edgeemo.errors import EdgeemoError
 
 log = logging.getLogger(__name__)
 
+DB_VERSION = 2  # PRAGMA user_version; 0 with tables = version 1 (before zones, labels and seq)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS aggregates (
-    start REAL PRIMARY KEY,          -- interval start, unix seconds (UTC)
+    start REAL NOT NULL,             -- interval start, unix seconds (UTC)
+    zone TEXT NOT NULL,              -- the zone's name; 'all' without zones
     length_s INTEGER NOT NULL,
-    faces_seen INTEGER NOT NULL,     -- distinct tracks in the interval
+    faces_seen INTEGER NOT NULL,     -- distinct tracks in the zone in the interval
     visits INTEGER NOT NULL,
     emotions TEXT NOT NULL,          -- JSON {label: visits whose dominant emotion it was}
-    satisfaction REAL,               -- edgeemo.edge.visits.satisfaction_from_counts
-    dwell_s_total REAL NOT NULL
+    satisfaction REAL,               -- edgeemo.aggregates.satisfaction_from_counts
+    dwell_s_total REAL NOT NULL,
+    labels TEXT,                     -- JSON [the model's labels, in output order]
+    seq INTEGER,                     -- per-device sequence number (kept when a restart adds to the row)
+    PRIMARY KEY (start, zone)
 );
 CREATE TABLE IF NOT EXISTS visits (
     id INTEGER PRIMARY KEY,
@@ -36,10 +43,64 @@ CREATE TABLE IF NOT EXISTS visits (
     end REAL NOT NULL,
     dwell_s REAL NOT NULL,
     dominant TEXT NOT NULL,
-    shares TEXT NOT NULL             -- JSON {label: share of the visit's frames}
+    shares TEXT NOT NULL,            -- JSON {label: share of the visit's frames}
+    zone TEXT NOT NULL DEFAULT 'all'
 );
 CREATE INDEX IF NOT EXISTS visits_end ON visits(end);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);  -- labels, satisfaction groups
 """
+MIGRATE_1_TO_2 = """
+ALTER TABLE aggregates RENAME TO aggregates_v1;
+CREATE TABLE aggregates (
+    start REAL NOT NULL, zone TEXT NOT NULL, length_s INTEGER NOT NULL, faces_seen INTEGER NOT NULL,
+    visits INTEGER NOT NULL, emotions TEXT NOT NULL, satisfaction REAL, dwell_s_total REAL NOT NULL,
+    labels TEXT, seq INTEGER, PRIMARY KEY (start, zone)
+);
+INSERT INTO aggregates SELECT start, 'all', length_s, faces_seen, visits, emotions, satisfaction, dwell_s_total,
+    NULL, NULL FROM aggregates_v1;
+DROP TABLE aggregates_v1;
+ALTER TABLE visits ADD COLUMN zone TEXT NOT NULL DEFAULT 'all';
+"""
+
+
+class NewerDatabaseError(EdgeemoError):
+    """The database was written by a newer edgeemo; it is left untouched."""
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a script, split where SQLite itself sees a statement end (comments included)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    return statements
+
+
+def migrate(connection: sqlite3.Connection, path: Path) -> None:
+    """Bring a database to DB_VERSION in one transaction; a newer one is refused, never changed."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version > DB_VERSION:
+        raise NewerDatabaseError(f"{path}: database schema version {version} is newer than this edgeemo's "
+                                 f"({DB_VERSION}); upgrade edgeemo or pass another --db")
+    if version == DB_VERSION:
+        return
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    old = "aggregates" in tables and "zone" not in {row[1] for row in connection.execute("PRAGMA table_info(aggregates)")}
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _statements(MIGRATE_1_TO_2) if old else []:
+            connection.execute(statement)
+        for statement in _statements(SCHEMA):
+            connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {DB_VERSION}")
+        connection.execute("COMMIT")
+    except sqlite3.Error:
+        connection.execute("ROLLBACK")
+        raise
+    if old:
+        log.info("%s: database migrated from version 1 to %d (zones, labels, sequence numbers)", path, DB_VERSION)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -67,7 +128,9 @@ class AnalyticsStore:
         self.failing_since: float | None = None
         self.moved_aside: Path | None = None
         self._last_flush = time.monotonic()
-        self._last_prune = 0.0
+        self._seq = 0  # the highest sequence number given out (or found in the database)
+        self.meta: dict[str, str] = {}
+        self._last_prune: float | None = None  # monotonic time of the last prune; None = never
         self._open()
 
     # -- opening --------------------------------------------------------------------------
@@ -76,7 +139,14 @@ class AnalyticsStore:
             connection = connect(self.path)
             if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("quick_check failed")
-            connection.executescript(SCHEMA)
+            try:
+                migrate(connection, self.path)
+            except NewerDatabaseError:
+                connection.close()
+                raise
+            self._seq = max(self._seq, connection.execute("SELECT COALESCE(MAX(seq), 0) FROM aggregates").fetchone()[0])
+            for key, value in self.meta.items():
+                connection.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
         except sqlite3.OperationalError as exc:
             self._failing(f"cannot open ({exc})")
             return False
@@ -108,6 +178,22 @@ class AnalyticsStore:
         if self.connection is not None:
             self.connection.close()
             self.connection = None
+
+    def next_seq(self) -> int:
+        """The next per-device sequence number of an aggregate (continues across restarts)."""
+        self._seq += 1
+        return self._seq
+
+    def set_meta(self, **values: object) -> None:
+        """What readers of the database need to know about its rows (labels, satisfaction groups)."""
+        self.meta.update({key: json.dumps(value) for key, value in values.items()})
+        if self.connection is not None:
+            try:
+                with self.connection:
+                    for key, value in self.meta.items():
+                        self.connection.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            except sqlite3.Error as exc:
+                self._failing(f"cannot write ({exc})")
 
     # -- writing --------------------------------------------------------------------------
     def add_aggregate(self, aggregate: Aggregate) -> None:
@@ -146,8 +232,8 @@ class AnalyticsStore:
             for aggregate in self.pending_aggregates:
                 self._write_aggregate(aggregate)
             self.connection.executemany(
-                "INSERT INTO visits(start, end, dwell_s, dominant, shares) VALUES (?, ?, ?, ?, ?)",
-                [(v.start, v.end, v.dwell_s, v.dominant, json.dumps(v.shares)) for v in self.pending_visits],
+                "INSERT INTO visits(start, end, dwell_s, dominant, shares, zone) VALUES (?, ?, ?, ?, ?, ?)",
+                [(v.start, v.end, v.dwell_s, v.dominant, json.dumps(v.shares), v.zone) for v in self.pending_visits],
             )
             self.connection.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -166,26 +252,30 @@ class AnalyticsStore:
         return True
 
     def _write_aggregate(self, aggregate: Aggregate) -> None:
-        """Insert, or add to the row of the same interval (a restart within the interval)."""
+        """Insert, or add to the row of the same interval and zone (a restart within the interval)."""
         assert self.connection is not None
-        emotions = dict(aggregate.visits_by_emotion)
-        faces, dwell = len(aggregate.face_ids), aggregate.dwell_s_total
+        emotions = {label: aggregate.visits_by_emotion.get(label, 0) for label in aggregate.labels}
+        faces, dwell, seq = len(aggregate.face_ids), aggregate.dwell_s_total, aggregate.seq
         row = self.connection.execute(
-            "SELECT faces_seen, emotions, dwell_s_total FROM aggregates WHERE start = ?", (aggregate.start,)
+            "SELECT faces_seen, emotions, dwell_s_total, seq FROM aggregates WHERE start = ? AND zone = ?",
+            (aggregate.start, aggregate.zone),
         ).fetchone()
         if row is not None:
             faces += row[0]
             dwell += row[2]
+            seq = row[3] or seq
             for label, count in json.loads(row[1]).items():
                 emotions[label] = emotions.get(label, 0) + count
         self.connection.execute(
-            "INSERT OR REPLACE INTO aggregates VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (aggregate.start, aggregate.length_s, faces, sum(emotions.values()), json.dumps(emotions),
-             satisfaction_from_counts(emotions), dwell),
+            "INSERT OR REPLACE INTO aggregates(start, zone, length_s, faces_seen, visits, emotions, satisfaction, "
+            "dwell_s_total, labels, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (aggregate.start, aggregate.zone, aggregate.length_s, faces, sum(emotions.values()), json.dumps(emotions),
+             satisfaction_from_counts(emotions, aggregate.groups), dwell, json.dumps(list(aggregate.labels)), seq),
         )
 
     def _prune_now_and_then(self) -> None:
-        if time.monotonic() - self._last_prune < 3600:
+        # monotonic() starts near zero at boot, so "never" is None, not 0.0
+        if self._last_prune is not None and time.monotonic() - self._last_prune < 3600:
             return
         self._last_prune = time.monotonic()
         self.prune(time.time())
@@ -214,7 +304,8 @@ class AnalyticsStore:
                 log.error("unwritten aggregate %s", json.dumps(aggregate.payload("", "")))
             for visit in self.pending_visits:
                 log.error("unwritten visit %s", json.dumps({
-                    "start": visit.start, "end": visit.end, "dominant": visit.dominant, "shares": visit.shares}))
+                    "start": visit.start, "end": visit.end, "dominant": visit.dominant, "shares": visit.shares,
+                    "zone": visit.zone}))
         if self.connection is not None:
             self.connection.close()
             self.connection = None

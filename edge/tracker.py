@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edgeemo.aggregates import NO_ZONE
+
 Box = tuple[int, int, int, int]  # x, y, w, h
 
 
@@ -28,6 +30,7 @@ class Track:
     first_seen: float
     last_seen: float
     hits: int = 1
+    zone: str = NO_ZONE  # where the face was first seen; its visit is counted there
 
     @property
     def dwell_s(self) -> float:
@@ -41,8 +44,11 @@ class IouTracker:
     tracks: dict[int, Track] = field(default_factory=dict)
     _next_id: int = 1
 
-    def update(self, detections: list[Box], now: float) -> list[Track]:
-        """Match detections to tracks (greedy, highest IoU first); returns the tracks that ended."""
+    def update(self, detections: list[Box], now: float, zones: list[str] | None = None) -> list[Track]:
+        """Match detections to tracks (greedy, highest IoU first); returns the tracks that ended.
+
+        `zones` gives each detection's zone; a new track keeps the zone it started in.
+        """
         pairs = sorted(
             ((iou(track.box, box), track_id, index)
              for track_id, track in self.tracks.items() for index, box in enumerate(detections)),
@@ -61,7 +67,8 @@ class IouTracker:
             matched_boxes.add(index)
         for index, box in enumerate(detections):
             if index not in matched_boxes:
-                self.tracks[self._next_id] = Track(self._next_id, box, now, now)
+                zone = zones[index] if zones is not None else NO_ZONE
+                self.tracks[self._next_id] = Track(self._next_id, box, now, now, zone=zone)
                 self._next_id += 1
         return self.expire(now)
 

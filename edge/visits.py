@@ -8,13 +8,11 @@ smoothed labels are summarised as a visit: start, end, dwell, dominant emotion a
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-POSITIVE = frozenset({"happy"})
-NEGATIVE = frozenset({"angry", "disgust", "fear", "sad"})
+from edgeemo.aggregates import NO_ZONE
 
 
 @dataclass
@@ -24,6 +22,7 @@ class Visit:
     end: float
     dominant: str
     shares: dict[str, float]
+    zone: str = NO_ZONE
 
     @property
     def dwell_s(self) -> float:
@@ -61,28 +60,9 @@ class TrackEmotion:
         self.counts[label] += 1
         return label
 
-    def visit(self, track_id: int, start: float, end: float) -> Visit | None:
+    def visit(self, track_id: int, start: float, end: float, zone: str = NO_ZONE) -> Visit | None:
         total = sum(self.counts.values())
         if total == 0:
             return None
         shares = {label: self.counts[label] / total for label in self.labels if self.counts[label]}
-        return Visit(track_id, start, end, self.counts.most_common(1)[0][0], shares)
-
-
-def satisfaction_index(dominant_emotions: Iterable[str]) -> float | None:
-    """Share of positive visits minus share of negative ones, in [-1, 1]; None without visits.
-
-    positive = happy; negative = angry, disgust, fear, sad; neutral and surprise count in the
-    denominator only.
-    """
-    return satisfaction_from_counts(Counter(dominant_emotions))
-
-
-def satisfaction_from_counts(visits_by_emotion: Mapping[str, int]) -> float | None:
-    """The same index from per-emotion visit counts (how the analytics store keeps them)."""
-    total = sum(visits_by_emotion.values())
-    if total == 0:
-        return None
-    positive = sum(n for label, n in visits_by_emotion.items() if label in POSITIVE)
-    negative = sum(n for label, n in visits_by_emotion.items() if label in NEGATIVE)
-    return (positive - negative) / total
+        return Visit(track_id, start, end, self.counts.most_common(1)[0][0], shares, zone)

@@ -16,9 +16,10 @@ import jsonschema
 import paho.mqtt.client as mqtt
 import pytest
 
+from edgeemo.aggregates import PayloadError, validate_payload
 from tests.conftest import CLIP, REPO, free_port
 
-SCHEMA = json.loads((REPO / "edge" / "schemas" / "aggregate.schema.json").read_text())
+SCHEMA = json.loads((REPO / "edgeemo" / "schemas" / "aggregate.schema.json").read_text())
 MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/bin")
 
 
@@ -98,6 +99,7 @@ def test_aggregates_arrive_valid_against_the_schema_with_availability(tmp_path: 
     assert aggregates, messages
     for payload in aggregates:
         jsonschema.validate(payload, SCHEMA)
+        validate_payload(payload)
         assert payload["store_id"] == "store-7" and payload["device_id"] == "pi-1"
         assert sum(payload["emotions"].values()) == payload["visits"]
     assert sum(payload["visits"] for payload in aggregates) == 3
@@ -122,13 +124,31 @@ def test_the_broker_publishes_the_last_will_when_the_device_dies(tmp_path: Path,
 
 
 def test_the_schema_rejects_what_it_should() -> None:
-    good = {"schema_version": 1, "store_id": "s", "device_id": "d", "start": "2026-11-22T10:00:00Z",
-            "end": "2026-11-22T10:01:00Z", "faces_seen": 2, "visits": 1, "emotions": {"happy": 1},
-            "satisfaction_index": 1.0, "mean_dwell_s": 4.2}
-    jsonschema.validate(good, SCHEMA)
-    for bad in ({**good, "track_id": 5}, {**good, "emotions": {"smug": 1}}, {**good, "satisfaction_index": 2}):
-        with pytest.raises(jsonschema.ValidationError):
-            jsonschema.validate(bad, SCHEMA)
+    good = {"schema_version": 2, "store_id": "s", "device_id": "d", "zone": "door", "seq": 7,
+            "start": "2026-11-22T10:00:00Z", "end": "2026-11-22T10:01:00Z", "labels": ["angry", "happy", "sad"],
+            "faces_seen": 2, "visits": 1, "emotions": {"angry": 0, "happy": 1, "sad": 0}, "satisfaction_index": 1.0,
+            "satisfaction_groups": {"positive": ["happy"], "negative": ["angry", "sad"]}, "mean_dwell_s": 4.2}
+    assert validate_payload(good) == good
+    for bad, why in (({**good, "track_id": 5}, "Additional properties"),
+                     ({**good, "satisfaction_index": 2}, "satisfaction_index"),
+                     ({**good, "zone": "a/b"}, "zone"),
+                     ({**good, "emotions": {"smug": 1}}, "'smug' is not among"),
+                     ({**good, "satisfaction_groups": {"positive": ["joy"], "negative": []}}, "'joy'"),
+                     ({**good, "emotions": {"happy": 2}}, "sum to 2"),
+                     ({**good, "schema_version": 3}, "schema_version 3"),
+                     ([1, 2], "not an object")):
+        with pytest.raises(PayloadError, match=why):
+            validate_payload(bad)
+
+
+def test_version_1_payloads_are_still_accepted_as_zone_all_with_the_seven_labels() -> None:
+    old = {"schema_version": 1, "store_id": "s", "device_id": "d", "start": "2026-11-22T10:00:00Z",
+           "end": "2026-11-22T10:01:00Z", "faces_seen": 2, "visits": 1, "emotions": {"happy": 1},
+           "satisfaction_index": 1.0, "mean_dwell_s": 4.2}
+    current = validate_payload(old)
+    assert current["schema_version"] == 2 and current["zone"] == "all" and len(current["labels"]) == 7
+    with pytest.raises(PayloadError):
+        validate_payload({**old, "emotions": {"contempt": 1}})  # version 1 knew seven labels
 
 
 def _scrape(port: int) -> str:
@@ -137,7 +157,11 @@ def _scrape(port: int) -> str:
 
 
 def _sample(text: str, name: str) -> float:
-    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+    """The sum of a metric's samples over all its label values (StopIteration when it has none)."""
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith((name + " ", name + "{"))]
+    if not values:
+        raise StopIteration(name)
+    return sum(values)
 
 
 def test_prometheus_metrics_of_a_running_loop(tmp_path: Path) -> None:

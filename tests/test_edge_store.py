@@ -40,10 +40,11 @@ def test_rows_round_trip_and_a_restart_in_the_same_interval_adds_up(tmp_path: Pa
     store = AnalyticsStore(db)
     store.add_aggregate(_aggregate(NOW, happy=1))
     store.close()
-    [row] = _rows(db, "aggregates")
-    start, length, faces, visits, emotions, satisfaction, dwell = row
-    assert (start, length, faces, visits, dwell) == (NOW, 60, 4, 4, 20.0)
-    assert json.loads(emotions) == {"happy": 3, "sad": 1}
+    [row] = db_rows(db, "SELECT start, length_s, faces_seen, visits, emotions, satisfaction, dwell_s_total, zone "
+                        "FROM aggregates")
+    start, length, faces, visits, emotions, satisfaction, dwell, zone = row
+    assert (start, length, faces, visits, dwell, zone) == (NOW, 60, 4, 4, 20.0, "all")
+    assert {k: v for k, v in json.loads(emotions).items() if v} == {"happy": 3, "sad": 1}
     assert satisfaction == pytest.approx((3 - 1) / 4)
     [visit] = _rows(db, "visits")
     assert visit[1:5] == (NOW, NOW + 12.5, 12.5, "happy")  # no track id is stored
@@ -140,7 +141,9 @@ def test_corrupt_database_is_moved_aside_not_deleted(tmp_path: Path) -> None:
     assert len(_rows(db, "aggregates")) == 1
 
 
-def test_retention_prunes_old_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("uptime_s", [60.0, 10 * 86400.0], ids=["booted-a-minute-ago", "up-ten-days"])
+def test_retention_prunes_old_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uptime_s: float) -> None:
+    monkeypatch.setattr(time, "monotonic", lambda: uptime_s)  # a device's clock since boot
     store = AnalyticsStore(tmp_path / "a.db", retention_days=1)
     now = time.time()
     store.add_aggregate(_aggregate(now - 3 * 86400, happy=1))
@@ -150,3 +153,53 @@ def test_retention_prunes_old_rows(tmp_path: Path) -> None:
     assert store.prune(now) == 0
     store.close()
     assert len(_rows(tmp_path / "a.db", "aggregates")) == 1 and _rows(tmp_path / "a.db", "visits") == []
+
+
+V1_DATABASE = """
+CREATE TABLE aggregates (start REAL PRIMARY KEY, length_s INTEGER NOT NULL, faces_seen INTEGER NOT NULL,
+    visits INTEGER NOT NULL, emotions TEXT NOT NULL, satisfaction REAL, dwell_s_total REAL NOT NULL);
+CREATE TABLE visits (id INTEGER PRIMARY KEY, start REAL NOT NULL, end REAL NOT NULL, dwell_s REAL NOT NULL,
+    dominant TEXT NOT NULL, shares TEXT NOT NULL);
+INSERT INTO aggregates VALUES ({start}, 60, 1, 1, '{{"happy": 1}}', 1.0, 5.0);
+INSERT INTO visits VALUES (1, {start} + 10, {start} + 15, 5.0, 'happy', '{{"happy": 1.0}}');
+"""
+
+
+def test_a_version_1_database_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    with closing(sqlite3.connect(db)) as connection:
+        connection.executescript(V1_DATABASE.format(start=NOW - 3600))
+    store = AnalyticsStore(db)
+    store.add_aggregate(_aggregate(NOW, happy=1))
+    store.close()
+    assert db_rows(db, "SELECT start, zone, visits FROM aggregates ORDER BY start") == [(NOW - 3600, "all", 1), (NOW, "all", 1)]
+    assert db_rows(db, "SELECT dominant, zone FROM visits") == [("happy", "all")]
+    assert db_rows(db, "PRAGMA user_version") == [(2,)]
+
+
+def test_a_database_of_a_newer_edgeemo_is_refused_untouched(tmp_path: Path) -> None:
+    from edgeemo.errors import EdgeemoError
+
+    db = tmp_path / "new.db"
+    with closing(sqlite3.connect(db)) as connection:
+        connection.execute("PRAGMA user_version = 99")
+    with pytest.raises(EdgeemoError, match="version 99 is newer"):
+        AnalyticsStore(db)
+    assert db_rows(db, "PRAGMA user_version") == [(99,)]
+    assert db_rows(db, "SELECT name FROM sqlite_master") == []  # no table created, none migrated
+
+
+def test_sequence_numbers_continue_across_restarts_and_zones_are_rows_of_their_own(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    store = AnalyticsStore(db)
+    analytics = Analytics(LABELS, 60, 0.0, [store], [store], zones=("door", "till"), next_seq=store.next_seq)
+    analytics.visit(Visit(1, NOW, NOW + 5, "happy", {"happy": 1.0}, zone="till"))
+    analytics.close()
+    store.close()
+    store = AnalyticsStore(db)
+    analytics = Analytics(LABELS, 60, 0.0, [store], [store], zones=("door", "till"), next_seq=store.next_seq)
+    analytics.visit(Visit(2, NOW + 60, NOW + 65, "sad", {"sad": 1.0}, zone="door"))
+    analytics.close()
+    store.close()
+    rows = db_rows(db, "SELECT start, zone, visits, seq FROM aggregates ORDER BY seq")
+    assert rows == [(NOW, "door", 0, 1), (NOW, "till", 1, 2), (NOW + 60, "door", 1, 3), (NOW + 60, "till", 0, 4)]

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
+from edgeemo.aggregates import SatisfactionGroups, satisfaction_from_counts
 from edgeemo.edge.tracker import IouTracker, iou
-from edgeemo.edge.visits import TrackEmotion, satisfaction_index
+from edgeemo.edge.visits import TrackEmotion
 from edgeemo.labels import LABELS
 
 
@@ -58,6 +61,13 @@ def test_visit_shares_follow_a_real_change_of_mood() -> None:
 
 
 def test_satisfaction_index_by_hand() -> None:
-    assert satisfaction_index(["happy", "happy", "sad", "neutral"]) == pytest.approx((2 - 1) / 4)
-    assert satisfaction_index(["angry", "fear"]) == -1.0
-    assert satisfaction_index([]) is None
+    assert satisfaction_from_counts(Counter(["happy", "happy", "sad", "neutral"])) == pytest.approx((2 - 1) / 4)
+    assert satisfaction_from_counts(Counter(["angry", "fear"])) == -1.0
+    assert satisfaction_from_counts(Counter(["contempt", "happy"])) == 0.0  # FER+'s eighth label is negative
+    assert satisfaction_from_counts(Counter()) is None
+
+
+def test_satisfaction_groups_are_configurable_and_narrow_to_the_model() -> None:
+    groups = SatisfactionGroups(positive=("happy", "surprise"), negative=("angry",))
+    assert satisfaction_from_counts(Counter(["surprise", "sad", "angry", "happy"]), groups) == pytest.approx(1 / 4)
+    assert SatisfactionGroups().for_labels(LABELS).negative == ("angry", "disgust", "fear", "sad")

@@ -1,0 +1,107 @@
+"""What a device's aggregates mean, for the device and every consumer alike: the payload's
+schema versions, the satisfaction index and k-anonymity suppression.
+
+It lives on the ground floor because the edge runtime, `edgeemo report` and the fleet hub
+all need the same definitions, and none of them may import another stage's internals.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 2
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+NO_ZONE = "all"  # the zone of every aggregate when no zones are configured: the whole frame
+DEFAULT_POSITIVE = ("happy",)
+DEFAULT_NEGATIVE = ("angry", "contempt", "disgust", "fear", "sad")
+V1_LABELS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")  # what version 1 implied
+
+
+@dataclass(frozen=True)
+class SatisfactionGroups:
+    """Which dominant emotions count as positive and negative; the rest count only in the denominator."""
+
+    positive: tuple[str, ...] = DEFAULT_POSITIVE
+    negative: tuple[str, ...] = DEFAULT_NEGATIVE
+
+    def for_labels(self, labels: Iterable[str]) -> SatisfactionGroups:
+        """The groups restricted to a model's labels (the default names contempt, a FER+-only label)."""
+        known = set(labels)
+        return SatisfactionGroups(tuple(x for x in self.positive if x in known),
+                                  tuple(x for x in self.negative if x in known))
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"positive": list(self.positive), "negative": list(self.negative)}
+
+
+DEFAULT_GROUPS = SatisfactionGroups()
+
+
+def satisfaction_from_counts(visits_by_emotion: Mapping[str, int],
+                             groups: SatisfactionGroups = DEFAULT_GROUPS) -> float | None:
+    """Share of positive visits minus share of negative ones, in [-1, 1]; None without visits."""
+    total = sum(visits_by_emotion.values())
+    if total == 0:
+        return None
+    positive = sum(n for label, n in visits_by_emotion.items() if label in groups.positive)
+    negative = sum(n for label, n in visits_by_emotion.items() if label in groups.negative)
+    return (positive - negative) / total
+
+
+def is_suppressed(visits: int, min_visits: int) -> bool:
+    """k-anonymity of the aggregates: a bucket with fewer than k visits is not shown."""
+    return visits < min_visits
+
+
+@cache
+def payload_schema(version: int = SCHEMA_VERSION) -> dict[str, Any]:
+    name = "aggregate.schema.json" if version == SCHEMA_VERSION else f"aggregate.v{version}.schema.json"
+    return json.loads((SCHEMA_DIR / name).read_text())
+
+
+def as_current(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A version-1 payload read as version 2 (zone 'all', the 7 FER-2013 labels, no sequence number)."""
+    if payload.get("schema_version") == SCHEMA_VERSION:
+        return dict(payload)
+    upgraded = dict(payload, schema_version=SCHEMA_VERSION, zone=NO_ZONE, labels=list(V1_LABELS),
+                    satisfaction_groups={"positive": ["happy"], "negative": ["angry", "disgust", "fear", "sad"]})
+    upgraded.setdefault("seq", None)
+    return upgraded
+
+
+class PayloadError(ValueError):
+    """An aggregate payload that is not valid under any schema version (one line: why)."""
+
+
+def validate_payload(payload: Any) -> dict[str, Any]:
+    """Check a received payload against its schema version and the rules a schema cannot state
+    (emotion keys and groups among the labels, emotions summing to visits); returns it as version 2.
+
+    Needs `jsonschema` (the hub's and the tests' dependency, not the device's).
+    """
+    import jsonschema
+
+    if not isinstance(payload, dict):
+        raise PayloadError(f"payload is a JSON {type(payload).__name__}, not an object")
+    version = payload.get("schema_version")
+    if version not in (1, SCHEMA_VERSION):
+        raise PayloadError(f"schema_version {version!r} is not 1 or {SCHEMA_VERSION}")
+    try:
+        jsonschema.validate(payload, payload_schema(version))
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(part) for part in exc.absolute_path) or "payload"
+        raise PayloadError(f"{where}: {exc.message[:200]}") from None
+    current = as_current(payload)
+    labels = set(current["labels"])
+    strangers = sorted(set(current["emotions"]) - labels) + sorted(
+        {x for group in current["satisfaction_groups"].values() for x in group} - labels)
+    if strangers:
+        raise PayloadError(f"label {strangers[0]!r} is not among the payload's labels")
+    if sum(current["emotions"].values()) != current["visits"]:
+        raise PayloadError(f"emotions sum to {sum(current['emotions'].values())}, visits is {current['visits']}")
+    return current
