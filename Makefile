@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgeemo-installed
 
-.PHONY: demo test lint clean system-deps wheel
+.PHONY: demo test lint clean system-deps wheel pi-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ wheel: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
+
+# edgeemo on emulated arm64 Debian 12 (64-bit Raspberry Pi OS's base): install from aarch64 wheels
+# with numpy held at the system's, the edge test subset, run/report/model on the sample clip, and
+# the int8 model's predictions under arm64 LiteRT against this machine's. Needs root (CI is root).
+pi-check: $(STAMP)
+	PYTHON=$(abspath $(BIN)/python) ./scripts/pi-check.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

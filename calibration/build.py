@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeemo.calibration.sets import balanced_sample, save_calibration_set
+from edgeemo.cli_common import writable_folder
 from edgeemo.errors import EdgeemoError
 from edgeemo.train.data import load_split
 
@@ -16,6 +17,7 @@ def build(data: str, n: int, out: Path, seed: int = 42, val_fraction: float = 0.
         raise EdgeemoError("--n must be at least 1")
     if out.suffix != ".npz":
         raise EdgeemoError(f"{out}: a calibration set is written as .npz")
+    writable_folder(out.parent, "--out")  # before loading and sampling, not after
     train_set, _ = load_split(data, val_fraction, seed, input_size, votes)
     chosen = balanced_sample(train_set.labels, n, seed, len(train_set.names))
     return save_calibration_set(out, train_set.images[chosen], train_set.labels[chosen], {

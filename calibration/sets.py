@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeemo.errors import EdgeemoError
+from edgeemo.errors import EdgeemoError, first_line
 from edgeemo.labels import LABELS
 from edgeemo.sidecar import file_sha256
 
@@ -71,19 +71,34 @@ def save_calibration_set(path: Path, faces: np.ndarray, labels: np.ndarray, mani
     return full
 
 
+def _read_manifest(path: Path) -> dict:
+    """The manifest beside a calibration set; without it (or its sha256) tampering would go unnoticed."""
+    where = manifest_path(path)
+    if not where.is_file():
+        raise EdgeemoError(f"{path}: its manifest {where.name} is missing, so the set cannot be checked; "
+                           "rebuild it with `edgeemo calibrate`")
+    try:
+        manifest = json.loads(where.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EdgeemoError(f"{where}: not a readable calibration manifest ({first_line(exc)})") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("sha256"), str):
+        raise EdgeemoError(f"{where}: not a calibration manifest (a JSON object with the set's sha256); "
+                           "rebuild it with `edgeemo calibrate`")
+    return manifest
+
+
 def load_calibration_set(path: Path) -> CalibrationSet:
     """Load and check a calibration set; missing, corrupt, empty or misshapen files are errors."""
     if not path.is_file():
         raise EdgeemoError(f"{path}: no such calibration set; build one with `edgeemo calibrate`")
-    manifest: dict = {}
-    if manifest_path(path).is_file():
-        manifest = json.loads(manifest_path(path).read_text())
-        if manifest.get("sha256") and manifest["sha256"] != file_sha256(path):
-            raise EdgeemoError(f"{path}: sha256 does not match its manifest {manifest_path(path).name}")
+    manifest = _read_manifest(path)
+    if manifest["sha256"] != file_sha256(path):
+        raise EdgeemoError(f"{path}: sha256 does not match its manifest {manifest_path(path).name}; the set was "
+                           "changed or replaced: rebuild it with `edgeemo calibrate`")
     try:
         with np.load(path, allow_pickle=False) as archive:
             faces, labels = archive["faces"], archive["labels"]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise EdgeemoError(f"{path}: not a calibration set (.npz with 'faces' and 'labels'): {exc}") from exc
     if faces.ndim != 3 or faces.dtype != np.uint8:
         raise EdgeemoError(f"{path}: faces must be uint8 (N, H, W), got {faces.dtype} {faces.shape}")

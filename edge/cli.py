@@ -10,7 +10,7 @@ import json
 import logging
 from pathlib import Path
 
-from edgeemo.cli_common import Formatter, Subcommands
+from edgeemo.cli_common import Formatter, Subcommands, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def _add_run(commands: Subcommands) -> None:
     parser.add_argument("--db", type=Path, help="SQLite analytics database (overrides [store] path)")
     parser.add_argument("--model", type=Path, help="a .tflite model with its sidecar (overrides [model] path); "
                         "default: the bundled int8 model")
-    parser.add_argument("--max-frames", type=int, help="stop after this many frames")
+    parser.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
     parser.add_argument("--validate-config", action="store_true", help="check the config and exit (78 if bad)")
     parser.add_argument("--show", action="store_true", help="DEBUG ONLY: show annotated frames in a window")
     parser.add_argument("--annotate-out", type=Path, help="DEBUG ONLY: write annotated frames to this .mp4")
@@ -58,7 +58,8 @@ def _run_run(args: argparse.Namespace) -> int:
         "detect_frames": stats.detect_frames, "detect_frames_with_face": stats.detect_frames_with_face,
         "faces_classified": stats.faces_classified, "faces_outside_zones": stats.faces_outside_zones,
         "visits": stats.visits,
-        "short_tracks_dropped": stats.short_tracks_dropped, "database": str(db_path),
+        "short_tracks_dropped": stats.short_tracks_dropped, "clock_jumps": stats.clock_jumps,
+        "frame_size_changes": stats.size_changes, "database": str(db_path),
     }
     if args.json:
         print(json.dumps(summary))
@@ -107,20 +108,22 @@ def _add_bench(commands: Subcommands) -> None:
     parser.add_argument("--source", required=True, help="a video file or image folder (replayed for both loops)")
     parser.add_argument("--model", type=Path, help="a .tflite model; default: the bundled int8 model")
     parser.add_argument("--config", type=Path, help="TOML config for the detector/tracker settings")
-    parser.add_argument("--repeat", type=int, default=3, help="passes over the source per loop (best one counts)")
+    parser.add_argument("--repeat", type=positive_int, default=3, help="passes over the source per loop (best one counts)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", type=Path, help="also write bench.json here")
     parser.set_defaults(handler=_run_bench)
 
 
 def _run_bench(args: argparse.Namespace) -> int:
+    from edgeemo.cli_common import writable_folder
     from edgeemo.edge.bench import bench, format_bench
     from edgeemo.edge.config import load_config
 
     config = load_config(args.config).with_paths(model=args.model)
+    if args.out:
+        writable_folder(args.out, "--out")
     result = bench(config, args.source, args.repeat)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result) if args.json else format_bench(result))
     return 0

@@ -43,6 +43,8 @@ class SourceConfig(Section):
     reconnect_initial_s: float = Field(1.0, gt=0, le=60)
     reconnect_max_s: float = Field(30.0, gt=0, le=600)
     stale_frames: int = Field(30, ge=2, le=10_000, description="this many identical frames in a row = stale camera")
+    open_timeout_s: float = Field(10.0, gt=0, le=25.0, description="URL streams: give up opening or reading "
+                                  "after this long (under the watchdog's 30 s)")
 
 
 class DetectorConfig(Section):

@@ -39,6 +39,8 @@ class LoopStats:
     faces_classified: int = 0
     faces_outside_zones: int = 0  # detections dropped by the box-centre rule (never tracked or classified)
     visits: int = 0
+    clock_jumps: int = 0
+    size_changes: int = 0
     short_tracks_dropped: int = 0
     started: float = field(default_factory=time.perf_counter)
     finished: float = 0.0
@@ -50,6 +52,35 @@ class LoopStats:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+class WallClock:
+    """The wall clock as an offset from the frames' clock; a step of the offset is a clock jump.
+
+    Durations come from the frames' monotonic clock; the wall clock only labels them, so a
+    visit keeps its dwell whatever NTP does. When the offset steps (NTP at boot, a manual
+    `date -s`), the jump is logged once and `jumped` is set for the caller.
+    """
+
+    def __init__(self, tolerance_s: float = 2.0) -> None:
+        self.offset: float | None = None
+        self.tolerance_s = tolerance_s
+        self.jumps = 0
+
+    def update(self, frame: Frame) -> float | None:
+        """Take the frame's offset; returns the size of a jump (seconds), or None."""
+        offset = frame.timestamp - frame.seconds
+        previous, self.offset = self.offset, offset
+        if previous is None or abs(offset - previous) <= self.tolerance_s:
+            return None
+        self.jumps += 1
+        log.warning("the wall clock stepped by %+.1f s (NTP or a manual change); visits keep their measured "
+                    "dwell, and the open intervals were closed", offset - previous)
+        return offset - previous
+
+    def label(self, clock_s: float) -> float:
+        """Wall time of a moment on the frames' clock, by the current offset."""
+        return clock_s + (self.offset or 0.0)
 
 
 @dataclass
@@ -76,14 +107,17 @@ class LoopParts:
     periodic: Callable[[], None] = lambda: None   # batched commits and the like, between frames
     view: Callable[[Frame, list[FaceView]], None] | None = None
     zones: ZoneMap = field(default_factory=lambda: ZoneMap([]))
+    on_clock_jump: Callable[[float], None] = lambda jump_s: None  # e.g. the store pauses retention pruning
 
 
-def _finish_tracks(parts: LoopParts, ended: list[Track], emotions: dict[int, TrackEmotion], stats: LoopStats) -> None:
+def _finish_tracks(parts: LoopParts, ended: list[Track], emotions: dict[int, TrackEmotion], stats: LoopStats,
+                   wall: WallClock) -> None:
     for track in ended:
         emotion = emotions.pop(track.id, None)
         if emotion is None:
             continue
-        visit = emotion.visit(track.id, track.first_seen, track.last_seen, track.zone)
+        # start and end are labelled by today's offset: their difference is the measured dwell
+        visit = emotion.visit(track.id, wall.label(track.first_seen), wall.label(track.last_seen), track.zone)
         if visit is None or visit.dwell_s < parts.config.smoothing.min_dwell_s:
             stats.short_tracks_dropped += 1
             continue
@@ -112,12 +146,27 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
     size = parts.classifier.input_size
     emotions: dict[int, TrackEmotion] = {}
     stats = LoopStats()
+    wall = WallClock()
     last_detection = float("-inf")
+    frame_shape: tuple[int, ...] | None = None
     while not parts.stop.is_set() and (max_frames is None or stats.frames < max_frames):
         frame = parts.source.read()
         if frame is None:
             break
-        now = frame.timestamp
+        now = frame.seconds  # durations, expiry and holding; frame.timestamp only labels
+        jump = wall.update(frame)
+        if jump is not None:
+            stats.clock_jumps += 1
+            parts.analytics.close()  # intervals labelled by the old clock are complete as they are
+            parts.on_clock_jump(jump)
+        if frame.gray.shape != frame_shape:
+            if frame_shape is not None:  # boxes of the old size would lie outside (or across) the new frame
+                log.warning("frame size changed from %s to %s; open tracks end here",
+                            "x".join(map(str, frame_shape[1::-1])), "x".join(map(str, frame.gray.shape[1::-1])))
+                stats.size_changes += 1
+                _finish_tracks(parts, tracker.end_all(), emotions, stats, wall)
+                last_detection = float("-inf")
+            frame_shape = frame.gray.shape
         if stats.frames % config.detector.every_n_frames == 0:
             with parts.metrics.detection_seconds.time():
                 found = parts.detector.detect(frame.gray)
@@ -129,7 +178,7 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
             last_detection = now
         else:
             ended = tracker.expire(now)
-        _finish_tracks(parts, ended, emotions, stats)
+        _finish_tracks(parts, ended, emotions, stats, wall)
 
         # Faces found at the last detection are followed until the next one; a face Haar
         # missed briefly (a blink, a turn) is held at its last box for hold_s.
@@ -146,18 +195,18 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
                     emotion = emotions[track.id] = TrackEmotion(
                         parts.labels, smoothing.mode, smoothing.alpha, smoothing.window)
                 label = emotion.update(probs)
-                parts.analytics.face(track.id, now, track.zone)
+                parts.analytics.face(track.id, frame.timestamp, track.zone)
                 parts.metrics.faces.labels(zone=track.zone).inc()
                 views.append(FaceView(track.id, track.box, label))
             stats.frames_with_face += 1
             stats.faces_classified += len(live)
         if parts.view is not None:
             parts.view(frame, views)
-        parts.analytics.tick(now)
+        parts.analytics.tick(frame.timestamp)
         parts.metrics.frames.inc()
         stats.frames += 1
         parts.heartbeat()
         parts.periodic()
-    _finish_tracks(parts, tracker.end_all(), emotions, stats)
+    _finish_tracks(parts, tracker.end_all(), emotions, stats, wall)
     stats.finished = time.perf_counter()
     return stats

@@ -10,6 +10,7 @@ import logging
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
 from edgeemo.edge.config import PrometheusConfig
+from edgeemo.edge.health import DeviceHealth
 from edgeemo.errors import EdgeemoError
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class RuntimeMetrics:
         self.store_pending = Gauge("edgeemo_store_pending_rows", "Analytics rows held in memory, not yet on disk",
                                    registry=self.registry)
         self.model_info = Info("edgeemo_model", "The model in use", registry=self.registry)
+        self.registry.register(DeviceHealth())
         self._server = None
 
     def serve(self, config: PrometheusConfig) -> None:

@@ -18,6 +18,7 @@ from edgeemo.edge.analytics import Aggregate
 from edgeemo.edge.config import MqttConfig
 
 log = logging.getLogger(__name__)
+MAX_QUEUED = 10_000
 
 
 def topics(config: MqttConfig, store_id: str, device_id: str) -> tuple[str, str]:
@@ -39,7 +40,14 @@ class MqttPublisher:
         client.reconnect_delay_set(min_delay=1, max_delay=60)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        # While the broker is away, paho queues QoS 1 messages in memory: bounded (a day of
+        # per-minute intervals for a few zones); every row stays in the device's SQLite anyway.
+        client.max_queued_messages_set(MAX_QUEUED)
         self.client = client
+        self._down_logged = False
+        self._full_logged = False
+        self.dropped = 0
 
     def start(self) -> None:
         try:
@@ -48,11 +56,18 @@ class MqttPublisher:
             log.error("mqtt %s:%d: %s; aggregates stay local", self.config.host, self.config.port, exc)
         self.client.loop_start()
 
+    def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
+        if not self._down_logged:  # once per outage: paho retries every few seconds
+            self._down_logged = True
+            log.error("mqtt %s:%d: cannot connect (broker down or unreachable?); retrying in the background, "
+                      "aggregates stay in the local database", self.config.host, self.config.port)
+
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: mqtt.ReasonCode,
                     properties: object) -> None:
         if reason.is_failure:
             log.error("mqtt %s:%d: connection refused (%s)", self.config.host, self.config.port, reason)
             return
+        self._down_logged = False
         log.info("mqtt %s:%d: connected", self.config.host, self.config.port)
         client.publish(self.availability_topic, "online", qos=1, retain=True)
 
@@ -63,7 +78,15 @@ class MqttPublisher:
 
     def add_aggregate(self, aggregate: Aggregate) -> None:
         payload = json.dumps(aggregate.payload(self.store_id, self.device_id), separators=(",", ":"))
-        self.client.publish(self.aggregate_topic, payload, qos=self.config.qos)
+        info = self.client.publish(self.aggregate_topic, payload, qos=self.config.qos)
+        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            self.dropped += 1
+            if not self._full_logged:
+                self._full_logged = True
+                log.error("mqtt: %d messages already wait for the broker; newer intervals are not queued "
+                          "(they stay in the local database)", MAX_QUEUED)
+            return
+        self._full_logged = False
         self.published += 1
 
     def close(self, timeout_s: float = 5.0) -> None:

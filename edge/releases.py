@@ -2,22 +2,31 @@
 
 Layout under the models root (default /var/lib/edgeemo/models):
 
-    releases/<sha256>/<name>.tflite + <name>.json    one folder per installed model
-    current  -> releases/<sha256>                    what `edgeemo run` loads ([model] path)
-    previous -> releases/<sha256>                    what `rollback` returns to
+    releases/<id>/<name>.tflite + <name>.json    one folder per installed model
+    current  -> releases/<id>                    what `edgeemo run` loads ([model] path)
+    previous -> releases/<id>                    what `rollback` returns to
+    .lock                                        held by install and rollback
 
-A model is installed only after its sha256 matches its sidecar, its copy in a staging folder
-matches again, and that copy loads and answers one inference. `current` then changes by
-renaming a new symlink over it (atomic on POSIX), so a power cut leaves either the old or
-the new model, never a half-written one.
+A release id is the sha256 of the model's bytes and its sidecar's together, so the same model
+with a corrected sidecar is a new release. A model is installed only after its sha256 matches
+its sidecar, its copy in a staging folder matches again, and that copy loads and answers one
+inference. `current` then changes by renaming a new symlink over it (atomic on POSIX), so a
+power cut leaves either the old or the new model, never a half-written one. One install or
+rollback runs at a time (a lock file); staging folders a killed install left behind are
+removed by the next one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +38,7 @@ from edgeemo.sidecar import read_sidecar, sidecar_path
 
 DEFAULT_ROOT = Path("/var/lib/edgeemo/models")
 KEEP_RELEASES = 3
+LOCK_WAIT_S = 120.0
 
 
 @dataclass
@@ -47,7 +57,48 @@ def models_root(root: Path | None) -> Path:
 
 
 def _target(link: Path) -> str | None:
+    if link.exists() and not link.is_symlink():
+        raise EdgeemoError(f"{link}: is a {'folder' if link.is_dir() else 'file'}, not the release symlink "
+                           "`edgeemo model` manages; move it away and install again")
     return Path(os.readlink(link)).name if link.is_symlink() else None
+
+
+def release_id(model_file: Path, model_sha256: str) -> str:
+    """The model's sha256 and its sidecar's bytes, hashed together: a corrected sidecar is a new release."""
+    digest = hashlib.sha256(model_sha256.encode())
+    digest.update(sidecar_path(model_file).read_bytes())
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """One install or rollback at a time on a models root; a second waits up to LOCK_WAIT_S."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        handle = open(root / ".lock", "a")  # noqa: SIM115 - held for the with-block below
+    except OSError as exc:
+        raise EdgeemoError(f"{root}: cannot use this models root ({exc.strerror or exc}); is it a writable "
+                           "folder? (--root or $EDGEEMO_MODELS)") from exc
+    with handle:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise EdgeemoError(f"{root}: another `edgeemo model` command has held the lock for "
+                                       f"{LOCK_WAIT_S:.0f} s; try again when it is done") from None
+                time.sleep(0.2)
+        try:
+            for stale in root.glob(".staging-*"):  # left by an install that was killed: nobody else holds the lock
+                shutil.rmtree(stale, ignore_errors=True)
+            yield
+        except OSError as exc:
+            raise EdgeemoError(f"{root}: {exc.strerror or exc} ({exc.filename or root}); nothing was switched "
+                               "unless `current` says so") from exc
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _point(link: Path, release: str) -> None:
@@ -94,7 +145,12 @@ def install(model_file: Path, root: Path | None = None) -> ReleaseStatus:
     if model_file.suffix != ".tflite":
         raise EdgeemoError(f"{model_file}: devices run .tflite models (with their sidecar JSON beside them)")
     sidecar = read_sidecar(model_file, verify_hash=True)  # refuses truncated/HTML/wrong files
-    release = sidecar.sha256
+    release = release_id(model_file, sidecar.sha256)
+    with _locked(root):
+        return _install(model_file, root, release)
+
+
+def _install(model_file: Path, root: Path, release: str) -> ReleaseStatus:
     if _target(root / "current") == release:
         return status(root, False, f"{model_file.name} ({release[:12]}…) is already current")
     (root / "releases").mkdir(parents=True, exist_ok=True)
@@ -114,8 +170,8 @@ def install(model_file: Path, root: Path | None = None) -> ReleaseStatus:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-    else:
-        _trial(final / model_file.name)
+    else:  # kept from before, perhaps under another file name
+        _trial(next(final.glob("*.tflite")))
     old = _target(root / "current")
     if old is not None:
         _point(root / "previous", old)
@@ -128,13 +184,14 @@ def install(model_file: Path, root: Path | None = None) -> ReleaseStatus:
 def rollback(root: Path | None = None) -> ReleaseStatus:
     """Swap `current` and `previous`."""
     root = models_root(root)
-    current, previous = _target(root / "current"), _target(root / "previous")
-    if previous is None or not (root / "releases" / previous).is_dir():
-        raise EdgeemoError(f"{root}: no previous release to roll back to")
-    _point(root / "current", previous)
-    if current is not None:
-        _point(root / "previous", current)
-    return status(root, True, f"rolled back to {previous[:12]}…")
+    with _locked(root):
+        current, previous = _target(root / "current"), _target(root / "previous")
+        if previous is None or not (root / "releases" / previous).is_dir():
+            raise EdgeemoError(f"{root}: no previous release to roll back to")
+        _point(root / "current", previous)
+        if current is not None:
+            _point(root / "previous", current)
+        return status(root, True, f"rolled back to {previous[:12]}…")
 
 
 def _prune(root: Path) -> None:

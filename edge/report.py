@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from edgeemo.edge.analytics import iso
 from edgeemo.edge.store import open_readonly
 from edgeemo.errors import EdgeemoError
 
+log = logging.getLogger(__name__)
+LATEST_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last moment an ISO date can name
 BUCKET_SECONDS = {"15min": 900, "hour": 3600, "day": 86400}
 COLOURS = {"angry": "#d62728", "contempt": "#e377c2", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c",
            "neutral": "#c7c7c7", "sad": "#1f77b4", "surprise": "#ff7f0e"}
@@ -78,6 +81,12 @@ def read_visits(db_path: Path, since: float | None, until: float | None, zone: s
         connection.close()
     except sqlite3.Error as exc:
         raise EdgeemoError(f"{db_path}: not a readable edgeemo database ({exc})") from exc
+    sane = [row for row in rows if isinstance(row[0], (int, float)) and 0 <= row[0] < LATEST_TIME
+            and isinstance(row[1], (int, float)) and 0 <= row[1] < LATEST_TIME]
+    if len(sane) < len(rows):
+        log.warning("%s: skipped %d visit(s) with impossible times (before 1970 or after 9999)",
+                    db_path, len(rows) - len(sane))
+        rows = sane
     if zone is not None and zone not in all_zones:
         raise EdgeemoError(f"--zone {zone}: no visits in that zone in {db_path} (zones: {', '.join(all_zones) or 'none'})")
     try:

@@ -72,6 +72,10 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
     zones = ZoneMap(config.zones)
     detector = HaarDetector(config.detector, zones=zones)
     db_path = config.db_path()
+    if db_path.exists() and not db_path.is_file():
+        kind = "a folder" if db_path.is_dir() else "not a regular file"
+        raise ConfigError(f"{db_path}: the analytics database path is {kind}; point --db or [store] path at a "
+                          "file (it is created if missing)")
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -94,7 +98,11 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
             metrics.camera_up.set(int(up))
             notifier.status("running" if up else "camera down; reconnecting")
 
-        source = open_source(source_uri, config.source, stop, on_state=camera_state, keepalive=notifier.watchdog)
+        def keepalive() -> None:  # while a camera reconnects: the watchdog is fed and held rows still land
+            notifier.watchdog()
+            store.maybe_flush()
+
+        source = open_source(source_uri, config.source, stop, on_state=camera_state, keepalive=keepalive)
         cleanup.callback(source.close)
         sinks = [store] + ([publisher] if publisher is not None else [])
         analytics = Analytics(model.labels, config.store.bucket_s, config.tracker.max_age_s + 1.0, sinks, [store],
@@ -105,7 +113,8 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
             metrics.store_pending.set(store.pending)
 
         parts = LoopParts(source, detector, model.classifier, model.labels, analytics, config, stop, metrics,
-                          heartbeat=notifier.watchdog, periodic=periodic, view=view, zones=zones)
+                          heartbeat=notifier.watchdog, periodic=periodic, view=view, zones=zones,
+                          on_clock_jump=store.clock_jumped)
         notifier.ready(f"source {source.name}, model {model.path.name}")
         log.info("running: source %s, database %s, store %s, device %s, zones %s",
                  source.name, db_path, config.store_id, config.device_id, ", ".join(zones.names))

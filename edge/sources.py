@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from edgeemo.edge.config import SourceConfig
-from edgeemo.errors import EdgeemoError
+from edgeemo.errors import EdgeemoError, first_line
 from edgeemo.preprocess import to_gray
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,19 @@ class SourceError(EdgeemoError):
 
 @dataclass
 class Frame:
+    """One frame. `clock` measures durations (seconds on a monotonic clock, or media time for
+    files); `timestamp` is the wall clock (unix seconds) and only labels rows: a Pi has no
+    real-time clock, and NTP may step the wall clock by hours while a shopper is in view."""
+
     gray: np.ndarray
     timestamp: float
     index: int
     color: np.ndarray | None = None
+    clock: float | None = None  # None: the timestamp doubles as the clock (tests, simple sources)
+
+    @property
+    def seconds(self) -> float:
+        return self.clock if self.clock is not None else self.timestamp
 
 
 class Source(Protocol):
@@ -74,7 +83,7 @@ class VideoFileSource:
         if not self._capture.isOpened():
             raise SourceError(f"{self.path}: OpenCV cannot decode this video file")
         self.fps = self._capture.get(cv2.CAP_PROP_FPS) or 25.0
-        self._start = time.time()
+        self._start, self._paced_from = time.time(), time.monotonic()
         self._index = 0
 
     def read(self) -> Frame | None:
@@ -83,11 +92,11 @@ class VideoFileSource:
         if not ok:
             return None
         media_s = self._index / self.fps
-        if self.realtime:
-            delay = self._start + media_s - time.time()
+        if self.realtime:  # paced on the monotonic clock: a wall-clock step neither stalls nor rushes it
+            delay = self._paced_from + media_s - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        frame = Frame(to_gray(image), self._start + media_s, self._index, image)
+        frame = Frame(to_gray(image), self._start + media_s, self._index, image, clock=media_s)
         self._index += 1
         return frame
 
@@ -126,7 +135,7 @@ class ImageSource:
                 log.warning("%s: unreadable image, skipped", path)
                 continue
             index = self._index - 1
-            return Frame(to_gray(image), self._start + index / self.fps, index, image)
+            return Frame(to_gray(image), self._start + index / self.fps, index, image, clock=index / self.fps)
         return None
 
     def close(self) -> None:
@@ -138,14 +147,19 @@ class OpenCVCameraSource:
 
     live = True
 
-    def __init__(self, target: int | str, width: int, height: int, fps: float) -> None:
+    def __init__(self, target: int | str, width: int, height: int, fps: float, timeout_s: float = 10.0) -> None:
         self.target, self.name = target, str(target)
         self.width, self.height, self.fps = width, height, fps
+        self.timeout_ms = int(timeout_s * 1000)
         self._capture: cv2.VideoCapture | None = None
         self._index = 0
 
     def open(self) -> None:
-        capture = cv2.VideoCapture(self.target)
+        if isinstance(self.target, int):
+            capture = cv2.VideoCapture(self.target)
+        else:  # a stream that accepts and never answers would block FFmpeg for about 30 s (the watchdog's limit)
+            capture = cv2.VideoCapture(self.target, cv2.CAP_FFMPEG, [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self.timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, self.timeout_ms])
         if isinstance(self.target, int):
             capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
             capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
@@ -163,7 +177,7 @@ class OpenCVCameraSource:
         if not ok or image is None:
             raise SourceError(f"camera {self.name}: no frame (disconnected?)")
         self._index += 1
-        return Frame(to_gray(image), time.time(), self._index - 1, image)
+        return Frame(to_gray(image), time.time(), self._index - 1, image, clock=time.monotonic())
 
     def close(self) -> None:
         if self._capture is not None:
@@ -194,6 +208,12 @@ class PiCameraSource:
                 "picamera: picamera2 is not installed (on Raspberry Pi OS: apt install python3-picamera2, "
                 "and a virtualenv created with --system-site-packages)"
             ) from exc
+        except Exception as exc:  # e.g. "numpy.dtype size changed": the venv's numpy is not the system's
+            raise SourceError(
+                f"picamera: picamera2 is installed but fails to import ({type(exc).__name__}: {first_line(exc)}); "
+                "the virtualenv's numpy must be the one the system's picamera2 was built against: reinstall "
+                "with the deploy role's constraints (numpy pinned to the system's version)"
+            ) from exc
         try:
             camera = Picamera2()
             config = camera.create_video_configuration(
@@ -217,7 +237,7 @@ class PiCameraSource:
             raise SourceError(f"picamera: capture failed ({exc})") from exc
         gray = np.ascontiguousarray(yuv[: self.height, : self.width])  # the Y plane of YUV420
         self._index += 1
-        return Frame(gray, time.time(), self._index - 1)
+        return Frame(gray, time.time(), self._index - 1, clock=time.monotonic())
 
     def close(self) -> None:
         if self._camera is not None:
@@ -331,7 +351,7 @@ def open_source(uri: str, config: SourceConfig, stop: threading.Event,
     elif uri.isdigit():
         inner = OpenCVCameraSource(int(uri), config.width, config.height, config.fps)
     elif "://" in uri:
-        inner = OpenCVCameraSource(uri, config.width, config.height, config.fps)
+        inner = OpenCVCameraSource(uri, config.width, config.height, config.fps, config.open_timeout_s)
     else:
         path = Path(uri)
         if not path.exists():

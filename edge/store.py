@@ -22,6 +22,9 @@ from edgeemo.errors import EdgeemoError
 
 log = logging.getLogger(__name__)
 
+# A wall clock earlier than this is certainly wrong (a Pi without network boots at its last
+# saved time, or at 1970): this edgeemo did not exist yet.
+EARLIEST_SANE_TIME = 1_793_491_200.0  # 2026-11-01T00:00:00Z
 DB_VERSION = 2  # PRAGMA user_version; 0 with tables = version 1 (before zones, labels and seq)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS aggregates (
@@ -131,6 +134,7 @@ class AnalyticsStore:
         self._seq = 0  # the highest sequence number given out (or found in the database)
         self.meta: dict[str, str] = {}
         self._last_prune: float | None = None  # monotonic time of the last prune; None = never
+        self._clock_jumped_at: float | None = None  # monotonic time of the last wall-clock step seen
         self._open()
 
     # -- opening --------------------------------------------------------------------------
@@ -163,6 +167,10 @@ class AnalyticsStore:
     def _move_aside(self, cause: Exception) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        serial = 1
+        while any(Path(f"{target}{suffix}").exists() for suffix in ("", "-wal", "-shm")):  # twice in one second
+            serial += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{serial}")
         for suffix in ("", "-wal", "-shm"):
             part = Path(f"{self.path}{suffix}")
             if part.exists():
@@ -278,7 +286,33 @@ class AnalyticsStore:
         if self._last_prune is not None and time.monotonic() - self._last_prune < 3600:
             return
         self._last_prune = time.monotonic()
-        self.prune(time.time())
+        now = time.time()
+        doubt = self.clock_doubt(now)
+        if doubt:
+            log.warning("%s: retention pruning skipped this hour: %s", self.path, doubt)
+            return
+        self.prune(now)
+
+    def clock_jumped(self, _jump_s: float = 0.0) -> None:
+        """The wall clock just stepped: no pruning by it for an hour."""
+        self._clock_jumped_at = time.monotonic()
+
+    def clock_doubt(self, now: float) -> str | None:
+        """Why the wall clock cannot be trusted to delete old rows now, or None when it can."""
+        from edgeemo.edge.analytics import iso
+
+        if now < EARLIEST_SANE_TIME:
+            return f"the wall clock says {iso(now)}, before this edgeemo was released (not yet set by NTP?)"
+        if self._clock_jumped_at is not None and time.monotonic() - self._clock_jumped_at < 3600:
+            return "the wall clock stepped less than an hour ago"
+        if self.connection is not None:
+            try:
+                newest = self.connection.execute("SELECT MAX(start + length_s) FROM aggregates").fetchone()[0]
+            except sqlite3.Error:
+                newest = None
+            if newest is not None and newest > now + 60:
+                return f"the wall clock ({iso(now)}) is behind the newest stored interval ({iso(newest)})"
+        return None
 
     def prune(self, now: float) -> int:
         """Delete rows older than the retention period; returns how many went."""

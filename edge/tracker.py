@@ -47,8 +47,11 @@ class IouTracker:
     def update(self, detections: list[Box], now: float, zones: list[str] | None = None) -> list[Track]:
         """Match detections to tracks (greedy, highest IoU first); returns the tracks that ended.
 
-        `zones` gives each detection's zone; a new track keeps the zone it started in.
+        `zones` gives each detection's zone; a new track keeps the zone it started in. Tracks
+        unseen for longer than max_age_s end first, so a face that returns to the same spot
+        after a long gap is a new visit, not the old one stretched over the gap.
         """
+        ended = self.expire(now)
         pairs = sorted(
             ((iou(track.box, box), track_id, index)
              for track_id, track in self.tracks.items() for index, box in enumerate(detections)),
@@ -70,7 +73,7 @@ class IouTracker:
                 zone = zones[index] if zones is not None else NO_ZONE
                 self.tracks[self._next_id] = Track(self._next_id, box, now, now, zone=zone)
                 self._next_id += 1
-        return self.expire(now)
+        return ended
 
     def expire(self, now: float) -> list[Track]:
         """End the tracks not seen for longer than max_age_s."""

@@ -59,9 +59,14 @@ def read_sidecar(model_path: Path, verify_hash: bool = True) -> ModelSidecar:
     if not path.is_file():
         raise EdgeemoError(f"{path}: no sidecar JSON beside model {model_path}; every model needs one")
     try:
-        sidecar = ModelSidecar.model_validate(json.loads(path.read_text()))
+        sidecar = ModelSidecar.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, ValidationError) as exc:
         raise EdgeemoError(f"{path}: not a valid model sidecar ({first_line(exc)})") from exc
+    except UnicodeDecodeError as exc:
+        raise EdgeemoError(f"{path}: not a valid model sidecar (not UTF-8 text: {exc.reason} at byte "
+                           f"{exc.start})") from exc
+    except OSError as exc:
+        raise EdgeemoError(f"{path}: cannot read the model sidecar ({exc.strerror or exc})") from exc
     if verify_hash:
         actual = file_sha256(model_path)
         if actual != sidecar.sha256:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -43,7 +44,9 @@ def test_calibrate_cli_writes_npz_and_manifest(tmp_path: Path) -> None:
     assert manifest["n"] == 14 and len(manifest["sha256"]) == 64
 
 
-@pytest.mark.parametrize("case", ["missing", "html", "empty", "float", "flat", "tampered"])
+@pytest.mark.parametrize("case", ["missing", "html", "empty", "float", "flat", "tampered", "zero-bytes",
+                                  "manifest-deleted", "manifest-without-sha256", "manifest-not-an-object",
+                                  "manifest-malformed", "manifest-not-utf8"])
 def test_bad_calibration_files_are_clear_errors(tmp_path: Path, case: str) -> None:
     path = tmp_path / "cal.npz"
     faces = np.zeros((4, 48, 48), np.uint8)
@@ -58,5 +61,25 @@ def test_bad_calibration_files_are_clear_errors(tmp_path: Path, case: str) -> No
     elif case == "tampered":
         save_calibration_set(path, faces, np.zeros(4, np.int64), {})
         np.savez_compressed(path, faces=faces + 1, labels=np.zeros(4, np.uint8))
-    with pytest.raises(EdgeemoError, match="cal.npz"):
+    elif case == "zero-bytes":
+        save_calibration_set(path, faces, np.zeros(4, np.int64), {})
+        path.write_bytes(b"")
+        manifest = json.loads(path.with_suffix(".json").read_text())
+        path.with_suffix(".json").write_text(json.dumps({**manifest, "sha256": hashlib.sha256(b"").hexdigest()}))
+    elif case.startswith("manifest"):
+        save_calibration_set(path, faces, np.zeros(4, np.int64), {})
+        np.savez_compressed(path, faces=faces + 1, labels=np.zeros(4, np.uint8))  # tampered, and then:
+        manifest_file = path.with_suffix(".json")
+        if case == "manifest-deleted":
+            manifest_file.unlink()
+        elif case == "manifest-without-sha256":
+            manifest_file.write_text(json.dumps({k: v for k, v in json.loads(manifest_file.read_text()).items()
+                                                 if k != "sha256"}))
+        elif case == "manifest-not-an-object":
+            manifest_file.write_text("[1, 2]")
+        elif case == "manifest-malformed":
+            manifest_file.write_text("{not json")
+        else:
+            manifest_file.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(EdgeemoError, match="cal.npz|cal.json"):
         load_calibration_set(path)

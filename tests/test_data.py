@@ -93,6 +93,8 @@ def test_csv_loader_maps_fer_ids_to_label_order(tmp_path: Path) -> None:
         ("3," + " ".join(["7"] * 2303) + " x,Training\n", "space-separated integers"),
         ("9," + " ".join(["7"] * 2304) + ",Training\n", "outside 0-6"),
         ("3," + " ".join(["300"] * 2304) + ",Training\n", "0-255"),
+        ("3," + " ".join(["7"] * 2304) + "\n", "no Usage field"),
+        ("3\n", "no pixels, Usage field"),
     ],
 )
 def test_malformed_csv_row_names_file_and_line(tmp_path: Path, bad_row: str, message: str) -> None:
@@ -100,6 +102,17 @@ def test_malformed_csv_row_names_file_and_line(tmp_path: Path, bad_row: str, mes
     path = tmp_path / "fer2013.csv"
     path.write_text("emotion,pixels,Usage\n" + good + bad_row)
     with pytest.raises(EdgeemoError, match=rf"fer2013.csv:3: .*{message}"):
+        load_faces(path, "train")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"emotion,pixels,Usage\n" + b"3,\xff\xfe,Training\n", "not UTF-8"),
+    (("emotion,pixels,Usage\n3,\"" + "1 " * 100_000 + "\",Training\n").encode(), ":2: malformed CSV"),
+])
+def test_undecodable_or_oversized_csv_is_one_line(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "fer2013.csv"
+    path.write_bytes(content)
+    with pytest.raises(EdgeemoError, match=message):
         load_faces(path, "train")
 
 

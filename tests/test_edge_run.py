@@ -232,3 +232,28 @@ def test_annotate_out_is_an_explicit_opt_in_with_a_privacy_warning(tmp_path: Pat
     assert "PRIVACY WARNING: --annotate-out" in done.stdout
     capture = cv2.VideoCapture(str(video))
     assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 20
+
+
+def test_flip_tta_classifies_each_face_with_its_mirror_in_one_batch(tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    import numpy as np
+
+    from edgeemo.edge import model as edge_model
+    from edgeemo.edge.classifier import TFLiteClassifier
+    from edgeemo.edge.config import RunConfig
+    from edgeemo.edge.runtime import run
+
+    batches: list[np.ndarray] = []
+
+    class Recording(TFLiteClassifier):
+        def predict(self, faces: np.ndarray) -> np.ndarray:
+            batches.append(faces.copy())
+            return super().predict(faces)
+
+    monkeypatch.setattr(edge_model, "TFLiteClassifier", Recording)
+    config = RunConfig.model_validate({"model": {"tta": "flip"}}).with_paths(db=tmp_path / "t.db")
+    stats, _ = run(config, str(CLIP), stop=threading.Event())
+    assert stats.faces_classified == 115 and stats.visits == 1
+    assert len(batches) == 115 and all(len(batch) == 2 for batch in batches)  # one face + its mirror per call
+    assert all(np.array_equal(batch[1], batch[0][:, ::-1]) for batch in batches)

@@ -94,3 +94,76 @@ def test_run_loads_the_current_release_folder(tmp_path: Path) -> None:
     done = run_cli("run", "--source", str(REPO / "samples" / "clip.mp4"), "--model", str(root / "current"),
                    "--db", str(tmp_path / "e.db"), "--max-frames", "5")
     assert done.returncode == 0, done.stderr
+
+
+def test_the_same_model_with_a_corrected_sidecar_is_installed(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    folder = tmp_path / "fixed"
+    folder.mkdir()
+    model = folder / INT8.name
+    shutil.copyfile(INT8, model)
+    sidecar = json.loads(INT8.with_suffix(".json").read_text())
+    model.with_suffix(".json").write_text(json.dumps(sidecar))
+    first = releases.install(model, root)
+    sidecar["made_by"]["note"] = "corrected provenance"
+    model.with_suffix(".json").write_text(json.dumps(sidecar))
+    second = releases.install(model, root)
+    assert second.changed and second.current != first.current
+    assert "corrected provenance" in (root / "current" / INT8.with_suffix(".json").name).read_text()
+
+
+def test_a_kept_release_is_reinstalled_under_another_file_name(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    first = releases.install(INT8, root)
+    releases.install(padded_model_copy(tmp_path / "v2", "v2"), root)
+    renamed = tmp_path / "renamed" / "store_model.tflite"
+    renamed.parent.mkdir()
+    shutil.copyfile(INT8, renamed)
+    shutil.copyfile(INT8.with_suffix(".json"), renamed.with_suffix(".json"))
+    again = releases.install(renamed, root)
+    assert again.changed and again.current == first.current
+
+
+def test_concurrent_installs_take_turns_and_both_releases_stay_reachable(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = tmp_path / "models"
+    v2, v3 = padded_model_copy(tmp_path / "v2", "v2"), padded_model_copy(tmp_path / "v3", "v3")
+    processes = [subprocess.Popen([sys.executable, "-m", "edgeemo", "model", "--root", str(root), "--json",
+                                   "install", str(model)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for model in (v2, v3)]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert all(process.returncode == 0 for process in processes), outputs
+    state = releases.status(root)
+    assert {state.current, state.previous} == {json.loads(out)["current"] for out, _ in outputs}
+    assert len(state.releases) == 2 and not list(root.glob(".staging-*"))
+
+
+def test_a_staging_folder_left_by_a_killed_install_is_cleaned_up(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    (root / ".staging-killed").mkdir(parents=True)
+    (root / ".staging-killed" / "half.tflite").write_bytes(b"\0" * 100)
+    releases.install(INT8, root)
+    assert not list(root.glob(".staging-*"))
+
+
+@pytest.mark.parametrize("make_bad, words", [
+    (lambda root: root.write_text("not a folder"), "cannot use this models root"),
+    (lambda root: (root / "current").mkdir(parents=True), "current: is a folder, not the release symlink"),
+])
+def test_a_broken_models_root_is_one_line(tmp_path: Path, make_bad, words: str) -> None:
+    root = tmp_path / "models"
+    make_bad(root)
+    done = run_cli("model", "--root", str(root), "install", str(INT8))
+    assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_an_unwritable_models_root_is_one_line(tmp_path: Path) -> None:
+    from tests.conftest import ReadOnlyDir
+
+    root = tmp_path / "models"
+    root.mkdir()
+    with ReadOnlyDir(root):
+        done = run_cli("model", "--root", str(root), "install", str(INT8))
+    assert done.returncode == 2 and "Traceback" not in done.stderr and str(root) in done.stderr, done.stderr

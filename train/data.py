@@ -183,20 +183,30 @@ def _load_folders(root: Path, size: tuple[int, int]) -> FaceDataset:
 def _load_csv(path: Path, usage: str, size: tuple[int, int]) -> FaceDataset:
     images: list[np.ndarray] = []
     labels: list[int] = []
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED_CSV_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise EdgeemoError(
-                f"{path}:1: missing column(s) {', '.join(missing)}; expected emotion,pixels,Usage"
-            )
-        for row in reader:
-            if (row.get("Usage") or "").strip() != usage:
-                continue
-            line = reader.line_num
-            label, face = _parse_csv_row(row, f"{path}:{line}")
-            images.append(face_input(face, size))
-            labels.append(label)
+    line = 1
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in REQUIRED_CSV_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise EdgeemoError(
+                    f"{path}:1: missing column(s) {', '.join(missing)}; expected emotion,pixels,Usage"
+                )
+            for row in reader:
+                line = reader.line_num
+                absent = [c for c in REQUIRED_CSV_COLUMNS if row.get(c) is None]
+                if absent:
+                    raise EdgeemoError(f"{path}:{line}: the row has no {', '.join(absent)} field(s); "
+                                       "expected emotion,pixels,Usage")
+                if (row["Usage"] or "").strip() != usage:
+                    continue
+                label, face = _parse_csv_row(row, f"{path}:{line}")
+                images.append(face_input(face, size))
+                labels.append(label)
+    except UnicodeDecodeError as exc:
+        raise EdgeemoError(f"{path}: not UTF-8 text after line {line} ({exc.reason}); is it fer2013.csv?") from exc
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise EdgeemoError(f"{path}:{line + 1}: malformed CSV ({exc})") from exc
     return _as_dataset(images, labels, f"{path} ({usage})", 0, size)
 
 

@@ -1,0 +1,42 @@
+#!/bin/sh
+# How the shipped FER+ models and the numbers in models/MODEL_CARD.md's FER+ section are made:
+#   sh scripts/release_ferplus.sh runs/ferplus_std_light ../shared/data/fer2013 ../shared/data/ferplus/ferplus_votes.csv
+# Writes models/ferplus_cnn.{keras,json}, calibration/ferplus_train_500.{npz,json},
+# models/ferplus_cnn_int8.{tflite,json} (+ drift report), and the measurements under
+# reports/ferplus/ (FER+ PublicTest is only evaluated here, never used for a choice).
+set -eu
+RUN=${1:?run directory}
+FER=${2:?FER-2013 root holding train/ and test/}
+VOTES=${3:?ferplus_votes.csv}
+OUT=reports/ferplus
+mkdir -p "$OUT" models calibration
+logged() {  # logged LOG CMD...: run, keep the output in LOG and show it; fail when CMD fails
+    log=$1; shift
+    if "$@" > "$log" 2>&1; then cat "$log"; else cat "$log"; echo "failed: $*" >&2; exit 1; fi
+}
+cp "$RUN/model.keras" models/ferplus_cnn.keras
+python - "$RUN" <<'PY'
+import json, sys
+from pathlib import Path
+sidecar = json.loads((Path(sys.argv[1]) / "model.json").read_text())
+sidecar["model_file"] = "ferplus_cnn.keras"
+Path("models/ferplus_cnn.json").write_text(json.dumps(sidecar, indent=2) + "\n")
+PY
+cp "$RUN/curves.png" models/ferplus_cnn_curves.png
+logged "$OUT/calibrate.log" edgeemo calibrate --data "$FER/train" --votes "$VOTES" --n 500 \
+    --out calibration/ferplus_train_500.npz
+logged "$OUT/convert.log" edgeemo convert --int8 --model models/ferplus_cnn.keras \
+    --calib calibration/ferplus_train_500.npz --data "$FER/train" --votes "$VOTES" --max-drop 0.3 --min-agreement 0.985
+logged "$OUT/edgetpu_check.txt" edgeemo edgetpu-check models/ferplus_cnn_int8.tflite
+# latency first, while nothing else runs on the machine
+logged "$OUT/latency.txt" python scripts/latency.py --model models/fer_cnn_int8.tflite \
+    --model models/ferplus_cnn.keras --model models/ferplus_cnn_int8.tflite --n 1000
+for kind in float int8; do
+    model=models/ferplus_cnn.keras; [ $kind = int8 ] && model=models/ferplus_cnn_int8.tflite
+    edgeemo evaluate --model $model --data "$FER/test" --votes "$VOTES" --train-data "$FER/train" \
+        --out "$OUT/${kind}_test"
+    edgeemo evaluate --model $model --data "$FER/test" --votes "$VOTES" --tta flip --json > "$OUT/${kind}_test_tta.json"
+done
+cp "$OUT/int8_test/confusion_matrix.png" models/ferplus_cnn_int8_publictest_confusion.png
+edgeemo drift --float models/ferplus_cnn.keras --int8 models/ferplus_cnn_int8.tflite --data "$FER/test" \
+    --votes "$VOTES" --max-drop 0.3 --min-agreement 0.985 --out "$OUT/drift_test" || echo "drift targets missed on test"
