@@ -135,7 +135,12 @@ def _status(device) -> dict:
 
 
 def test_rollout_is_idempotent_refuses_a_corrupt_model_and_rolls_back(device, wheel: Path, tmp_path: Path) -> None:
-    bundled = json.loads((REPO / "models" / "fer_cnn_int8.json").read_text())["sha256"]
+    from edgeemo.edge.releases import release_id
+
+    def release_of(model: Path) -> str:  # a release is the model's bytes and its sidecar's
+        return release_id(model, json.loads(model.with_suffix(".json").read_text())["sha256"])
+
+    bundled = release_of(REPO / "models" / "fer_cnn_int8.tflite")
 
     first = _play(device, wheel, "site.yml")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
@@ -151,7 +156,7 @@ def test_rollout_is_idempotent_refuses_a_corrupt_model_and_rolls_back(device, wh
     pushed = _play(device, wheel, "site.yml", "--tags", "model", "-e", f"edgeemo_model={v2}")
     assert pushed.returncode == 0, pushed.stdout[-3000:]
     state = _status(device)
-    v2_sha = json.loads(v2.with_suffix(".json").read_text())["sha256"]
+    v2_sha = release_of(v2)
     assert state["current"] == v2_sha and state["previous"] == bundled
 
     corrupt = padded_model_copy(tmp_path / "v3", "v3")
