@@ -13,10 +13,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from edgeemo.train.data import load_split  # noqa: E402
-from edgeemo.train.evaluate import predict_all  # noqa: E402
-from edgeemo.train.metrics import classification_report  # noqa: E402
-from edgeemo.train.predictors import load_predictor  # noqa: E402
+from edgeemo.train.data import load_split
+from edgeemo.train.evaluate import predict_all
+from edgeemo.train.metrics import classification_report
+from edgeemo.train.predictors import load_predictor
 
 
 def main() -> None:
