@@ -36,7 +36,7 @@ def main() -> None:
             from edgeemo.tta import predict_with_tta
 
             plain = predictor.predict
-            predictor.predict = lambda faces: predict_with_tta(plain, faces, "flip")
+            predictor.predict = lambda faces, plain=plain: predict_with_tta(plain, faces, "flip")
         report = classification_report(data.labels, predict_all(predictor, data.images, progress=False),
                                        predictor.labels)
         recall = " ".join(f"{c.label} {c.recall:.3f}" for c in report.per_class)
