@@ -113,6 +113,8 @@ class MqttConfig(Section):
     tls: bool = False
     qos: int = Field(1, ge=0, le=2)
     keepalive_s: int = Field(60, ge=5, le=3600)
+    max_publish_per_s: float = Field(20.0, gt=0, le=10_000, description="outbox rate: a backlog after an "
+                                     "outage goes out at most this fast, oldest first")
 
 
 class PrometheusConfig(Section):

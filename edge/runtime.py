@@ -19,6 +19,7 @@ from edgeemo.edge.loop import LoopParts, LoopStats, run_loop
 from edgeemo.edge.metrics import RuntimeMetrics
 from edgeemo.edge.model import open_edge_model
 from edgeemo.edge.mqtt import MqttPublisher
+from edgeemo.edge.outbox import Outbox
 from edgeemo.edge.service import ServiceNotifier
 from edgeemo.edge.sources import open_source
 from edgeemo.edge.store import AnalyticsStore
@@ -84,6 +85,7 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
                            config.store.max_pending_rows)
     store.set_meta(labels=list(model.labels), satisfaction_groups=groups.as_dict(), zones=list(zones.names))
     publisher = MqttPublisher(config.mqtt, config.store_id, config.device_id) if config.mqtt.enabled else None
+    outbox = Outbox(store, publisher, config.mqtt.max_publish_per_s) if publisher is not None else None
     with contextlib.ExitStack() as cleanup:  # closes in reverse: source, publisher, metrics, store
         cleanup.callback(notifier.close)
         cleanup.callback(store.close)
@@ -98,18 +100,21 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
             metrics.camera_up.set(int(up))
             notifier.status("running" if up else "camera down; reconnecting")
 
-        def keepalive() -> None:  # while a camera reconnects: the watchdog is fed and held rows still land
+        def keepalive() -> None:  # while a camera reconnects: the watchdog is fed, rows still land and go out
             notifier.watchdog()
             store.maybe_flush()
+            if outbox is not None:
+                outbox.pump()
 
         source = open_source(source_uri, config.source, stop, on_state=camera_state, keepalive=keepalive)
         cleanup.callback(source.close)
-        sinks = [store] + ([publisher] if publisher is not None else [])
-        analytics = Analytics(model.labels, config.store.bucket_s, config.tracker.max_age_s + 1.0, sinks, [store],
+        analytics = Analytics(model.labels, config.store.bucket_s, config.tracker.max_age_s + 1.0, [store], [store],
                               zones.names, groups, store.next_seq)
 
         def periodic() -> None:
             store.maybe_flush()
+            if outbox is not None:
+                outbox.pump()
             metrics.store_pending.set(store.pending)
 
         parts = LoopParts(source, detector, model.classifier, model.labels, analytics, config, stop, metrics,
@@ -122,5 +127,8 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
             stats = run_loop(parts, max_frames)
         finally:
             notifier.stopping()
-            analytics.close()  # the open intervals go to the store and the broker before they close
+            analytics.close()  # the open intervals go to the store, and from there to the broker
+            if outbox is not None:
+                store.flush()
+                outbox.drain()
     return stats, db_path

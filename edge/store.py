@@ -38,8 +38,11 @@ CREATE TABLE IF NOT EXISTS aggregates (
     dwell_s_total REAL NOT NULL,
     labels TEXT,                     -- JSON [the model's labels, in output order]
     seq INTEGER,                     -- per-device sequence number (kept when a restart adds to the row)
+    groups TEXT,                     -- JSON {"positive": [...], "negative": [...]} of the satisfaction index
+    sent INTEGER NOT NULL DEFAULT 0, -- 1 once the broker acknowledged this version of the row (the outbox)
     PRIMARY KEY (start, zone)
 );
+CREATE INDEX IF NOT EXISTS aggregates_unsent ON aggregates(seq) WHERE sent = 0;
 CREATE TABLE IF NOT EXISTS visits (
     id INTEGER PRIMARY KEY,
     start REAL NOT NULL,
@@ -57,10 +60,12 @@ ALTER TABLE aggregates RENAME TO aggregates_v1;
 CREATE TABLE aggregates (
     start REAL NOT NULL, zone TEXT NOT NULL, length_s INTEGER NOT NULL, faces_seen INTEGER NOT NULL,
     visits INTEGER NOT NULL, emotions TEXT NOT NULL, satisfaction REAL, dwell_s_total REAL NOT NULL,
-    labels TEXT, seq INTEGER, PRIMARY KEY (start, zone)
+    labels TEXT, seq INTEGER, groups TEXT, sent INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (start, zone)
 );
+-- rows of version 1 were published (or not) by the old in-memory queue: they are not sent again
+-- (`edgeemo hub import` backfills a device's history)
 INSERT INTO aggregates SELECT start, 'all', length_s, faces_seen, visits, emotions, satisfaction, dwell_s_total,
-    NULL, NULL FROM aggregates_v1;
+    NULL, NULL, NULL, 1 FROM aggregates_v1;
 DROP TABLE aggregates_v1;
 ALTER TABLE visits ADD COLUMN zone TEXT NOT NULL DEFAULT 'all';
 """
@@ -274,12 +279,42 @@ class AnalyticsStore:
             seq = row[3] or seq
             for label, count in json.loads(row[1]).items():
                 emotions[label] = emotions.get(label, 0) + count
-        self.connection.execute(
+        self.connection.execute(  # sent = 0: new, or changed since it was sent (the outbox sends it again)
             "INSERT OR REPLACE INTO aggregates(start, zone, length_s, faces_seen, visits, emotions, satisfaction, "
-            "dwell_s_total, labels, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "dwell_s_total, labels, seq, groups, sent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
             (aggregate.start, aggregate.zone, aggregate.length_s, faces, sum(emotions.values()), json.dumps(emotions),
-             satisfaction_from_counts(emotions, aggregate.groups), dwell, json.dumps(list(aggregate.labels)), seq),
+             satisfaction_from_counts(emotions, aggregate.groups), dwell, json.dumps(list(aggregate.labels)), seq,
+             json.dumps(aggregate.groups.as_dict())),
         )
+
+    # -- the outbox: rows to publish, acknowledged ones, re-send requests ---------------------
+    def unsent(self, limit: int, skip: set[int] | frozenset[int] = frozenset()) -> list[tuple[int, dict]]:
+        """Up to `limit` (seq, row) pairs not yet acknowledged by the broker, oldest first."""
+        if self.connection is None:
+            return []
+        try:
+            rows = self.connection.execute(
+                "SELECT seq, start, zone, length_s, faces_seen, visits, emotions, satisfaction, dwell_s_total, labels, "
+                "groups FROM aggregates WHERE sent = 0 AND seq IS NOT NULL ORDER BY seq LIMIT ?",
+                (limit + len(skip),)).fetchall()
+        except sqlite3.Error as exc:
+            log.warning("%s: cannot read the outbox (%s)", self.path, exc)
+            return []
+        names = ("seq", "start", "zone", "length_s", "faces_seen", "visits", "emotions", "satisfaction",
+                 "dwell_s_total", "labels", "groups")
+        return [(row[0], dict(zip(names, row))) for row in rows if row[0] not in skip][:limit]
+
+    def mark_sent(self, seqs: list[int], sent: bool = True) -> int:
+        """Record the broker's acknowledgements (or, with sent=False, a consumer's re-send request)."""
+        if self.connection is None or not seqs:
+            return 0
+        try:
+            with self.connection:
+                return self.connection.executemany("UPDATE aggregates SET sent = ? WHERE seq = ?",
+                                                   [(int(sent), seq) for seq in seqs]).rowcount
+        except sqlite3.Error as exc:
+            log.warning("%s: cannot update the outbox (%s); it is retried", self.path, exc)
+            return 0
 
     def _prune_now_and_then(self) -> None:
         # monotonic() starts near zero at boot, so "never" is None, not 0.0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -130,3 +132,91 @@ def db_rows(db: Path, sql: str) -> list[tuple]:
 
     with closing(sqlite3.connect(db)) as connection:
         return connection.execute(sql).fetchall()
+
+
+# -- a real mosquitto on loopback ------------------------------------------------------------
+MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/bin")
+
+
+def start_mosquitto(folder: Path, port: int, extra: str = "") -> subprocess.Popen:
+    """mosquitto listening on 127.0.0.1:`port`, answering before this returns."""
+    import paho.mqtt.client as mqtt
+
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (make test installs Debian's mosquitto package)")
+    config = folder / f"mosquitto-{port}.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra}")
+    process = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while True:
+        probe = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        try:
+            probe.connect("127.0.0.1", port)
+            probe.disconnect()
+            return process
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail(f"mosquitto did not start: {process.communicate()[0]!r}")
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def broker(tmp_path: Path):
+    port = free_port()
+    process = start_mosquitto(tmp_path, port)
+    yield port
+    process.terminate()
+    process.wait(timeout=10)
+
+
+class Subscriber:
+    def __init__(self, port: int, topic: str) -> None:
+        import queue
+
+        import paho.mqtt.client as mqtt
+
+        self.messages: queue.Queue[tuple[str, str, bool]] = queue.Queue()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload.decode(), m.retain))
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(topic, qos=1)
+        self.client.loop_start()
+
+    def until(self, predicate, timeout: float = 60) -> list[tuple[str, str, bool]]:
+        import queue
+
+        seen, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                seen.append(self.messages.get(timeout=0.2))
+            except queue.Empty:
+                continue
+            if predicate(seen):
+                return seen
+        pytest.fail(f"timed out; received {seen}")
+
+    def take(self, seconds: float) -> list[tuple[str, str, bool]]:
+        """Everything that arrives in the next `seconds`."""
+        import queue
+
+        seen, deadline = [], time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                seen.append(self.messages.get(timeout=min(left, 0.2)))
+            except queue.Empty:
+                continue
+        return seen
+
+    def close(self) -> list[tuple[str, str, bool]]:
+        """Stop; returns what arrived and was not yet taken by `until`."""
+        import queue
+
+        self.client.loop_stop()
+        self.client.disconnect()
+        left = []
+        while True:
+            try:
+                left.append(self.messages.get_nowait())
+            except queue.Empty:
+                return left

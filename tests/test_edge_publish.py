@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,64 +11,12 @@ import urllib.request
 from pathlib import Path
 
 import jsonschema
-import paho.mqtt.client as mqtt
 import pytest
 
 from edgeemo.aggregates import PayloadError, validate_payload
-from tests.conftest import CLIP, REPO, free_port
+from tests.conftest import CLIP, REPO, Subscriber, free_port
 
 SCHEMA = json.loads((REPO / "edgeemo" / "schemas" / "aggregate.schema.json").read_text())
-MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/bin")
-
-
-@pytest.fixture
-def broker(tmp_path: Path):
-    if MOSQUITTO is None:
-        pytest.skip("mosquitto is not installed (make test installs Debian's mosquitto package)")
-    port = free_port()
-    config = tmp_path / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    process = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while True:
-        probe = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        try:
-            probe.connect("127.0.0.1", port)
-            probe.disconnect()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail(f"mosquitto did not start: {process.communicate()[0]!r}")
-            time.sleep(0.1)
-    yield port
-    process.terminate()
-    process.wait(timeout=10)
-
-
-class Subscriber:
-    def __init__(self, port: int, topic: str) -> None:
-        self.messages: queue.Queue[tuple[str, str, bool]] = queue.Queue()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload.decode(), m.retain))
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe(topic, qos=1)
-        self.client.loop_start()
-
-    def until(self, predicate, timeout: float = 60) -> list[tuple[str, str, bool]]:
-        seen, deadline = [], time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                seen.append(self.messages.get(timeout=0.2))
-            except queue.Empty:
-                continue
-            if predicate(seen):
-                return seen
-        pytest.fail(f"timed out; received {seen}")
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 def _config(tmp_path: Path, port: int, extra: str = "") -> Path:
