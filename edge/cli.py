@@ -26,7 +26,7 @@ def _add_run(commands: Subcommands) -> None:
     parser.add_argument("--config", type=Path, help="TOML config (see edge/edgeemo.example.toml)")
     parser.add_argument("--db", type=Path, help="SQLite analytics database (overrides [store] path)")
     parser.add_argument("--model", type=Path, help="a .tflite model with its sidecar (overrides [model] path); "
-                        "default: the bundled int8 model")
+                        "default: the bundled FER+ int8 model")
     parser.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
     parser.add_argument("--validate-config", action="store_true", help="check the config and exit (78 if bad)")
     parser.add_argument("--show", action="store_true", help="DEBUG ONLY: show annotated frames in a window")
@@ -106,7 +106,7 @@ def _add_bench(commands: Subcommands) -> None:
         "and the same source through a naive loop (Haar on every full-size frame, faces classified one by one).",
     )
     parser.add_argument("--source", required=True, help="a video file or image folder (replayed for both loops)")
-    parser.add_argument("--model", type=Path, help="a .tflite model; default: the bundled int8 model")
+    parser.add_argument("--model", type=Path, help="a .tflite model; default: the bundled FER+ int8 model (ferplus_cnn_int8.tflite)")
     parser.add_argument("--config", type=Path, help="TOML config for the detector/tracker settings")
     parser.add_argument("--repeat", type=positive_int, default=3, help="passes over the source per loop (best one counts)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

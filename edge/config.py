@@ -71,7 +71,7 @@ class SmoothingConfig(Section):
 
 
 class ModelConfig(Section):
-    path: Path | None = Field(None, description="a .tflite with its sidecar; default: the bundled int8 model")
+    path: Path | None = Field(None, description="a .tflite with its sidecar; default: the bundled FER+ int8 model (ferplus_cnn_int8.tflite)")
     threads: int = Field(2, ge=1, le=64)
     tta: Literal["none", "flip"] = Field("none", description="flip: classify each face and its mirror image "
                                          "in one batch and average (about 2x the inference time)")

@@ -19,7 +19,9 @@ from edgeemo.errors import EdgeemoError
 from edgeemo.sidecar import ModelSidecar, read_sidecar
 
 log = logging.getLogger(__name__)
-DEFAULT_MODEL = "fer_cnn_int8.tflite"
+# FER+ (8 classes, labels from 10 annotators per face) rather than FER-2013 (7 classes, one
+# annotator): the same size and speed, right far more often (models/MODEL_CARD.md says why).
+DEFAULT_MODEL = "ferplus_cnn_int8.tflite"
 
 
 @dataclass

@@ -140,7 +140,7 @@ def test_rollout_is_idempotent_refuses_a_corrupt_model_and_rolls_back(device, wh
     def release_of(model: Path) -> str:  # a release is the model's bytes and its sidecar's
         return release_id(model, json.loads(model.with_suffix(".json").read_text())["sha256"])
 
-    bundled = release_of(REPO / "models" / "fer_cnn_int8.tflite")
+    bundled = release_of(REPO / "models" / "ferplus_cnn_int8.tflite")  # the role's default model
 
     first = _play(device, wheel, "site.yml")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]

@@ -131,7 +131,7 @@ def test_prometheus_metrics_of_a_running_loop(tmp_path: Path) -> None:
         assert _sample(text, "edgeemo_frames_total") >= _sample(text, "edgeemo_faces_total") > 10
         assert _sample(text, "edgeemo_camera_up") == 1.0
         assert _sample(text, "edgeemo_inference_seconds_count") > 0
-        assert 'edgeemo_model_info{accelerator="cpu"' in text and 'file="fer_cnn_int8.tflite"' in text
+        assert 'edgeemo_model_info{accelerator="cpu"' in text and 'file="ferplus_cnn_int8.tflite"' in text
     finally:
         process.terminate()
         process.wait(timeout=30)

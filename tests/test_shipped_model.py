@@ -79,3 +79,39 @@ def test_bundled_int8_drift_on_fer2013_publictest(fer_root: Path) -> None:
     assert report["n"] == 3589
     # The card reports drop +0.03 pt and agreement 98.22% (the 98.5% agreement target was missed).
     assert result.returncode == 0, report["failures"]
+
+
+# -- the FER+ 8-class models ---------------------------------------------------------------
+FERPLUS = REPO / "models" / "ferplus_cnn.keras"
+FERPLUS_INT8 = REPO / "models" / "ferplus_cnn_int8.tflite"
+FERPLUS_INT8_CARD_ACCURACY = 0.8700  # 2783/3199, models/MODEL_CARD.md
+VOTES = REPO.parent / "shared" / "data" / "ferplus" / "ferplus_votes.csv"
+
+
+def test_ferplus_models_match_their_sidecars_and_the_edge_budget() -> None:
+    from edgeemo.labels import FERPLUS_LABELS
+    from edgeemo.sidecar import file_sha256
+
+    sidecar = read_sidecar(FERPLUS)
+    assert sidecar.labels == list(FERPLUS_LABELS) and sidecar.input_shape == (48, 48, 1)
+    assert sidecar.made_by["parameters"] <= 2_000_000 and sidecar.made_by["macs_per_face"] <= 150_000_000
+    assert sidecar.made_by["config"]["votes"].endswith("ferplus_votes.csv")
+    int8 = read_sidecar(FERPLUS_INT8)
+    assert int8.labels == list(FERPLUS_LABELS) and int8.made_by["source_sha256"] == sidecar.sha256
+    assert int8.made_by["calibration_sha256"] == file_sha256(REPO / "calibration" / int8.made_by["calibration_set"])
+    assert int8.made_by["drift_gate"]["passed"] is True and int8.made_by["drift_gate"]["forced"] is False
+    assert FERPLUS_INT8.stat().st_size <= 2_000_000
+    result = run_cli("edgetpu-check", str(FERPLUS_INT8))
+    assert result.returncode == 0 and "Edge TPU compatible: yes" in result.stdout, result.stdout
+
+
+@pytest.mark.slow
+def test_ferplus_int8_on_ferplus_publictest(fer_root: Path) -> None:
+    if not VOTES.is_file():
+        pytest.skip(f"FER+ votes not found at {VOTES}")
+    result = run_cli("evaluate", "--model", str(FERPLUS_INT8), "--data", str(fer_root / "test"), "--votes", str(VOTES),
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["n"] == 3199  # FER+ majority keeps 3,199 of the 3,589 PublicTest faces
+    assert report["accuracy"] >= FERPLUS_INT8_CARD_ACCURACY - 0.001  # guards the model card's number (88% missed)

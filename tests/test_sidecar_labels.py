@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgeemo.aggregates import validate_payload
-from tests.conftest import CLIP, db_rows, run_cli
+from tests.conftest import CLIP, REPO, db_rows, run_cli
 
 LABELS3 = ["calm", "glad", "grim"]
 
@@ -87,7 +87,8 @@ def test_setting_only_one_group_keeps_the_other_default_narrowed_to_the_model(tm
     config = tmp_path / "edgeemo.toml"
     config.write_text('[analytics]\npositive = ["happy", "surprise"]\n')  # negative: default, names contempt
     db = tmp_path / "e.db"
-    done = run_cli("run", "--source", str(CLIP), "--db", str(db), "--config", str(config))
+    seven = REPO / "models" / "fer_cnn_int8.tflite"  # a FER-2013 model: no contempt
+    done = run_cli("run", "--source", str(CLIP), "--db", str(db), "--config", str(config), "--model", str(seven))
     assert done.returncode == 0, done.stderr
     groups = json.loads(dict(db_rows(db, "SELECT key, value FROM meta"))["satisfaction_groups"])
     assert groups == {"positive": ["happy", "surprise"], "negative": ["angry", "disgust", "fear", "sad"]}
