@@ -25,7 +25,7 @@ def predict(args: argparse.Namespace) -> int:
     from edgeemo.train.data import load_faces
 
     model = open_edge_model(args.model, threads=1)
-    faces = load_faces(args.data, "test", model.classifier.input_size).for_model(model.labels, args.model)
+    faces = load_faces(args.data, "test", model.classifier.input_size, args.votes).for_model(model.labels, args.model)
     chosen = np.sort(np.random.default_rng(args.seed).permutation(len(faces))[: args.n])
     probabilities = np.concatenate([model.classifier.predict(faces.images[i : i + 1]) for i in chosen])
     np.savez(args.out, probabilities=probabilities, labels=faces.labels[chosen], chosen=chosen,
@@ -60,6 +60,7 @@ def main() -> int:
     run = commands.add_parser("predict")
     run.add_argument("--model", type=Path, required=True)
     run.add_argument("--data", required=True, help="labelled faces (a FER-2013 test folder)")
+    run.add_argument("--votes", help="FER+ ferplus_votes.csv: score a FER+ model on FER+ majority labels")
     run.add_argument("--n", type=int, default=500)
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", type=Path, required=True)
