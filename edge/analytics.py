@@ -10,15 +10,10 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from edgeemo.aggregates import DEFAULT_GROUPS, NO_ZONE, SCHEMA_VERSION, SatisfactionGroups, satisfaction_from_counts
+from edgeemo.aggregates import DEFAULT_GROUPS, NO_ZONE, SatisfactionGroups, build_payload
 from edgeemo.edge.visits import Visit
-
-
-def iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -43,28 +38,11 @@ class Aggregate:
     def visits(self) -> int:
         return sum(self.visits_by_emotion.values())
 
-    @property
-    def satisfaction(self) -> float | None:
-        return satisfaction_from_counts(self.visits_by_emotion, self.groups)
-
     def payload(self, store_id: str, device_id: str) -> dict[str, Any]:
-        visits = self.visits
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "store_id": store_id,
-            "device_id": device_id,
-            "zone": self.zone,
-            "seq": self.seq,
-            "start": iso(self.start),
-            "end": iso(self.end),
-            "labels": list(self.labels),
-            "faces_seen": len(self.face_ids),
-            "visits": visits,
-            "emotions": {label: self.visits_by_emotion.get(label, 0) for label in self.labels},
-            "satisfaction_index": self.satisfaction,
-            "satisfaction_groups": self.groups.as_dict(),
-            "mean_dwell_s": round(self.dwell_s_total / visits, 2) if visits else None,
-        }
+        return build_payload(store_id=store_id, device_id=device_id, zone=self.zone, seq=self.seq, start=self.start,
+                             length_s=self.length_s, labels=self.labels, faces_seen=len(self.face_ids),
+                             visits_by_emotion=self.visits_by_emotion, groups=self.groups,
+                             dwell_s_total=self.dwell_s_total)
 
 
 class AggregateSink(Protocol):

@@ -59,13 +59,12 @@ class WallClock:
 
     Durations come from the frames' monotonic clock; the wall clock only labels them, so a
     visit keeps its dwell whatever NTP does. When the offset steps (NTP at boot, a manual
-    `date -s`), the jump is logged once and `jumped` is set for the caller.
+    `date -s`), the jump is logged once and its size returned to the caller.
     """
 
     def __init__(self, tolerance_s: float = 2.0) -> None:
         self.offset: float | None = None
         self.tolerance_s = tolerance_s
-        self.jumps = 0
 
     def update(self, frame: Frame) -> float | None:
         """Take the frame's offset; returns the size of a jump (seconds), or None."""
@@ -73,7 +72,6 @@ class WallClock:
         previous, self.offset = self.offset, offset
         if previous is None or abs(offset - previous) <= self.tolerance_s:
             return None
-        self.jumps += 1
         log.warning("the wall clock stepped by %+.1f s (NTP or a manual change); visits keep their measured "
                     "dwell, and the open intervals were closed", offset - previous)
         return offset - previous

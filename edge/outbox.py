@@ -15,8 +15,7 @@ import logging
 import queue
 import time
 
-from edgeemo.aggregates import SCHEMA_VERSION
-from edgeemo.edge.analytics import iso
+from edgeemo.aggregates import V1_GROUPS, V1_LABELS, SatisfactionGroups, build_payload
 from edgeemo.edge.mqtt import MqttPublisher
 from edgeemo.edge.store import AnalyticsStore
 
@@ -24,19 +23,14 @@ log = logging.getLogger(__name__)
 
 
 def row_payload(row: dict, store_id: str, device_id: str) -> dict:
-    """The schema-version-2 payload of one stored aggregate row."""
-    emotions = json.loads(row["emotions"])
-    labels = json.loads(row["labels"]) if row["labels"] else list(emotions)
-    visits = row["visits"]
-    return {
-        "schema_version": SCHEMA_VERSION, "store_id": store_id, "device_id": device_id, "zone": row["zone"],
-        "seq": row["seq"], "start": iso(row["start"]), "end": iso(row["start"] + row["length_s"]),
-        "labels": labels, "faces_seen": row["faces_seen"], "visits": visits,
-        "emotions": {label: int(emotions.get(label, 0)) for label in labels},
-        "satisfaction_index": row["satisfaction"],
-        "satisfaction_groups": json.loads(row["groups"]) if row["groups"] else {"positive": [], "negative": []},
-        "mean_dwell_s": round(row["dwell_s_total"] / visits, 2) if visits else None,
-    }
+    """The schema-version-2 payload of one stored aggregate row (a row migrated from version 1,
+    which has no labels or groups, is read with version 1's seven labels and groups)."""
+    groups = SatisfactionGroups(**{k: tuple(v) for k, v in json.loads(row["groups"]).items()}) if row["groups"] \
+        else V1_GROUPS
+    return build_payload(store_id=store_id, device_id=device_id, zone=row["zone"], seq=row["seq"], start=row["start"],
+                         length_s=row["length_s"], labels=json.loads(row["labels"]) if row["labels"] else V1_LABELS,
+                         faces_seen=row["faces_seen"], visits_by_emotion=json.loads(row["emotions"]), groups=groups,
+                         dwell_s_total=row["dwell_s_total"])
 
 
 class Outbox:

@@ -17,8 +17,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edgeemo.aggregates import DEFAULT_GROUPS, V1_LABELS, SatisfactionGroups, is_suppressed, satisfaction_from_counts
-from edgeemo.edge.analytics import iso
+from edgeemo.aggregates import (
+    DEFAULT_GROUPS,
+    V1_LABELS,
+    SatisfactionGroups,
+    is_suppressed,
+    iso,
+    satisfaction_from_counts,
+)
 from edgeemo.edge.store import open_readonly
 from edgeemo.errors import EdgeemoError
 

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from edgeemo.aggregates import satisfaction_from_counts
+from edgeemo.aggregates import iso, satisfaction_from_counts
 from edgeemo.edge.analytics import Aggregate
 from edgeemo.edge.visits import Visit
 from edgeemo.errors import EdgeemoError
@@ -334,8 +334,6 @@ class AnalyticsStore:
 
     def clock_doubt(self, now: float) -> str | None:
         """Why the wall clock cannot be trusted to delete old rows now, or None when it can."""
-        from edgeemo.edge.analytics import iso
-
         if now < EARLIEST_SANE_TIME:
             return f"the wall clock says {iso(now)}, before this edgeemo was released (not yet set by NTP?)"
         if self._clock_jumped_at is not None and time.monotonic() - self._clock_jumped_at < 3600:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,28 @@ class SatisfactionGroups:
 
 
 DEFAULT_GROUPS = SatisfactionGroups()
+V1_GROUPS = SatisfactionGroups(("happy",), ("angry", "disgust", "fear", "sad"))  # what version 1 computed
+
+
+def iso(timestamp: float) -> str:
+    """A unix time as the payload's UTC date-time, to the second."""
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def build_payload(*, store_id: str, device_id: str, zone: str, seq: int, start: float, length_s: int,
+                  labels: Iterable[str], faces_seen: int, visits_by_emotion: Mapping[str, int],
+                  groups: SatisfactionGroups, dwell_s_total: float) -> dict[str, Any]:
+    """The schema-version-2 payload of one zone's interval: the one place its fields are laid out."""
+    labels = list(labels)
+    visits = sum(visits_by_emotion.values())
+    return {
+        "schema_version": SCHEMA_VERSION, "store_id": store_id, "device_id": device_id, "zone": zone, "seq": seq,
+        "start": iso(start), "end": iso(start + length_s), "labels": labels, "faces_seen": faces_seen,
+        "visits": visits, "emotions": {label: int(visits_by_emotion.get(label, 0)) for label in labels},
+        "satisfaction_index": satisfaction_from_counts(visits_by_emotion, groups),
+        "satisfaction_groups": groups.as_dict(),
+        "mean_dwell_s": round(dwell_s_total / visits, 2) if visits else None,
+    }
 
 
 def satisfaction_from_counts(visits_by_emotion: Mapping[str, int],
@@ -69,7 +92,7 @@ def as_current(payload: Mapping[str, Any]) -> dict[str, Any]:
     if payload.get("schema_version") == SCHEMA_VERSION:
         return dict(payload)
     upgraded = dict(payload, schema_version=SCHEMA_VERSION, zone=NO_ZONE, labels=list(V1_LABELS),
-                    satisfaction_groups={"positive": ["happy"], "negative": ["angry", "disgust", "fear", "sad"]})
+                    satisfaction_groups=V1_GROUPS.as_dict())
     upgraded.setdefault("seq", None)
     return upgraded
 
