@@ -10,19 +10,8 @@ FER=${2:?FER-2013 root holding train/ and test/}
 VOTES=${3:?ferplus_votes.csv}
 OUT=reports/ferplus
 mkdir -p "$OUT" models calibration
-logged() {  # logged LOG CMD...: run, keep the output in LOG and show it; fail when CMD fails
-    log=$1; shift
-    if "$@" > "$log" 2>&1; then cat "$log"; else cat "$log"; echo "failed: $*" >&2; exit 1; fi
-}
-cp "$RUN/model.keras" models/ferplus_cnn.keras
-python - "$RUN" <<'PY'
-import json, sys
-from pathlib import Path
-sidecar = json.loads((Path(sys.argv[1]) / "model.json").read_text())
-sidecar["model_file"] = "ferplus_cnn.keras"
-Path("models/ferplus_cnn.json").write_text(json.dumps(sidecar, indent=2) + "\n")
-PY
-cp "$RUN/curves.png" models/ferplus_cnn_curves.png
+. "$(dirname "$0")/release_lib.sh"
+ship_model "$RUN" ferplus_cnn
 logged "$OUT/calibrate.log" edgeemo calibrate --data "$FER/train" --votes "$VOTES" --n 500 \
     --out calibration/ferplus_train_500.npz
 logged "$OUT/convert.log" edgeemo convert --int8 --model models/ferplus_cnn.keras \

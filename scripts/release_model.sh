@@ -7,19 +7,8 @@ set -eu
 RUN=${1:?run directory}
 FER=${2:?FER-2013 root holding train/ and test/}
 mkdir -p reports models
-logged() {  # logged LOG CMD...: run, keep the output in LOG and show it; fail when CMD fails
-    log=$1; shift
-    if "$@" > "$log" 2>&1; then cat "$log"; else cat "$log"; echo "failed: $*" >&2; exit 1; fi
-}
-cp "$RUN/model.keras" models/fer_cnn.keras
-python - "$RUN" <<'PY'
-import json, sys
-from pathlib import Path
-sidecar = json.loads((Path(sys.argv[1]) / "model.json").read_text())
-sidecar["model_file"] = "fer_cnn.keras"
-Path("models/fer_cnn.json").write_text(json.dumps(sidecar, indent=2) + "\n")
-PY
-cp "$RUN/curves.png" models/fer_cnn_curves.png
+. "$(dirname "$0")/release_lib.sh"
+ship_model "$RUN" fer_cnn
 edgeemo evaluate --model models/fer_cnn.keras --data "$FER/test" --out reports/float_test
 cp reports/float_test/confusion_matrix.png models/fer_cnn_publictest_confusion.png
 logged reports/convert.log edgeemo convert --int8 --data "$FER/train"
