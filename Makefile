@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgeemo-installed
 
-.PHONY: demo test lint clean system-deps wheel pi-check
+.PHONY: demo hub-demo test lint clean system-deps wheel pi-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,edge,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,edge,hub,dev]'
 	touch $(STAMP)
 
 # The edge runtime on the bundled sample clip with the bundled int8 model, then the report.
@@ -21,6 +21,14 @@ demo: $(STAMP)
 	$(BIN)/edgeemo report --db demo-out/edgeemo.db --out demo-out/report --min-visits 1 --bucket 15min
 	$(BIN)/edgeemo bench --source samples/clip.mp4 --repeat 1
 	@echo "charts: demo-out/report/satisfaction.png and demo-out/report/emotion_mix.png (CSV and JSON beside them)"
+
+# The fleet dashboard on `make demo`'s database, with nothing else installed: SQLite, no broker.
+# Log in as demo / demo-password at http://127.0.0.1:8080 (k=1: the clip holds three visits).
+hub-demo: $(STAMP)
+	test -f demo-out/edgeemo.db || $(MAKE) demo
+	$(BIN)/edgeemo hub import demo-out/edgeemo.db --db demo-out/hub.db --store demo-store --device demo-pi
+	echo demo-password | $(BIN)/edgeemo hub user add demo --role admin --db demo-out/hub.db
+	$(BIN)/edgeemo hub serve --db demo-out/hub.db --min-visits 1
 
 system-deps:
 	./scripts/install-system-deps.sh

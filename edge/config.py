@@ -9,26 +9,19 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edgeemo.aggregates import DEFAULT_NEGATIVE, DEFAULT_POSITIVE, SatisfactionGroups
 from edgeemo.edge.zones import ZoneConfig, check_zones
-from edgeemo.errors import ConfigError
+from edgeemo.tomlconfig import load_toml
 
 # store_id, device_id and each topic_prefix level become MQTT topic levels: no wildcards
 # (+ #), no empty levels, nothing a broker or an ACL pattern would read differently.
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 TOPIC_PREFIX_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -160,20 +153,4 @@ class RunConfig(Section):
 
 def load_config(path: Path | None) -> RunConfig:
     """The validated config from a TOML file (defaults without one)."""
-    if path is None:
-        return RunConfig()
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: config file not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
-    try:
-        return RunConfig.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"])
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {key}: {error['msg']}{more}") from exc
+    return load_toml(path, RunConfig)

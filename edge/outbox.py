@@ -10,27 +10,15 @@ here runs on the frame loop's thread, the database's one writer, from `pump()`.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import time
 
-from edgeemo.aggregates import V1_GROUPS, V1_LABELS, SatisfactionGroups, build_payload
+from edgeemo.aggregates import payload_from_row
 from edgeemo.edge.mqtt import MqttPublisher
 from edgeemo.edge.store import AnalyticsStore
 
 log = logging.getLogger(__name__)
-
-
-def row_payload(row: dict, store_id: str, device_id: str) -> dict:
-    """The schema-version-2 payload of one stored aggregate row (a row migrated from version 1,
-    which has no labels or groups, is read with version 1's seven labels and groups)."""
-    groups = SatisfactionGroups(**{k: tuple(v) for k, v in json.loads(row["groups"]).items()}) if row["groups"] \
-        else V1_GROUPS
-    return build_payload(store_id=store_id, device_id=device_id, zone=row["zone"], seq=row["seq"], start=row["start"],
-                         length_s=row["length_s"], labels=json.loads(row["labels"]) if row["labels"] else V1_LABELS,
-                         faces_seen=row["faces_seen"], visits_by_emotion=json.loads(row["emotions"]), groups=groups,
-                         dwell_s_total=row["dwell_s_total"])
 
 
 class Outbox:
@@ -72,7 +60,7 @@ class Outbox:
         if room <= 0 or not self.publisher.connected:
             return
         for seq, row in self.store.unsent(room, skip=set(self.in_flight.values())):
-            mid = self.publisher.publish(row_payload(row, self.publisher.store_id, self.publisher.device_id))
+            mid = self.publisher.publish(payload_from_row(row, self.publisher.store_id, self.publisher.device_id))
             if mid is None:
                 break
             self.in_flight[mid] = seq

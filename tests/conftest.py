@@ -138,27 +138,16 @@ def db_rows(db: Path, sql: str) -> list[tuple]:
 MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/bin")
 
 
-def start_mosquitto(folder: Path, port: int, extra: str = "") -> subprocess.Popen:
+def start_mosquitto(folder: Path, port: int, extra: str = "", anonymous: bool = True) -> subprocess.Popen:
     """mosquitto listening on 127.0.0.1:`port`, answering before this returns."""
-    import paho.mqtt.client as mqtt
+    from edgeemo.hub.servers import Mosquitto, ServerError
 
     if MOSQUITTO is None:
         pytest.skip("mosquitto is not installed (make test installs Debian's mosquitto package)")
-    config = folder / f"mosquitto-{port}.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra}")
-    process = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while True:
-        probe = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        try:
-            probe.connect("127.0.0.1", port)
-            probe.disconnect()
-            return process
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail(f"mosquitto did not start: {process.communicate()[0]!r}")
-            time.sleep(0.1)
+    try:
+        return Mosquitto(folder, port, extra, anonymous).start().process
+    except ServerError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture
@@ -220,3 +209,37 @@ class Subscriber:
                 left.append(self.messages.get_nowait())
             except queue.Empty:
                 return left
+
+
+# -- the fleet hub's databases: SQLite and a throwaway PostgreSQL cluster ----------------------
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """One PostgreSQL cluster for the session (initdb in a temporary folder, as `postgres` under root)."""
+    from edgeemo.hub.servers import Postgres, ServerError
+
+    try:
+        cluster = Postgres(settings={"fsync": "off"}).start()
+    except ServerError as exc:
+        pytest.skip(f"PostgreSQL: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+def new_postgres_database(cluster) -> str:
+    """A fresh database in the session's cluster; its URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(cluster.url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return cluster.url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The fleet database URL, once per engine: every test using it runs on both."""
+    if request.param == "sqlite":
+        return str(tmp_path / "hub.db")
+    return new_postgres_database(request.getfixturevalue("postgres_cluster"))

@@ -37,7 +37,7 @@ def _ansible(tool: str) -> str:
 
 def test_playbook_syntax_and_production_lint() -> None:
     done = subprocess.run([_ansible("ansible-playbook"), "-i", "inventory.example.yml", "--syntax-check", "site.yml",
-                           "rollback.yml"], cwd=DEPLOY, capture_output=True, text=True, check=False)
+                           "rollback.yml", "hub.yml"], cwd=DEPLOY, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     done = subprocess.run([_ansible("ansible-lint"), "--offline", "--profile", "production", "--nocolor"],
                           cwd=DEPLOY, capture_output=True, text=True, check=False)

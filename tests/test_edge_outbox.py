@@ -135,10 +135,10 @@ def test_bad_resend_requests_are_refused(body: bytes) -> None:
 
 
 def test_a_row_migrated_from_version_1_is_sent_with_version_1s_labels_and_groups(tmp_path: Path) -> None:
-    from edgeemo.edge.outbox import row_payload
+    from edgeemo.aggregates import payload_from_row
 
     row = {"seq": 4, "start": 1.8e9, "zone": "all", "length_s": 60, "faces_seen": 1, "visits": 1,
            "emotions": '{"sad": 1}', "satisfaction": -1.0, "dwell_s_total": 5.0, "labels": None, "groups": None}
-    payload = validate_payload(row_payload(row, "s", "d"))
+    payload = validate_payload(payload_from_row(row, "s", "d"))
     assert len(payload["labels"]) == 7 and payload["emotions"]["sad"] == 1
     assert payload["satisfaction_index"] == row["satisfaction"]  # what version 1 stored

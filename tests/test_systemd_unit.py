@@ -17,29 +17,36 @@ ANALYZE = shutil.which("systemd-analyze")
 pytestmark = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed")
 
 
-def _unit_here(tmp_path: Path) -> Path:
+UNITS = ["edgeemo.service", "edgeemo-hub.service"]  # the device's and the fleet hub's
+
+
+def _unit_here(tmp_path: Path, name: str = "edgeemo.service") -> Path:
     """The unit with ExecStart pointing at this checkout's edgeemo (verify checks it exists)."""
     edgeemo = Path(sys.executable).parent / "edgeemo"
     assert edgeemo.exists()
-    text = UNIT.read_text().replace("/opt/edgeemo/venv/bin/edgeemo", str(edgeemo))
-    path = tmp_path / "edgeemo.service"
+    text = (REPO / "systemd" / name).read_text()
+    text = text.replace("/opt/edgeemo/venv/bin/edgeemo", str(edgeemo)).replace("/opt/edgeemo-hub/venv/bin/edgeemo",
+                                                                                str(edgeemo))
+    path = tmp_path / name
     path.write_text(text)
     return path
 
 
-def test_systemd_analyze_verify_is_clean(tmp_path: Path) -> None:
-    done = subprocess.run([ANALYZE, "verify", str(_unit_here(tmp_path))], capture_output=True, text=True,
+@pytest.mark.parametrize("name", UNITS)
+def test_systemd_analyze_verify_is_clean(tmp_path: Path, name: str) -> None:
+    done = subprocess.run([ANALYZE, "verify", str(_unit_here(tmp_path, name))], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0 and done.stderr == "", done.stderr
 
 
-def test_security_exposure_is_at_most_2(tmp_path: Path) -> None:
-    done = subprocess.run([ANALYZE, "security", "--offline=yes", str(_unit_here(tmp_path))],
+@pytest.mark.parametrize("name", UNITS)
+def test_security_exposure_is_at_most_2(tmp_path: Path, name: str) -> None:
+    done = subprocess.run([ANALYZE, "security", "--offline=yes", str(_unit_here(tmp_path, name))],
                           capture_output=True, text=True, check=False)
-    match = re.search(r"Overall exposure level for edgeemo\.service: ([\d.]+)", done.stdout)
+    match = re.search(rf"Overall exposure level for {re.escape(name)}: ([\d.]+)", done.stdout)
     assert match, done.stdout + done.stderr
     exposure = float(match.group(1))
-    print(f"systemd-analyze security --offline=yes: exposure {exposure}")
+    print(f"systemd-analyze security --offline=yes {name}: exposure {exposure}")
     assert exposure <= 2.0
 
 

@@ -1,0 +1,254 @@
+"""`edgeemo hub …`: the fleet hub's commands (serve, import, export, user, bench).
+
+Nothing here imports TensorFlow, OpenCV or `edgeemo.edge`: the hub installs with the `hub`
+extra only. Heavy imports (the web stack, psycopg) happen inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+from edgeemo.cli_common import Formatter, Subcommands, positive_int
+from edgeemo.errors import EdgeemoError
+
+log = logging.getLogger(__name__)
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _name(text: str) -> str:
+    if not NAME.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: use 1-64 letters, digits, _ . - (as in the devices' config)")
+    return text
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="postgresql://USER:PASS@HOST/DB or an SQLite file (default: [db] of --config, "
+                        "else hub.db)")
+    parser.add_argument("--config", type=Path, help="hub.toml (see hub/hub.example.toml)")
+
+
+def _config(args: argparse.Namespace):
+    from edgeemo.hub.config import load_config
+
+    config = load_config(args.config)
+    if args.db:
+        config.db = args.db
+    if getattr(args, "mqtt", None):
+        config.mqtt.url = args.mqtt
+    if getattr(args, "listen", None):
+        config.web.listen = args.listen
+    if getattr(args, "min_visits", None):
+        config.web.min_visits = args.min_visits
+    return config
+
+
+def _open(args: argparse.Namespace):
+    from edgeemo.hub.db import open_database
+
+    config = _config(args)
+    return config, open_database(config.db)
+
+
+# -- serve ---------------------------------------------------------------------------------------
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from edgeemo.hub.mqtt_ingest import MqttIngest
+    from edgeemo.hub.web import create_app
+
+    config, database = _open(args)
+    host, _, port = config.web.listen.rpartition(":")
+    ingest = MqttIngest(config, database) if config.mqtt.url else None
+    app = create_app(config, database, ingest_stats=(lambda: ingest.stats.as_dict()) if ingest else None)
+    server = uvicorn.Server(uvicorn.Config(app, host=host or "127.0.0.1", port=int(port), log_level="warning",
+                                           access_log=False, proxy_headers=True, forwarded_allow_ips="127.0.0.1"))
+    if ingest:
+        ingest.start()
+    else:
+        log.info("hub: no [mqtt] url: serving the database only (dashboard, API)")
+    log.info("hub: dashboard on http://%s:%s (database %s)", host or "127.0.0.1", port, database.describe())
+    try:
+        server.run()  # returns on SIGTERM/SIGINT
+    finally:
+        if ingest:
+            ingest.stop()
+        database.close()
+    if not server.started:
+        raise EdgeemoError(f"cannot listen on {config.web.listen} (in use, or not an address of this host)")
+    log.info("hub: stopped")
+    return 0
+
+
+def _add_serve(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("serve", formatter_class=Formatter, help="ingest over MQTT and serve the dashboard",
+                                 description="Subscribe to every device's aggregates (an MQTT 5 shared "
+                                 "subscription), store them, and serve the dashboard and API.")
+    _add_db(parser)
+    parser.add_argument("--mqtt", help="mqtt://HOST:PORT (mqtts:// for TLS); default: [mqtt] url of --config; "
+                        "none: dashboard only")
+    parser.add_argument("--listen", help="HOST:PORT of the dashboard (default 127.0.0.1:8080: put a TLS "
+                        "reverse proxy in front for other hosts)")
+    parser.add_argument("--min-visits", type=positive_int, help="k of the k-anonymity rule (default: [web] "
+                        "min_visits, 5; lower it only for a demo on a handful of visits)")
+    parser.set_defaults(handler=_serve)
+
+
+# -- import / export -----------------------------------------------------------------------------
+def _import(args: argparse.Namespace) -> int:
+    from edgeemo.hub.gaps import check_gaps
+    from edgeemo.hub.importer import import_device_db
+
+    _, database = _open(args)
+    try:
+        result = import_device_db(database, args.device_db, args.store, args.device)
+        check_gaps(database, first_request_after_s=0)
+    finally:
+        database.close()
+    print(f"imported {args.device_db} as {args.store}/{args.device}: {result.new} new, {result.changed} changed, "
+          f"{result.duplicates} already there")
+    return 0
+
+
+def _add_import(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("import", formatter_class=Formatter, help="load a device's own database",
+                                 description="Load a device's SQLite file (for a store without a network link, "
+                                 "or a backfill after an outage). Idempotent.")
+    parser.add_argument("device_db", type=Path, metavar="DEVICE.db")
+    _add_db(parser)
+    parser.add_argument("--store", type=_name, required=True, help="the device's store_id")
+    parser.add_argument("--device", type=_name, required=True, help="the device's device_id")
+    parser.set_defaults(handler=_import)
+
+
+def _export(args: argparse.Namespace) -> int:
+    import time
+
+    from edgeemo.hub import queries
+    from edgeemo.hub.web import to_csv
+
+    config, database = _open(args)
+    try:
+        params = {"bucket": args.bucket}
+        until = queries.parse_time(args.until, "--until") if args.until else int(time.time())
+        since = queries.parse_time(args.since, "--since") if args.since else until - 30 * 86400
+        if since >= until:
+            raise EdgeemoError("--since must be before --until")
+        k = args.min_visits if args.min_visits is not None else config.web.min_visits
+        bucket = queries.choose_bucket(params, since, until)
+        stores = [args.store] if args.store else queries.list_stores(database)
+        results = [queries.series(database, store, since, until, bucket, k) for store in stores]
+    finally:
+        database.close()
+    if args.format == "json":
+        text = json.dumps({"min_visits": k, "bucket": bucket, "stores": results}, indent=1)
+    else:
+        text = to_csv([{"store": r["store"], **point} for r in results for point in r["series"]])
+    if args.out:
+        args.out.write_text(text)
+        print(f"wrote {args.out}: {sum(len(r['series']) for r in results)} bucket(s) of {len(results)} store(s), "
+              f"k={k}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("export", formatter_class=Formatter, help="the dashboard's numbers as CSV or JSON",
+                                 description="Per-bucket numbers of one or all stores; buckets with fewer than "
+                                 "k visits are suppressed (as in `edgeemo report` and the dashboard).")
+    _add_db(parser)
+    parser.add_argument("--store", type=_name, help="one store (default: all)")
+    parser.add_argument("--since", help="start, a date or date-time (UTC unless it says); default: 30 days ago")
+    parser.add_argument("--until", help="end (exclusive); default: now")
+    parser.add_argument("--bucket", choices=["hour", "day", "week"], default="day")
+    parser.add_argument("--min-visits", type=positive_int, help="k (default: [web] min_visits, 5)")
+    parser.add_argument("--format", choices=["csv", "json"], default="csv")
+    parser.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    parser.set_defaults(handler=_export)
+
+
+# -- users ---------------------------------------------------------------------------------------
+def _user(args: argparse.Namespace) -> int:
+    from edgeemo.hub import auth
+
+    _, database = _open(args)
+    try:
+        if args.action == "add":
+            if sys.stdin.isatty():
+                import getpass
+
+                password = getpass.getpass(f"password for {args.name}: ")
+            else:
+                password = sys.stdin.readline().rstrip("\n")
+            new = auth.add_user(database, args.name, password, args.role)
+            print(f"{'added' if new else 'updated'} {args.name} ({args.role})")
+        elif args.action == "remove":
+            if not auth.remove_user(database, args.name):
+                raise EdgeemoError(f"no user {args.name!r} (edgeemo hub user list)")
+            print(f"removed {args.name}")
+        else:
+            for user in auth.list_users(database):
+                print(f"{user['name']}\t{user['role']}")
+    finally:
+        database.close()
+    return 0
+
+
+def _add_user(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("user", formatter_class=Formatter, help="add, remove or list dashboard users")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", formatter_class=Formatter, help="add a user or change one (password on stdin)")
+    add.add_argument("name")
+    add.add_argument("--role", choices=["viewer", "admin"], default="viewer")
+    remove = actions.add_parser("remove", formatter_class=Formatter, help="remove a user and end their sessions")
+    remove.add_argument("name")
+    listing = actions.add_parser("list", formatter_class=Formatter, help="list users")
+    for sub in (add, remove, listing):
+        _add_db(sub)
+        sub.set_defaults(handler=_user)
+
+
+# -- bench ---------------------------------------------------------------------------------------
+def _bench(args: argparse.Namespace) -> int:
+    from edgeemo.hub.bench import run_bench
+
+    report = run_bench(args)
+    print(json.dumps(report, indent=1) if args.json else "\n".join(f"{k}: {v}" for k, v in report.items()))
+    return 0 if report["lost"] == 0 else 1
+
+
+def _add_bench(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("bench", formatter_class=Formatter, help="fleet-scale ingest and query speed",
+                                 description="Through a real mosquitto and database (started on loopback when "
+                                 "not given): N simulated devices publish a backlog, the hub ingests it; then the "
+                                 "overview and a store page are timed over generated load data.")
+    parser.add_argument("--db", default="postgresql", help="postgresql (a throwaway cluster), sqlite (a temporary "
+                        "file), or a URL/path to use")
+    parser.add_argument("--mqtt", help="mqtt://HOST:PORT of a broker to use (default: a throwaway mosquitto)")
+    parser.add_argument("--devices", type=positive_int, default=1000)
+    parser.add_argument("--messages", type=positive_int, default=20, help="backlog per device")
+    parser.add_argument("--stores", type=positive_int, default=100, help="stores of generated load data")
+    parser.add_argument("--days", type=positive_int, default=90, help="days of 1-minute load data per store")
+    parser.add_argument("--hubs", type=positive_int, default=os.cpu_count() or 1,
+                        help="hub processes sharing the subscription (one per core)")
+    parser.add_argument("--requests", type=positive_int, default=40, help="timed requests per page")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=_bench)
+
+
+def _add_hub(commands: Subcommands) -> None:
+    parser = commands.add_parser("hub", formatter_class=Formatter, help="the fleet hub: ingest, dashboard, export",
+                                 description="Gather every store's aggregates (MQTT → PostgreSQL or SQLite) and "
+                                 "serve a dashboard.")
+    sub = parser.add_subparsers(dest="hub_command", metavar="COMMAND", required=True)
+    for add in (_add_serve, _add_import, _add_export, _add_user, _add_bench):
+        add(sub)
+
+
+COMMANDS = (_add_hub,)

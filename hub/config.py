@@ -1,0 +1,65 @@
+"""The hub's configuration (`hub.toml`): a validated schema with bounds, unknown keys refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edgeemo.tomlconfig import load_toml
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSection(Section):
+    url: str | None = Field(None, description="mqtt://HOST:PORT or mqtts://HOST:PORT; none: no ingest, "
+                            "dashboard only")
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = Field(None, description="CA of the broker's certificate (mqtts)")
+    topic_prefix: str = Field("edgeemo", pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+    share_group: str = Field("edgeemo-hub", pattern=r"^[A-Za-z0-9_.-]+$",
+                             description="MQTT 5 shared subscription: hubs in one group split the fleet")
+    client_id: str = Field("edgeemo-hub-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+                           description="unique per hub process: the broker keeps its session across restarts")
+    session_expiry_s: int = Field(7 * 86400, ge=0, description="how long the broker queues for a hub that is away")
+    batch_size: int = Field(2000, ge=1, le=50_000, description="payloads written and acknowledged per transaction")
+    max_payload_bytes: int = Field(16_384, ge=512, le=1_048_576, description="larger payloads are refused")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+                raise ValueError("expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
+        return value
+
+
+class GapsSection(Section):
+    check_every_s: float = Field(10.0, gt=0, le=3600, description="how often sequence numbers are checked")
+    first_request_after_s: float = Field(30.0, ge=0, description="a gap younger than this may still fill by itself")
+    max_backoff_s: float = Field(3600.0, gt=0, description="re-send requests back off to at most this")
+
+
+class WebSection(Section):
+    listen: str = Field("127.0.0.1:8080", pattern=r"^[^\s:]*:\d{1,5}$")
+    session_hours: float = Field(12.0, gt=0, le=24 * 30, description="a login expires after this")
+    secure_cookies: bool = Field(False, description="true behind a TLS reverse proxy")
+    stale_after_s: int = Field(900, ge=60, description="a device with no interval for this long is flagged stale")
+    min_visits: int = Field(5, ge=1, description="k: buckets with fewer visits are suppressed everywhere")
+
+
+class HubConfig(Section):
+    db: str = Field("hub.db", description="postgresql://... or a SQLite file")
+    mqtt: MqttSection = MqttSection()
+    gaps: GapsSection = GapsSection()
+    web: WebSection = WebSection()
+
+
+def load_config(path: Path | None) -> HubConfig:
+    """The configuration file, or the defaults; a bad file is one ConfigError naming the key."""
+    return load_toml(path, HubConfig)

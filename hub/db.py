@@ -1,0 +1,187 @@
+"""The fleet database: PostgreSQL (psycopg 3) for a chain, an SQLite file for a store or a trial.
+
+Queries are written once, with `?` placeholders and SQL both engines accept (ON CONFLICT
+upserts, row values, RETURNING); `Tx` adapts the placeholders for psycopg. Every write runs
+in one transaction that also holds the writers' lock, so several hub processes sharing one
+PostgreSQL never interleave their read-compare-write of the same interval.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from edgeemo.errors import EdgeemoError, first_line
+from edgeemo.hub.migrations import MIGRATIONS, latest_version
+
+WRITERS_LOCK = 0x6564676565  # pg_advisory_xact_lock key shared by all hub writers ("edgee")
+
+
+class DatabaseError(EdgeemoError):
+    """The fleet database cannot be opened or is of a version this hub cannot use."""
+
+
+class Tx:
+    """One transaction: `rows`, `one`, `run` and `many` with `?` placeholders on either engine."""
+
+    def __init__(self, connection: Any, dialect: str) -> None:
+        self.connection, self.dialect = connection, dialect
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s") if self.dialect == "postgresql" else sql
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        cursor = self.connection.execute(self._sql(sql), tuple(params))
+        return cursor.fetchall()
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self.connection.execute(self._sql(sql), tuple(params)).rowcount
+
+    def insert(self, table: str, columns: dict[str, str], rows: Iterable[Sequence[Any]], conflict: str = "") -> None:
+        """Insert many rows in one statement on PostgreSQL (arrays through `unnest`: one round trip,
+        not one per row), with executemany on SQLite. `columns` maps names to PostgreSQL types;
+        `conflict` is the ON CONFLICT clause. Keys must be unique within `rows`."""
+        rows = [tuple(row) for row in rows]
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if self.dialect == "postgresql":
+            arrays = ", ".join(f"%b::{kind}[]" for kind in columns.values())  # binary: no quoting
+            self.connection.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {conflict}",
+                                    [list(column) for column in zip(*rows)])
+        else:
+            marks = ",".join("?" * len(columns))
+            self.connection.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", rows)
+
+    def many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        params = [tuple(p) for p in params]
+        if not params:
+            return
+        if self.dialect == "postgresql":
+            with self.connection.cursor() as cursor:
+                cursor.executemany(self._sql(sql), params)
+        else:
+            self.connection.executemany(sql, params)
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dialect = "postgresql" if re.match(r"^postgres(ql)?://", url) else "sqlite"
+        self.path = None if self.dialect == "postgresql" else Path(url.removeprefix("sqlite://"))
+        self._pool = None
+        self._local = threading.local()
+        if self.dialect == "postgresql":
+            from psycopg import OperationalError
+            from psycopg_pool import ConnectionPool, PoolTimeout
+
+            self._pool = ConnectionPool(url, min_size=1, max_size=8, open=False, timeout=10)
+            try:
+                self._pool.open(wait=True, timeout=10)
+            except (PoolTimeout, OperationalError) as exc:  # PoolTimeout carries the cause in its message
+                raise DatabaseError(f"cannot connect to {self.describe()} ({first_line(exc)}): is PostgreSQL "
+                                    "running and the URL's user, password and database right?") from None
+
+    def describe(self) -> str:
+        """The URL without its password, for messages and logs."""
+        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", self.url)
+
+    def _sqlite(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            try:
+                connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+                connection.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.Error as exc:
+                raise DatabaseError(f"cannot open {self.path} ({exc}): is it an SQLite file in a writable "
+                                    "folder?") from None
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            self._local.connection = connection
+        return connection
+
+    @contextmanager
+    def transaction(self, write: bool = False) -> Iterator[Tx]:
+        """A transaction; `write=True` also takes the writers' lock (one writer at a time)."""
+        if self.dialect == "postgresql":
+            with self._pool.connection() as connection, connection.transaction():
+                if write:
+                    connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITERS_LOCK,))
+                yield Tx(connection, self.dialect)
+            return
+        connection = self._sqlite()
+        connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield Tx(connection, self.dialect)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def analyze(self) -> None:
+        """Planner statistics after a bulk load (PostgreSQL: VACUUM ANALYZE and a checkpoint)."""
+        if self.dialect == "postgresql":
+            with self._pool.connection() as connection:
+                connection.autocommit = True
+                connection.execute("VACUUM ANALYZE")
+                connection.execute("CHECKPOINT")
+        else:
+            self._sqlite().execute("ANALYZE")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    # -- versions ------------------------------------------------------------------------------
+    def schema_version(self, tx: Tx) -> int:
+        if self.dialect == "postgresql":
+            exists = tx.one("SELECT to_regclass('hub_meta') IS NOT NULL")[0]
+        else:
+            exists = tx.one("SELECT count(*) FROM sqlite_master WHERE name = 'hub_meta'")[0]
+        if not exists:
+            return 0
+        row = tx.one("SELECT value FROM hub_meta WHERE key = 'schema_version'")
+        return int(row[0]) if row else 0
+
+    def migrate(self) -> int:
+        """Bring the database to this hub's schema version; refuse one from a newer hub."""
+        try:
+            with self.transaction(write=True) as tx:
+                version = self.schema_version(tx)
+                if version > latest_version():
+                    raise DatabaseError(f"{self.describe()} has schema version {version}, newer than this edgeemo's "
+                                        f"{latest_version()}: upgrade edgeemo on this host (the database is unchanged)")
+                for step in MIGRATIONS[version:]:
+                    for statement in step:
+                        tx.run(statement)
+                if version < latest_version():
+                    tx.run("INSERT INTO hub_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) "
+                           "DO UPDATE SET value = excluded.value", (str(latest_version()),))
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"{self.describe()}: not a usable SQLite database ({exc})") from None
+        return version
+
+
+def open_database(url: str, migrate: bool = True) -> Database:
+    """Connect and bring the schema up to date (the one line to call)."""
+    database = Database(url)
+    if migrate:
+        try:
+            database.migrate()
+        except BaseException:
+            database.close()
+            raise
+    return database

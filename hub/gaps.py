@@ -1,0 +1,79 @@
+"""Missing intervals, found from each device's sequence numbers and asked for again.
+
+The broker's acknowledgement proves delivery to the broker, not to the database (a broker
+that drops a slow subscriber's queue acknowledges all the same), so the hub counts: every
+aggregate has a per-device sequence number, and a hole between 1 and the highest number seen
+is a gap. A gap that outlives `first_request_after_s` is requested on the device's `resend`
+topic, again with exponential back-off while it stays open; the health endpoint lists them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from edgeemo.hub.db import Database
+
+MAX_RANGES = 50  # gaps remembered per device (the health page shows counts, the request asks for these)
+MAX_REQUEST = 10_000  # sequence numbers one request may name (the device's own limit)
+
+
+def missing_ranges(contiguous: int, seqs: list[int], max_seq: int) -> tuple[int, list[list[int]]]:
+    """From the sequence numbers above `contiguous` (sorted): the new contiguous end and the holes."""
+    ranges: list[list[int]] = []
+    expected = contiguous + 1
+    for seq in seqs:
+        if seq > expected:
+            ranges.append([expected, seq - 1])
+        expected = max(expected, seq + 1)
+    if max_seq >= expected:
+        ranges.append([expected, max_seq])
+    new_contiguous = ranges[0][0] - 1 if ranges else max(contiguous, max_seq)
+    return new_contiguous, ranges[:MAX_RANGES]
+
+
+def check_gaps(database: Database, now: float | None = None, first_request_after_s: float = 30.0) -> int:
+    """Re-examine the devices that received intervals since the last check; returns open gaps."""
+    now = int(time.time() if now is None else now)
+    with database.transaction(write=True) as tx:
+        dirty = tx.rows("SELECT store, device, contiguous_seq, max_seq, gaps, gap_requests, next_request_at "
+                        "FROM devices WHERE gaps_dirty = 1")
+        for store, device, contiguous, max_seq, old_gaps, requests, next_at in dirty:
+            seqs = [row[0] for row in tx.rows("SELECT DISTINCT seq FROM intervals WHERE store = ? AND device = ? "
+                                              "AND seq > ? ORDER BY seq", (store, device, contiguous))]
+            contiguous, gaps = missing_ranges(contiguous, seqs, max_seq)
+            if not gaps:
+                requests, next_at = 0, None
+            elif json.loads(old_gaps) == []:  # newly open: give it time to fill by itself
+                requests, next_at = 0, now + int(first_request_after_s)
+            tx.run("UPDATE devices SET contiguous_seq = ?, gaps = ?, gaps_dirty = 0, gap_requests = ?, "
+                   "next_request_at = ? WHERE store = ? AND device = ?",
+                   (contiguous, json.dumps(gaps), requests, next_at, store, device))
+        return tx.one("SELECT count(*) FROM devices WHERE gaps <> '[]'")[0]
+
+
+@dataclass(frozen=True)
+class ResendRequest:
+    store: str
+    device: str
+    body: dict  # {"from": a, "to": b}
+
+
+def due_requests(database: Database, now: float | None = None, max_backoff_s: float = 3600.0,
+                 base_s: float = 30.0) -> list[ResendRequest]:
+    """The re-send requests due now; each device's next one is pushed back (doubling, capped)."""
+    now = int(time.time() if now is None else now)
+    requests = []
+    with database.transaction(write=True) as tx:
+        due = tx.rows("SELECT store, device, gaps, gap_requests FROM devices WHERE gaps <> '[]' "
+                      "AND next_request_at IS NOT NULL AND next_request_at <= ?", (now,))
+        for store, device, gaps, done in due:
+            for first, last in json.loads(gaps):
+                for start in range(first, last + 1, MAX_REQUEST):
+                    requests.append(ResendRequest(store, device, {"from": start,
+                                                                  "to": min(last, start + MAX_REQUEST - 1)}))
+            wait = min(max_backoff_s, base_s * 2 ** done)
+            tx.run("UPDATE devices SET gap_requests = gap_requests + 1, next_request_at = ? "
+                   "WHERE store = ? AND device = ?", (now + int(wait), store, device))
+    return requests

@@ -1,0 +1,246 @@
+"""From a received message to stored rows: parse, validate, then write a batch idempotently.
+
+`parse_message` turns one MQTT message into an `Interval` or a `Rejected` (malformed JSON,
+schema-invalid, oversized, or naming another device than its topic). `write_batch` stores
+many intervals in one transaction keyed by (store, device, zone, start): an interval
+delivered again with equal values is absorbed, one with new values (a device restart within
+its interval added to it) replaces it, and the hourly and daily roll-ups move by the
+difference, so they always equal the sum of the stored intervals.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from edgeemo.aggregates import PayloadError, validate_payload
+from edgeemo.hub.db import Database, Tx
+
+HOUR, DAY = 3600, 86400
+NUMBERS = ("faces_seen", "visits", "positive", "negative", "dwell_s_total")
+
+
+@dataclass(frozen=True)
+class Interval:
+    store: str
+    device: str
+    zone: str
+    start: int
+    length_s: int
+    seq: int | None
+    labels: tuple[str, ...]
+    emotions: tuple[tuple[str, int], ...]  # (label, visits), in label order
+    groups: str  # JSON {"positive": [...], "negative": [...]}
+    faces_seen: int
+    visits: int
+    positive: int
+    negative: int
+    dwell_s_total: float
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return self.store, self.device, self.zone, self.start
+
+    def numbers(self) -> tuple[int, int, int, int, float]:
+        return self.faces_seen, self.visits, self.positive, self.negative, self.dwell_s_total
+
+
+@dataclass(frozen=True)
+class Rejected:
+    store: str
+    device: str
+    reason: str  # malformed | invalid | oversized | foreign
+    error: str
+
+
+def _unix(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+def interval_from_payload(payload: dict) -> Interval:
+    """A validated (version-2) payload as a row."""
+    groups = payload["satisfaction_groups"]
+    emotions = payload["emotions"]
+    visits = payload["visits"]
+    start = _unix(payload["start"])
+    return Interval(
+        store=payload["store_id"], device=payload["device_id"], zone=payload["zone"], start=start,
+        length_s=max(1, _unix(payload["end"]) - start), seq=payload.get("seq"), labels=tuple(payload["labels"]),
+        emotions=tuple((label, int(emotions.get(label, 0))) for label in payload["labels"]),
+        groups=json.dumps(groups, separators=(",", ":")), faces_seen=payload["faces_seen"], visits=visits,
+        positive=sum(emotions.get(label, 0) for label in groups["positive"]),
+        negative=sum(emotions.get(label, 0) for label in groups["negative"]),
+        dwell_s_total=round((payload["mean_dwell_s"] or 0.0) * visits, 3))
+
+
+def parse_message(topic_store: str, topic_device: str, body: bytes, max_bytes: int) -> Interval | Rejected:
+    """One message from `<prefix>/<store>/<device>/aggregates`; never raises."""
+    if len(body) > max_bytes:
+        return Rejected(topic_store, topic_device, "oversized", f"{len(body)} bytes, more than {max_bytes}")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Rejected(topic_store, topic_device, "malformed", f"not JSON ({str(exc)[:120]})")
+    try:
+        payload = validate_payload(payload)
+    except PayloadError as exc:
+        return Rejected(topic_store, topic_device, "invalid", str(exc)[:200])
+    if (payload["store_id"], payload["device_id"]) != (topic_store, topic_device):
+        return Rejected(topic_store, topic_device, "foreign", f"payload names {payload['store_id']}/"
+                        f"{payload['device_id']}, its topic {topic_store}/{topic_device}")
+    try:
+        return interval_from_payload(payload)
+    except ValueError as exc:  # a date-time the schema's pattern let through but Python cannot read
+        return Rejected(topic_store, topic_device, "invalid", f"start/end: {str(exc)[:120]}")
+
+
+@dataclass
+class BatchResult:
+    new: int = 0
+    changed: int = 0
+    duplicates: int = 0
+    devices: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass
+class _Delta:
+    intervals: int = 0
+    numbers: list[float] = field(default_factory=lambda: [0, 0, 0, 0, 0.0])
+    emotions: Counter = field(default_factory=Counter)
+
+    def add(self, interval: Interval, sign: int) -> None:
+        self.intervals += sign
+        for i, value in enumerate(interval.numbers()):
+            self.numbers[i] += sign * value
+        for label, visits in interval.emotions:
+            self.emotions[label] += sign * visits
+
+
+_SELECT = "SELECT store, device, zone, start, length_s, seq, labels, emotions, groups, faces_seen, visits, " \
+          "positive, negative, dwell_s_total FROM intervals"
+
+
+def _stored(tx: Tx, keys: list[tuple[str, str, str, int]]) -> dict[tuple, Interval]:
+    if not keys:
+        return {}
+    if tx.dialect == "postgresql":
+        rows = tx.connection.execute(
+            f"{_SELECT} WHERE (store, device, zone, start) IN (SELECT * FROM unnest(%b::text[], %b::text[], "
+            "%b::text[], %b::bigint[]))", [list(column) for column in zip(*keys)]).fetchall()
+    else:  # SQLite scans the table for a row-value IN list; one indexed lookup per key is in-process and cheap
+        rows = []
+        for key in keys:
+            rows += tx.rows(f"{_SELECT} WHERE store = ? AND device = ? AND zone = ? AND start = ?", key)
+    found = {}
+    for row in rows:
+        labels = tuple(json.loads(row[6]))
+        emotions = json.loads(row[7])
+        found[tuple(row[:4])] = Interval(*row[:6], labels, tuple((k, emotions.get(k, 0)) for k in labels),
+                                         row[8], *row[9:])
+    return found
+
+
+KEY = {"store": "text", "device": "text", "zone": "text"}
+INTERVAL_COLUMNS = {**KEY, "start": "bigint", "length_s": "integer", "seq": "bigint", "labels": "text",
+                    "emotions": "text", "groups": "text", "faces_seen": "integer", "visits": "integer",
+                    "positive": "integer", "negative": "integer", "dwell_s_total": "float8", "received_at": "bigint"}
+ROLLUP_COLUMNS = {**KEY, "bucket": "bigint", "intervals": "integer", "faces_seen": "integer", "visits": "integer",
+                  "positive": "integer", "negative": "integer", "dwell_s_total": "float8"}
+EMOTION_COLUMNS = {**KEY, "bucket": "bigint", "label": "text", "visits": "integer"}
+DEVICE_COLUMNS = {**KEY, "last_seen": "bigint", "last_start": "bigint", "labels": "text", "max_seq": "bigint",
+                  "gaps_dirty": "integer"}
+DEVICE_COLUMNS.pop("zone")
+ON_INTERVAL_CONFLICT = "ON CONFLICT (store, device, zone, start) DO UPDATE SET " + ", ".join(
+    f"{name} = excluded.{name}" for name in INTERVAL_COLUMNS if name not in ("store", "device", "zone", "start"))
+
+
+def _on_rollup_conflict(table: str) -> str:
+    return "ON CONFLICT (store, device, zone, bucket) DO UPDATE SET " + ", ".join(
+        f"{name} = {table}.{name} + excluded.{name}" for name in ("intervals", *NUMBERS))
+
+
+ON_EMOTION_CONFLICT = ("ON CONFLICT (store, device, zone, bucket, label) DO UPDATE SET "
+                       "visits = hourly_emotions.visits + excluded.visits")
+ON_DEVICE_CONFLICT = (
+    "ON CONFLICT (store, device) DO UPDATE SET last_seen = excluded.last_seen, "
+    "last_start = CASE WHEN devices.last_start IS NULL OR excluded.last_start > devices.last_start "
+    "THEN excluded.last_start ELSE devices.last_start END, labels = excluded.labels, "
+    "max_seq = CASE WHEN excluded.max_seq > devices.max_seq THEN excluded.max_seq ELSE devices.max_seq END, "
+    "gaps_dirty = 1")
+
+
+def write_batch(database: Database, intervals: list[Interval], now: float | None = None) -> BatchResult:
+    """Store a batch in one transaction; returns what was new, changed and already there."""
+    now = int(time.time() if now is None else now)
+    latest: dict[tuple, Interval] = {}
+    for interval in intervals:  # the same key twice in one batch: the later delivery wins
+        latest[interval.key] = interval
+    result = BatchResult(duplicates=len(intervals) - len(latest))
+    hourly: dict[tuple, _Delta] = defaultdict(_Delta)
+    daily: dict[tuple, _Delta] = defaultdict(_Delta)
+    devices: dict[tuple, list] = {}
+    with database.transaction(write=True) as tx:
+        stored = _stored(tx, list(latest))
+        writes = []
+        for key, interval in latest.items():
+            old = stored.get(key)
+            if old == interval:
+                result.duplicates += 1
+                continue
+            if old is None:
+                result.new += 1
+            else:
+                result.changed += 1
+            store, device, zone, start = key
+            for table, bucket in ((hourly, start - start % HOUR), (daily, start - start % DAY)):
+                if old is not None:
+                    table[(store, device, zone, bucket)].add(old, -1)
+                table[(store, device, zone, bucket)].add(interval, +1)
+            writes.append((*key, interval.length_s, interval.seq, json.dumps(interval.labels),
+                           json.dumps(dict(interval.emotions), separators=(",", ":")), interval.groups,
+                           *interval.numbers(), now))
+        for interval in latest.values():
+            state = devices.setdefault((interval.store, interval.device), [interval.start, interval.labels, 0])
+            state[0] = max(state[0], interval.start)
+            state[1] = interval.labels
+            state[2] = max(state[2], interval.seq or 0)
+        tx.insert("intervals", INTERVAL_COLUMNS, writes, ON_INTERVAL_CONFLICT)
+        for table, deltas in (("hourly", hourly), ("daily", daily)):
+            tx.insert(table, ROLLUP_COLUMNS, [(*key, d.intervals, *d.numbers) for key, d in deltas.items()],
+                      _on_rollup_conflict(table))
+        tx.insert("hourly_emotions", EMOTION_COLUMNS,
+                  [(*key, label, n) for key, d in hourly.items() for label, n in d.emotions.items() if n],
+                  ON_EMOTION_CONFLICT)
+        tx.insert("devices", DEVICE_COLUMNS, [(store, device, now, start, json.dumps(labels), max_seq, 1)
+                                              for (store, device), (start, labels, max_seq) in devices.items()],
+                  ON_DEVICE_CONFLICT)
+    result.devices = set(devices)
+    return result
+
+
+def count_rejects(database: Database, rejects: list[Rejected], now: float | None = None) -> None:
+    """Add refused payloads to the per-device, per-reason counters (kept with their last error)."""
+    if not rejects:
+        return
+    now = int(time.time() if now is None else now)
+    counts: dict[tuple, list] = {}
+    for reject in rejects:
+        entry = counts.setdefault((reject.store, reject.device, reject.reason), [0, reject.error])
+        entry[0] += 1
+        entry[1] = reject.error
+    with database.transaction(write=True) as tx:
+        tx.many("INSERT INTO rejects (store, device, reason, count, last_at, last_error) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT (store, device, reason) DO UPDATE SET count = rejects.count + excluded.count, "
+                "last_at = excluded.last_at, last_error = excluded.last_error",
+                [(*key, n, now, error) for key, (n, error) in counts.items()])
+
+
+def set_availability(database: Database, store: str, device: str, online: bool, now: float | None = None) -> None:
+    now = int(time.time() if now is None else now)
+    with database.transaction(write=True) as tx:
+        tx.run("INSERT INTO devices (store, device, online, availability_at) VALUES (?,?,?,?) "
+               "ON CONFLICT (store, device) DO UPDATE SET online = excluded.online, "
+               "availability_at = excluded.availability_at", (store, device, int(online), now))

@@ -1,0 +1,106 @@
+"""Generated load data for `edgeemo hub bench`: weeks of 1-minute aggregates for many stores,
+written straight into the fleet database with the roll-ups `write_batch` would have made.
+
+GENERATED, not measured: visits follow opening hours (Poisson), emotions a fixed mix per
+store. Writing 13M rows through the ingest path would take the better part of an hour, so
+the rows and their hourly and daily sums are made with numpy and bulk-loaded (PostgreSQL
+COPY, SQLite executemany); a test checks the sums against `write_batch`'s on a small load.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from edgeemo.aggregates import DEFAULT_GROUPS
+from edgeemo.hub.db import Database
+from edgeemo.hub.ingest import DAY, HOUR
+
+LABELS = ("angry", "contempt", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+POSITIVE = [LABELS.index(x) for x in DEFAULT_GROUPS.positive if x in LABELS]
+NEGATIVE = [LABELS.index(x) for x in DEFAULT_GROUPS.negative if x in LABELS]
+GROUPS = json.dumps(DEFAULT_GROUPS.for_labels(LABELS).as_dict(), separators=(",", ":"))
+DEVICE, ZONE = "cam-1", "all"
+
+
+def store_name(index: int) -> str:
+    return f"load-{index:03d}"
+
+
+def _store_rows(index: int, starts: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    hour = (starts % DAY) // HOUR
+    rate = np.where((hour >= 8) & (hour < 21), 0.9, 0.03)  # opening hours (UTC, for simplicity)
+    visits = rng.poisson(rate)
+    mix = rng.dirichlet(np.array([1, 0.3, 0.3, 0.5, 4, 6, 1.2, 1.0]) * 5)
+    emotions = rng.multinomial(visits, mix)
+    return {"start": starts, "visits": visits, "emotions": emotions,
+            "faces": visits + rng.poisson(0.3, size=len(starts)),
+            "dwell": np.round(visits * rng.uniform(4, 90, size=len(starts)), 3),
+            "seq": np.arange(1, len(starts) + 1)}
+
+
+def _rollup(rows: dict[str, np.ndarray], width: int) -> Iterator[tuple]:
+    bucket = rows["start"] - rows["start"] % width
+    edges = np.flatnonzero(np.diff(bucket)) + 1
+    first = np.concatenate([[0], edges])
+    count = np.diff(np.concatenate([first, [len(bucket)]]))
+    sums = {name: np.add.reduceat(rows[name], first, axis=0) for name in ("visits", "faces", "dwell", "emotions")}
+    for i, start in enumerate(first):
+        emotions = sums["emotions"][i]
+        yield (int(bucket[start]), int(count[i]), int(sums["faces"][i]), int(sums["visits"][i]),
+               int(emotions[POSITIVE].sum()), int(emotions[NEGATIVE].sum()), float(sums["dwell"][i]), emotions)
+
+
+def generate(database: Database, stores: int, days: int, now: float | None = None, seed: int = 0) -> int:
+    """Write `stores` × `days` × 1440 intervals ending at the current minute; returns the rows."""
+    now = int(time.time() if now is None else now)
+    end = now - now % 60
+    starts = np.arange(end - days * DAY, end, 60, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    labels = json.dumps(LABELS)
+    json_cache: dict[tuple, str] = {}
+    total = 0
+    for index in range(stores):
+        store = store_name(index)
+        rows = _store_rows(index, starts, rng)
+        emotion_rows = rows["emotions"]
+        texts = []
+        for counts in map(tuple, emotion_rows.tolist()):
+            text = json_cache.get(counts)
+            if text is None:
+                text = json_cache[counts] = json.dumps(dict(zip(LABELS, counts)), separators=(",", ":"))
+            texts.append(text)
+        positive = emotion_rows[:, POSITIVE].sum(axis=1)
+        negative = emotion_rows[:, NEGATIVE].sum(axis=1)
+        intervals = zip([store] * len(starts), [DEVICE] * len(starts), [ZONE] * len(starts), rows["start"].tolist(),
+                        [60] * len(starts), rows["seq"].tolist(), [labels] * len(starts), texts,
+                        [GROUPS] * len(starts), rows["faces"].tolist(), rows["visits"].tolist(), positive.tolist(),
+                        negative.tolist(), rows["dwell"].tolist(), [now] * len(starts))
+        hourly = list(_rollup(rows, HOUR))
+        daily = list(_rollup(rows, DAY))
+        emotions = [(store, DEVICE, ZONE, b, LABELS[i], int(n)) for b, *_, e in hourly for i, n in enumerate(e) if n]
+        with database.transaction(write=True) as tx:
+            _bulk(tx, "intervals", "store, device, zone, start, length_s, seq, labels, emotions, groups, faces_seen, "
+                  "visits, positive, negative, dwell_s_total, received_at", intervals)
+            for table, buckets in (("hourly", hourly), ("daily", daily)):
+                _bulk(tx, table, "store, device, zone, bucket, intervals, faces_seen, visits, positive, negative, "
+                      "dwell_s_total", ((store, DEVICE, ZONE, *b[:-1]) for b in buckets))
+            _bulk(tx, "hourly_emotions", "store, device, zone, bucket, label, visits", emotions)
+            tx.run("INSERT INTO devices (store, device, online, last_seen, last_start, labels, max_seq, contiguous_seq) "
+                   "VALUES (?,?,1,?,?,?,?,?)", (store, DEVICE, now, int(starts[-1]), labels, len(starts), len(starts)))
+        total += len(starts)
+    database.analyze()  # what an operator runs after a bulk load; the timed phases then do not race autovacuum
+    return total
+
+
+def _bulk(tx, table: str, columns: str, rows) -> None:
+    if tx.dialect == "postgresql":
+        with tx.connection.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ",".join("?" * len(columns.split(",")))
+        tx.connection.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)

@@ -1,0 +1,68 @@
+// Draws the dashboard's charts from the JSON blocks the server rendered (no inline scripts: CSP).
+"use strict";
+(function () {
+  const palette = ["#2b6cb0", "#c05621", "#2f855a", "#9b2c2c", "#6b46c1", "#b7791f", "#2c7a7b", "#97266d",
+                   "#4a5568", "#dd6b20", "#38a169", "#e53e3e"];
+  const read = (id) => { const el = document.getElementById(id); return el ? JSON.parse(el.textContent) : null; };
+  const label = (iso, bucket) => bucket === "hour" ? iso.slice(5, 16).replace("T", " ") : iso.slice(0, 10);
+  const common = { animation: false, responsive: true, maintainAspectRatio: false };
+
+  const overview = read("overview-data");
+  if (overview) {
+    const stores = overview.stores;
+    new Chart(document.getElementById("overview-chart"), {
+      type: "bar",
+      data: { labels: stores.map((s) => s.store), datasets: [
+        { label: "satisfaction, 7 days", data: stores.map((s) => s.satisfaction_7d), backgroundColor: palette[0] },
+        { label: "satisfaction, previous 7 days",
+          data: stores.map((s) => s.satisfaction_7d === null || s.satisfaction_change_7d === null ? null
+                                  : s.satisfaction_7d - s.satisfaction_change_7d), backgroundColor: "#a0aec0" },
+      ] },
+      options: { ...common, scales: { y: { min: -1, max: 1, title: { display: true, text: "satisfaction index" } } } },
+    });
+  }
+
+  const store = read("store-data");
+  if (store) {
+    const s = store.series;
+    new Chart(document.getElementById("series-chart"), {
+      data: { labels: s.series.map((p) => label(p.start, s.bucket)), datasets: [
+        { type: "line", label: "satisfaction index", data: s.series.map((p) => p.satisfaction_index),
+          borderColor: palette[0], backgroundColor: palette[0], yAxisID: "y", spanGaps: false, pointRadius: 1 },
+        { type: "bar", label: "visits", data: s.series.map((p) => p.visits), backgroundColor: "#cbd5e0",
+          yAxisID: "visits" },
+      ] },
+      options: { ...common, scales: {
+        y: { min: -1, max: 1, position: "left", title: { display: true, text: "satisfaction index" } },
+        visits: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false },
+                  title: { display: true, text: "visits" } } } },
+    });
+    const mix = store.emotions;
+    new Chart(document.getElementById("emotion-chart"), {
+      type: "doughnut",
+      data: { labels: mix.labels, datasets: [{ label: "share of visits",
+        data: mix.labels.map((l) => mix.shares[l]), backgroundColor: mix.labels.map((_, i) => palette[i % 12]) }] },
+      options: { ...common },
+    });
+  }
+
+  const compare = read("compare-data");
+  if (compare) {
+    const longest = compare.panels.reduce((a, p) => (p.series.length > a.series.length ? p : a), compare.panels[0]);
+    const samePeriod = compare.panels.every((p) => p.since === compare.panels[0].since);
+    const labels = longest.series.map((p, i) => samePeriod ? label(p.start, compare.bucket) : `#${i + 1}`);
+    const align = (panel, key) => {
+      if (!samePeriod) return panel.series.map((p) => p[key]);
+      const byStart = new Map(panel.series.map((p) => [p.start, p[key]]));
+      return longest.series.map((p) => (byStart.has(p.start) ? byStart.get(p.start) : null));
+    };
+    for (const [id, key] of [["compare-chart", "satisfaction_index"], ["compare-visits-chart", "visits"]]) {
+      new Chart(document.getElementById(id), {
+        type: key === "visits" ? "bar" : "line",
+        data: { labels, datasets: compare.panels.map((panel, i) => ({ label: panel.label, data: align(panel, key),
+          borderColor: palette[i % 12], backgroundColor: palette[i % 12], pointRadius: 1 })) },
+        options: { ...common, scales: key === "visits" ? { y: { beginAtZero: true } } : { y: { min: -1, max: 1 } } },
+      });
+    }
+  }
+})();

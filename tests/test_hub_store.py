@@ -1,0 +1,218 @@
+"""The fleet database on both engines (SQLite and a throwaway PostgreSQL): versioned
+migrations, idempotent batches whose roll-ups always equal the sum of the stored intervals,
+gaps from sequence numbers, a device database imported twice, and k-anonymous exports."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeemo.aggregates import DEFAULT_GROUPS, build_payload, validate_payload
+from edgeemo.hub import loadgen, migrations
+from edgeemo.hub.db import DatabaseError, open_database
+from edgeemo.hub.gaps import check_gaps, due_requests, missing_ranges
+from edgeemo.hub.ingest import Interval, interval_from_payload, parse_message, write_batch
+from tests.conftest import REPO
+
+LABELS8 = loadgen.LABELS
+T0 = 1_795_000_000 - 1_795_000_000 % 3600  # an hour boundary in Nov 2026
+
+
+def interval(store="s1", device="d1", zone="all", minute=0, seq=None, visits=2, happy=1, labels=LABELS8) -> Interval:
+    emotions = {"happy": happy, "sad": visits - happy}
+    payload = build_payload(store_id=store, device_id=device, zone=zone, seq=seq or minute + 1, start=T0 + 60 * minute,
+                            length_s=60, labels=labels, faces_seen=visits + 1, visits_by_emotion=emotions,
+                            groups=DEFAULT_GROUPS.for_labels(labels), dwell_s_total=10.0 * visits)
+    return interval_from_payload(validate_payload(payload))
+
+
+def rollups_equal_sums(database) -> None:
+    """hourly, daily and hourly_emotions hold exactly the sums of the intervals table."""
+    with database.transaction() as tx:
+        rows = tx.rows("SELECT store, device, zone, start, faces_seen, visits, positive, negative, dwell_s_total, "
+                       "emotions FROM intervals")
+        hourly = {tuple(r[:4]): tuple(r[4:]) for r in tx.rows("SELECT store, device, zone, bucket, intervals, "
+                  "faces_seen, visits, positive, negative, dwell_s_total FROM hourly")}
+        daily = {tuple(r[:4]): tuple(r[4:]) for r in tx.rows("SELECT store, device, zone, bucket, intervals, "
+                 "faces_seen, visits, positive, negative, dwell_s_total FROM daily")}
+        emotions = {tuple(r[:5]): r[5] for r in tx.rows("SELECT store, device, zone, bucket, label, visits "
+                                                        "FROM hourly_emotions WHERE visits <> 0")}
+    for table, width in ((hourly, 3600), (daily, 86400)):
+        expected: dict[tuple, list] = {}
+        for store, device, zone, start, *numbers, _ in rows:
+            sums = expected.setdefault((store, device, zone, start - start % width), [0, 0, 0, 0, 0, 0.0])
+            sums[0] += 1
+            for i, value in enumerate(numbers):
+                sums[i + 1] += value
+        assert {k: (v[0], *v[1:5], round(v[5], 3)) for k, v in expected.items()} == {
+            k: (*v[:5], round(v[5], 3)) for k, v in table.items() if v[0]}
+    expected_emotions: dict[tuple, int] = {}
+    for store, device, zone, start, *_, text in rows:
+        for label, n in json.loads(text).items():
+            if n:
+                key = (store, device, zone, start - start % 3600, label)
+                expected_emotions[key] = expected_emotions.get(key, 0) + n
+    assert expected_emotions == emotions
+
+
+def test_a_new_database_gets_the_latest_schema_and_a_newer_one_is_refused(hub_url: str) -> None:
+    database = open_database(hub_url)
+    with database.transaction(write=True) as tx:
+        assert database.schema_version(tx) == migrations.latest_version()
+        tx.run("UPDATE hub_meta SET value = '99' WHERE key = 'schema_version'")
+    database.close()
+    with pytest.raises(DatabaseError, match="schema version 99, newer than this edgeemo's"):
+        open_database(hub_url)
+    done = subprocess.run([sys.executable, "-m", "edgeemo", "hub", "export", "--db", hub_url], cwd=REPO,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "upgrade edgeemo" in done.stderr, done.stderr
+
+
+def test_an_older_database_is_migrated_in_place(hub_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    database = open_database(hub_url)
+    write_batch(database, [interval()])
+    database.close()
+    step = ["CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)",
+            "INSERT INTO notes (id, text) VALUES (1, 'added by step 2')"]
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, step])
+    import edgeemo.hub.db as db_module
+
+    monkeypatch.setattr(db_module, "MIGRATIONS", migrations.MIGRATIONS)
+    database = open_database(hub_url)
+    with database.transaction() as tx:
+        assert database.schema_version(tx) == 2
+        assert tx.one("SELECT text FROM notes")[0] == "added by step 2"
+        assert tx.one("SELECT count(*) FROM intervals")[0] == 1  # data kept
+    database.close()
+
+
+def test_the_same_interval_twice_is_stored_once_and_a_changed_one_moves_the_rollups(hub_url: str) -> None:
+    database = open_database(hub_url)
+    first = [interval(minute=m) for m in range(5)] + [interval(device="d2", minute=m) for m in range(3)]
+    result = write_batch(database, first)
+    assert (result.new, result.changed, result.duplicates) == (8, 0, 0)
+    again = write_batch(database, first[:4] + [first[0]])  # re-delivered, and twice in one batch
+    assert (again.new, again.changed, again.duplicates) == (0, 0, 5)
+    grown = interval(minute=1, seq=2, visits=5, happy=4)  # a restart within the interval added to it
+    result = write_batch(database, [grown, interval(minute=70)])
+    assert (result.new, result.changed) == (1, 1)
+    with database.transaction() as tx:
+        assert tx.one("SELECT count(*) FROM intervals")[0] == 9
+        assert tx.one("SELECT visits FROM intervals WHERE device = 'd1' AND start = ?", (T0 + 60,))[0] == 5
+        assert tx.one("SELECT sum(visits) FROM hourly WHERE device = 'd1'")[0] == 2 * 4 + 5 + 2  # minute 1 grew from 2 to 5; minute 70 is new
+        assert tx.one("SELECT max_seq, last_start FROM devices WHERE device = 'd1'") == (71, T0 + 70 * 60)
+    rollups_equal_sums(database)
+    database.close()
+
+
+def test_gaps_are_found_from_sequence_numbers_and_asked_for_with_backoff(hub_url: str) -> None:
+    assert missing_ranges(0, [1, 2, 5, 6, 9], 9) == (2, [[3, 4], [7, 8]])
+    assert missing_ranges(4, [5, 6], 6) == (6, [])
+    database = open_database(hub_url)
+    write_batch(database, [interval(minute=m, seq=s) for m, s in ((0, 1), (1, 2), (4, 5), (9, 10))])
+    assert check_gaps(database, now=T0, first_request_after_s=30) == 1
+    assert due_requests(database, now=T0 + 10) == []  # young gaps may still fill by themselves
+    requests = due_requests(database, now=T0 + 31, base_s=30)
+    assert [(r.store, r.device, r.body) for r in requests] == [("s1", "d1", {"from": 3, "to": 4}),
+                                                               ("s1", "d1", {"from": 6, "to": 9})]
+    assert due_requests(database, now=T0 + 40, base_s=30) == []  # backing off (60 s next)
+    assert len(due_requests(database, now=T0 + 95, base_s=30)) == 2
+    write_batch(database, [interval(minute=m, seq=m + 1) for m in (2, 3, 5, 6, 7, 8)])  # the device re-sent them
+    assert check_gaps(database, now=T0 + 100) == 0
+    assert due_requests(database, now=T0 + 10_000) == []
+    with database.transaction() as tx:
+        assert tx.one("SELECT contiguous_seq, gaps FROM devices") == (10, "[]")
+    database.close()
+
+
+def test_parse_refuses_what_is_not_a_valid_interval_of_its_topic() -> None:
+    good = build_payload(store_id="s1", device_id="d1", zone="all", seq=1, start=T0, length_s=60, labels=LABELS8,
+                         faces_seen=1, visits_by_emotion={"happy": 1}, groups=DEFAULT_GROUPS, dwell_s_total=3)
+    body = json.dumps(good).encode()
+    assert isinstance(parse_message("s1", "d1", body, 16384), Interval)
+    cases = {"malformed": b"{not json", "invalid": json.dumps(dict(good, visits=-1)).encode(),
+             "oversized": body + b" " * 20000, "foreign": body}
+    for reason, payload in cases.items():
+        rejected = parse_message("s1", "d2" if reason == "foreign" else "d1", payload, 16384)
+        assert rejected.reason == reason, rejected
+
+
+def test_generated_load_data_has_the_rollups_ingest_would_make(tmp_path: Path) -> None:
+    generated = open_database(str(tmp_path / "generated.db"))
+    loadgen.generate(generated, stores=2, days=2, now=T0 + 86400 * 3 + 1234)
+    rollups_equal_sums(generated)  # the bench's bulk-loaded roll-ups are exact sums too
+    generated.close()
+
+
+def _device_db(path: Path, rows: int) -> Path:
+    """A device database of schema version 2 as `edgeemo run` writes it (rows of one zone)."""
+    from edgeemo.edge.store import SCHEMA
+
+    with sqlite3.connect(path) as connection:
+        connection.executescript(SCHEMA)
+        connection.execute("PRAGMA user_version = 2")
+        for m in range(rows):
+            visits = m % 3
+            connection.execute("INSERT INTO aggregates (start, zone, length_s, faces_seen, visits, emotions, "
+                               "satisfaction, dwell_s_total, labels, seq, groups, sent) VALUES (?,?,?,?,?,?,?,?,?,?,?,0)",
+                               (T0 + 60 * m, "all", 60, visits, visits, json.dumps({"happy": visits}), None,
+                                5.0 * visits, json.dumps(LABELS8), m + 1, json.dumps(DEFAULT_GROUPS.as_dict())))
+    return path
+
+
+def test_import_twice_stores_once_and_export_suppresses_small_buckets(hub_url: str, tmp_path: Path) -> None:
+    device_db = _device_db(tmp_path / "device.db", rows=150)  # 2.5 hours; 150 visits
+    command = [sys.executable, "-m", "edgeemo", "hub"]
+    first = subprocess.run([*command, "import", str(device_db), "--db", hub_url, "--store", "s9", "--device", "pi"],
+                           cwd=REPO, capture_output=True, text=True, check=False)
+    assert first.returncode == 0 and "150 new, 0 changed, 0 already there" in first.stdout, first.stderr
+    second = subprocess.run([*command, "import", str(device_db), "--db", hub_url, "--store", "s9", "--device", "pi"],
+                            cwd=REPO, capture_output=True, text=True, check=False)
+    assert "0 new, 0 changed, 150 already there" in second.stdout, second.stderr
+    export = [*command, "export", "--db", hub_url, "--since", "2026-11-01", "--until", "2026-12-01",
+              "--bucket", "hour", "--format", "json"]
+    hours = json.loads(subprocess.run([*export, "--min-visits", "1"], cwd=REPO, capture_output=True,
+                                      text=True, check=False).stdout)["stores"][0]["series"]
+    assert [h["visits"] for h in hours] == [60, 60, 30] and sum(h["visits"] for h in hours) == 150
+    assert hours[0]["share_happy"] == 1.0 and "share_contempt" in hours[0]  # the devices' own eight labels
+    strict = json.loads(subprocess.run([*export, "--min-visits", "50"], cwd=REPO, capture_output=True,
+                                       text=True, check=False).stdout)["stores"][0]["series"]
+    assert [h["suppressed"] for h in strict] == [False, False, True]
+    assert strict[2]["visits"] is None and strict[2]["satisfaction_index"] is None and strict[2]["share_happy"] is None
+    csv_text = subprocess.run([*export[:-2], "--format", "csv", "--min-visits", "50"], cwd=REPO, capture_output=True,
+                              text=True, check=False).stdout
+    assert csv_text.splitlines()[0].startswith("store,start,visits,suppressed,satisfaction_index")
+    assert csv_text.splitlines()[3].split(",")[2:4] == ["", "True"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["import", "missing.db", "--store", "s", "--device", "d"], "no such device database"),
+    (["import", "README.md", "--store", "s", "--device", "d"], "not a readable SQLite database"),
+    (["export", "--since", "yesterday"], "expected a date like 2026-11-01"),
+    (["export", "--bucket", "hour", "--since", "2026-01-01"], "bucket=hour covers at most 92 days"),
+])
+def test_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "edgeemo", "hub", *args, "--db", str(tmp_path / "hub.db")],
+                          cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode != 0 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_database_that_cannot_be_reached_is_one_line(tmp_path: Path) -> None:
+    for url, message in (("postgresql://nobody@127.0.0.1:1/hub", "cannot connect to postgresql://nobody@127.0.0.1:1"),
+                         (str(tmp_path), "cannot open")):
+        done = subprocess.run([sys.executable, "-m", "edgeemo", "hub", "user", "list", "--db", url], cwd=REPO,
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 2 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_bad_hub_config_exits_78_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "hub.toml"
+    config.write_text('[web]\nlisten = "everywhere"\n')
+    done = subprocess.run([sys.executable, "-m", "edgeemo", "hub", "serve", "--config", str(config)], cwd=REPO,
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 78 and "web.listen" in done.stderr and done.stderr.count("\n") == 1, done.stderr
