@@ -13,10 +13,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import secrets
+import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -26,11 +29,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from edgeemo.aggregates import iso
+from edgeemo.errors import first_line
 from edgeemo.hub import auth, queries
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import Database
 from edgeemo.hub.queries import QueryError, choose_bucket, min_visits, time_range
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE, LOGIN_CSRF_COOKIE = "edgeemo_session", "edgeemo_login_csrf"
 SECURITY_HEADERS = {
@@ -262,6 +267,12 @@ def create_app(config: HubConfig, database: Database, ingest_stats=None) -> Star
             return JSONResponse(body, status_code=exc.status_code, headers=headers)
         return page("error.html", session_of(request), status=exc.status_code, error=exc.detail)
 
+    async def database_error(request: Request, exc: Exception) -> Response:
+        """The database failed under a request (down, full, locked): one log line, a 503, no traceback."""
+        log.error("hub: %s %s: database error (%s)", request.method, request.url.path, first_line(exc))
+        return await http_error(request, HTTPException(503, "the fleet database is not answering; try again "
+                                                            "in a minute (the hub's log says why)"))
+
     async def query_error(request: Request, exc: QueryError) -> Response:
         return await http_error(request, HTTPException(400, str(exc)))
 
@@ -275,4 +286,6 @@ def create_app(config: HubConfig, database: Database, ingest_stats=None) -> Star
         Route("/api/compare", api_compare), Route("/api/users", api_users),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, QueryError: query_error})
+    return Starlette(routes=routes, exception_handlers={
+        HTTPException: http_error, QueryError: query_error, sqlite3.Error: database_error,
+        psycopg.Error: database_error})

@@ -152,3 +152,14 @@ def test_login_never_redirects_off_the_site(hub, target: str) -> None:
     response = client.post("/login", data={"name": "vera", "password": "viewer-password", "next": target,
                                            "csrf": form.cookies[LOGIN_CSRF_COOKIE]})
     assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+def test_a_failing_database_is_a_503_and_one_log_line(hub, caplog: pytest.LogCaptureFixture) -> None:
+    viewer = client_for(hub, "vera", "viewer-password")
+    with hub.transaction(write=True) as tx:
+        tx.run("DROP TABLE hourly_emotions")  # the database breaks under the running hub
+    response = viewer.get("/api/stores/load-000/emotions")
+    assert response.status_code == 503 and "not answering" in response.json()["error"]
+    assert viewer.get("/stores/load-000").status_code == 503
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert errors and all(r.exc_info is None for r in errors) and "database error" in errors[0].getMessage()
