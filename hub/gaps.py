@@ -33,23 +33,47 @@ def missing_ranges(contiguous: int, seqs: list[int], max_seq: int) -> tuple[int,
     return new_contiguous, ranges[:MAX_RANGES]
 
 
+def _present(tx, store: str, device: str, low: int, high: int | None = None) -> list[int]:
+    upper = "" if high is None else " AND seq <= ?"
+    return [row[0] for row in tx.rows(f"SELECT DISTINCT seq FROM intervals WHERE store = ? AND device = ? "
+                                      f"AND seq >= ?{upper} ORDER BY seq",
+                                      (store, device, low) if high is None else (store, device, low, high))]
+
+
+def update_gaps(tx, store: str, device: str, gaps: list[list[int]], checked: int,
+                max_seq: int) -> tuple[list[list[int]], int]:
+    """The device's gaps after new arrivals, and how far its sequence numbers are now examined.
+
+    Only the known gaps and the numbers above `checked` are read (indexed ranges), so a gap the
+    device can no longer fill does not make every later check re-read its whole history."""
+    kept: list[list[int]] = []
+    for first, last in gaps:  # what arrived inside the known gaps
+        kept += missing_ranges(first - 1, _present(tx, store, device, first, last), last)[1]
+    if max_seq > checked:  # the numbers above what was examined before
+        kept += missing_ranges(checked, _present(tx, store, device, checked + 1), max_seq)[1]
+    if len(kept) > MAX_RANGES:  # remember the oldest; the rest is found again from where they end
+        kept = kept[:MAX_RANGES]
+        return kept, kept[-1][1]
+    return kept, max(checked, max_seq)
+
+
 def check_gaps(database: Database, now: float | None = None, first_request_after_s: float = 30.0) -> int:
     """Re-examine the devices that received intervals since the last check; returns open gaps."""
     now = int(time.time() if now is None else now)
     with database.transaction(write=True) as tx:
-        dirty = tx.rows("SELECT store, device, contiguous_seq, max_seq, gaps, gap_requests, next_request_at "
+        dirty = tx.rows("SELECT store, device, checked_seq, max_seq, gaps, gap_requests, next_request_at "
                         "FROM devices WHERE gaps_dirty = 1")
-        for store, device, contiguous, max_seq, old_gaps, requests, next_at in dirty:
-            seqs = [row[0] for row in tx.rows("SELECT DISTINCT seq FROM intervals WHERE store = ? AND device = ? "
-                                              "AND seq > ? ORDER BY seq", (store, device, contiguous))]
-            contiguous, gaps = missing_ranges(contiguous, seqs, max_seq)
+        for store, device, checked, max_seq, old_gaps, requests, next_at in dirty:
+            old = json.loads(old_gaps)
+            gaps, checked = update_gaps(tx, store, device, old, checked, max_seq)
             if not gaps:
                 requests, next_at = 0, None
-            elif json.loads(old_gaps) == []:  # newly open: give it time to fill by itself
+            elif not old:  # newly open: give it time to fill by itself
                 requests, next_at = 0, now + int(first_request_after_s)
-            tx.run("UPDATE devices SET contiguous_seq = ?, gaps = ?, gaps_dirty = 0, gap_requests = ?, "
-                   "next_request_at = ? WHERE store = ? AND device = ?",
-                   (contiguous, json.dumps(gaps), requests, next_at, store, device))
+            contiguous = gaps[0][0] - 1 if gaps else checked
+            tx.run("UPDATE devices SET contiguous_seq = ?, checked_seq = ?, gaps = ?, gaps_dirty = 0, "
+                   "gap_requests = ?, next_request_at = ? WHERE store = ? AND device = ?",
+                   (contiguous, checked, json.dumps(gaps), requests, next_at, store, device))
         return tx.one("SELECT count(*) FROM devices WHERE gaps <> '[]'")[0]
 
 

@@ -89,8 +89,9 @@ def generate(database: Database, stores: int, days: int, now: float | None = Non
                 _bulk(tx, table, "store, device, zone, bucket, intervals, faces_seen, visits, positive, negative, "
                       "dwell_s_total", ((store, DEVICE, ZONE, *b[:-1]) for b in buckets))
             _bulk(tx, "hourly_emotions", "store, device, zone, bucket, label, visits", emotions)
-            tx.run("INSERT INTO devices (store, device, online, last_seen, last_start, labels, max_seq, contiguous_seq) "
-                   "VALUES (?,?,1,?,?,?,?,?)", (store, DEVICE, now, int(starts[-1]), labels, len(starts), len(starts)))
+            tx.run("INSERT INTO devices (store, device, online, last_seen, last_start, labels, max_seq, contiguous_seq, "
+                   "checked_seq) VALUES (?,?,1,?,?,?,?,?,?)",
+                   (store, DEVICE, now, int(starts[-1]), labels, len(starts), len(starts), len(starts)))
         total += len(starts)
     database.analyze()  # what an operator runs after a bulk load; the timed phases then do not race autovacuum
     return total

@@ -48,7 +48,12 @@ STEP_1 = [
         ON DELETE CASCADE, csrf TEXT NOT NULL, expires_at BIGINT NOT NULL)""",
 ]
 
-MIGRATIONS: list[list[str]] = [STEP_1]  # MIGRATIONS[i] takes a database from version i to i + 1
+# Version 2: how far each device's sequence numbers have been examined for gaps, so a check
+# reads only the known gaps and what arrived above (version 1 re-read everything above the
+# first gap). Existing devices start at 0: their first check reads their history once.
+STEP_2 = ["ALTER TABLE devices ADD COLUMN checked_seq BIGINT NOT NULL DEFAULT 0"]
+
+MIGRATIONS: list[list[str]] = [STEP_1, STEP_2]  # MIGRATIONS[i] takes a database from version i to i + 1
 
 
 def latest_version() -> int:

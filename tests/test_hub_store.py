@@ -74,20 +74,47 @@ def test_a_new_database_gets_the_latest_schema_and_a_newer_one_is_refused(hub_ur
 
 
 def test_an_older_database_is_migrated_in_place(hub_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    database = open_database(hub_url)
-    write_batch(database, [interval()])
-    database.close()
-    step = ["CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)",
-            "INSERT INTO notes (id, text) VALUES (1, 'added by step 2')"]
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, step])
     import edgeemo.hub.db as db_module
 
-    monkeypatch.setattr(db_module, "MIGRATIONS", migrations.MIGRATIONS)
+    monkeypatch.setattr(db_module, "MIGRATIONS", migrations.MIGRATIONS[:1])  # a hub of schema version 1
+    monkeypatch.setattr(db_module, "latest_version", lambda: 1)
     database = open_database(hub_url)
+    write_batch(database, [interval(minute=m, seq=s) for m, s in ((0, 1), (1, 2), (3, 4))])
     with database.transaction() as tx:
-        assert database.schema_version(tx) == 2
-        assert tx.one("SELECT text FROM notes")[0] == "added by step 2"
-        assert tx.one("SELECT count(*) FROM intervals")[0] == 1  # data kept
+        assert database.schema_version(tx) == 1
+    database.close()
+    monkeypatch.undo()
+    database = open_database(hub_url)  # this hub: version 2 adds devices.checked_seq
+    with database.transaction() as tx:
+        assert database.schema_version(tx) == migrations.latest_version() == 2
+        assert tx.one("SELECT count(*), sum(visits) FROM intervals") == (3, 6)  # data kept
+        assert tx.one("SELECT checked_seq FROM devices")[0] == 0
+    assert check_gaps(database, now=T0) == 1  # the first check reads the history once
+    with database.transaction() as tx:
+        assert tx.one("SELECT contiguous_seq, checked_seq, gaps FROM devices") == (2, 4, "[[3, 3]]")
+    database.close()
+
+
+@pytest.mark.parametrize("lost", ["25 at random", "every third (more gaps than are remembered)"])
+def test_incremental_gap_checks_agree_with_reading_everything(tmp_path: Path, lost: str) -> None:
+    import random
+
+    database = open_database(str(tmp_path / "hub.db"))
+    rng = random.Random(7)
+    arrived: set[int] = set()
+    order = list(range(1, 400))
+    rng.shuffle(order)
+    # rows the device lost: gaps that never fill
+    never = set(rng.sample(range(1, 400), 25)) if lost.startswith("25") else set(range(3, 400, 3))
+    for round_start in range(0, len(order), 37):
+        batch = [seq for seq in order[round_start:round_start + 37] if seq not in never]
+        write_batch(database, [interval(minute=seq, seq=seq) for seq in batch])
+        arrived |= set(batch)
+        check_gaps(database, now=T0)
+        with database.transaction() as tx:
+            contiguous, gaps = tx.one("SELECT contiguous_seq, gaps FROM devices")
+        expected = missing_ranges(0, sorted(arrived), max(arrived))
+        assert (contiguous, json.loads(gaps)) == expected
     database.close()
 
 
