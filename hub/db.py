@@ -62,16 +62,6 @@ class Tx:
             marks = ",".join("?" * len(columns))
             self.connection.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", rows)
 
-    def many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
-        params = [tuple(p) for p in params]
-        if not params:
-            return
-        if self.dialect == "postgresql":
-            with self.connection.cursor() as cursor:
-                cursor.executemany(self._sql(sql), params)
-        else:
-            self.connection.executemany(sql, params)
-
 
 class Database:
     def __init__(self, url: str) -> None:
@@ -99,7 +89,7 @@ class Database:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             try:
-                connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+                connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, )
                 connection.execute("PRAGMA journal_mode=WAL")
             except sqlite3.Error as exc:
                 raise DatabaseError(f"cannot open {self.path} ({exc}): is it an SQLite file in a writable "

@@ -174,7 +174,22 @@ ON_DEVICE_CONFLICT = (
 
 def write_batch(database: Database, intervals: list[Interval], now: float | None = None) -> BatchResult:
     """Store a batch in one transaction; returns what was new, changed and already there."""
+    return store_messages(database, intervals, [], [], now)
+
+
+def store_messages(database: Database, intervals: list[Interval], rejects: list[Rejected],
+                   availability: list[tuple[str, str, bool]], now: float | None = None) -> BatchResult:
+    """One MQTT batch in one transaction: its intervals, its refused payloads and its devices'
+    availability. All of it is stored or none is, so a retried batch counts nothing twice."""
     now = int(time.time() if now is None else now)
+    with database.transaction(write=True) as tx:
+        result = _write_intervals(tx, intervals, now)
+        _count_rejects(tx, rejects, now)
+        _set_availability(tx, availability, now)
+    return result
+
+
+def _write_intervals(tx: Tx, intervals: list[Interval], now: int) -> BatchResult:
     latest: dict[tuple, Interval] = {}
     for interval in intervals:  # the same key twice in one batch: the later delivery wins
         latest[interval.key] = interval
@@ -182,65 +197,66 @@ def write_batch(database: Database, intervals: list[Interval], now: float | None
     hourly: dict[tuple, _Delta] = defaultdict(_Delta)
     daily: dict[tuple, _Delta] = defaultdict(_Delta)
     devices: dict[tuple, list] = {}
-    with database.transaction(write=True) as tx:
-        stored = _stored(tx, list(latest))
-        writes = []
-        for key, interval in latest.items():
-            old = stored.get(key)
-            if old == interval:
-                result.duplicates += 1
-                continue
-            if old is None:
-                result.new += 1
-            else:
-                result.changed += 1
-            store, device, zone, start = key
-            for table, bucket in ((hourly, start - start % HOUR), (daily, start - start % DAY)):
-                if old is not None:
-                    table[(store, device, zone, bucket)].add(old, -1)
-                table[(store, device, zone, bucket)].add(interval, +1)
-            writes.append((*key, interval.length_s, interval.seq, json.dumps(interval.labels),
-                           json.dumps(dict(interval.emotions), separators=(",", ":")), interval.groups,
-                           *interval.numbers(), now))
-        for interval in latest.values():
-            state = devices.setdefault((interval.store, interval.device), [interval.start, interval.labels, 0])
-            state[0] = max(state[0], interval.start)
-            state[1] = interval.labels
-            state[2] = max(state[2], interval.seq or 0)
-        tx.insert("intervals", INTERVAL_COLUMNS, writes, ON_INTERVAL_CONFLICT)
-        for table, deltas in (("hourly", hourly), ("daily", daily)):
-            tx.insert(table, ROLLUP_COLUMNS, [(*key, d.intervals, *d.numbers) for key, d in deltas.items()],
-                      _on_rollup_conflict(table))
-        tx.insert("hourly_emotions", EMOTION_COLUMNS,
-                  [(*key, label, n) for key, d in hourly.items() for label, n in d.emotions.items() if n],
-                  ON_EMOTION_CONFLICT)
-        tx.insert("devices", DEVICE_COLUMNS, [(store, device, now, start, json.dumps(labels), max_seq, 1)
-                                              for (store, device), (start, labels, max_seq) in devices.items()],
-                  ON_DEVICE_CONFLICT)
+    stored = _stored(tx, list(latest))
+    writes = []
+    for key, interval in latest.items():
+        old = stored.get(key)
+        if old == interval:
+            result.duplicates += 1
+            continue
+        if old is None:
+            result.new += 1
+        else:
+            result.changed += 1
+        store, device, zone, start = key
+        for table, bucket in ((hourly, start - start % HOUR), (daily, start - start % DAY)):
+            if old is not None:
+                table[(store, device, zone, bucket)].add(old, -1)
+            table[(store, device, zone, bucket)].add(interval, +1)
+        writes.append((*key, interval.length_s, interval.seq, json.dumps(interval.labels),
+                       json.dumps(dict(interval.emotions), separators=(",", ":")), interval.groups,
+                       *interval.numbers(), now))
+    for interval in latest.values():
+        state = devices.setdefault((interval.store, interval.device), [interval.start, interval.labels, 0])
+        state[0] = max(state[0], interval.start)
+        state[1] = interval.labels
+        state[2] = max(state[2], interval.seq or 0)
+    tx.insert("intervals", INTERVAL_COLUMNS, writes, ON_INTERVAL_CONFLICT)
+    for table, deltas in (("hourly", hourly), ("daily", daily)):
+        tx.insert(table, ROLLUP_COLUMNS, [(*key, d.intervals, *d.numbers) for key, d in deltas.items()],
+                  _on_rollup_conflict(table))
+    tx.insert("hourly_emotions", EMOTION_COLUMNS,
+              [(*key, label, n) for key, d in hourly.items() for label, n in d.emotions.items() if n],
+              ON_EMOTION_CONFLICT)
+    tx.insert("devices", DEVICE_COLUMNS, [(store, device, now, start, json.dumps(labels), max_seq, 1)
+                                          for (store, device), (start, labels, max_seq) in devices.items()],
+              ON_DEVICE_CONFLICT)
     result.devices = set(devices)
     return result
 
 
-def count_rejects(database: Database, rejects: list[Rejected], now: float | None = None) -> None:
+REJECT_COLUMNS = {"store": "text", "device": "text", "reason": "text", "count": "bigint", "last_at": "bigint",
+                  "last_error": "text"}
+ON_REJECT_CONFLICT = ("ON CONFLICT (store, device, reason) DO UPDATE SET count = rejects.count + excluded.count, "
+                      "last_at = excluded.last_at, last_error = excluded.last_error")
+AVAILABILITY_COLUMNS = {"store": "text", "device": "text", "online": "integer", "availability_at": "bigint"}
+ON_AVAILABILITY_CONFLICT = ("ON CONFLICT (store, device) DO UPDATE SET online = excluded.online, "
+                            "availability_at = excluded.availability_at")
+
+
+def _count_rejects(tx: Tx, rejects: list[Rejected], now: int) -> None:
     """Add refused payloads to the per-device, per-reason counters (kept with their last error)."""
-    if not rejects:
-        return
-    now = int(time.time() if now is None else now)
     counts: dict[tuple, list] = {}
     for reject in rejects:
         entry = counts.setdefault((reject.store, reject.device, reject.reason), [0, reject.error])
         entry[0] += 1
         entry[1] = reject.error
-    with database.transaction(write=True) as tx:
-        tx.many("INSERT INTO rejects (store, device, reason, count, last_at, last_error) VALUES (?,?,?,?,?,?) "
-                "ON CONFLICT (store, device, reason) DO UPDATE SET count = rejects.count + excluded.count, "
-                "last_at = excluded.last_at, last_error = excluded.last_error",
-                [(*key, n, now, error) for key, (n, error) in counts.items()])
+    tx.insert("rejects", REJECT_COLUMNS, [(*key, n, now, error) for key, (n, error) in counts.items()],
+              ON_REJECT_CONFLICT)
 
 
-def set_availability(database: Database, store: str, device: str, online: bool, now: float | None = None) -> None:
-    now = int(time.time() if now is None else now)
-    with database.transaction(write=True) as tx:
-        tx.run("INSERT INTO devices (store, device, online, availability_at) VALUES (?,?,?,?) "
-               "ON CONFLICT (store, device) DO UPDATE SET online = excluded.online, "
-               "availability_at = excluded.availability_at", (store, device, int(online), now))
+def _set_availability(tx: Tx, availability: list[tuple[str, str, bool]], now: int) -> None:
+    """Each device's last word in the batch ("online", or the retained "offline")."""
+    last = {(store, device): online for store, device, online in availability}
+    tx.insert("devices", AVAILABILITY_COLUMNS, [(*key, int(online), now) for key, online in last.items()],
+              ON_AVAILABILITY_CONFLICT)

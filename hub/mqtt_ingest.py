@@ -27,7 +27,7 @@ from edgeemo.errors import first_line
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import Database
 from edgeemo.hub.gaps import check_gaps, due_requests
-from edgeemo.hub.ingest import Interval, Rejected, count_rejects, parse_message, set_availability, write_batch
+from edgeemo.hub.ingest import Interval, Rejected, parse_message, store_messages
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +156,7 @@ class MqttIngest:
             (intervals if isinstance(parsed, Interval) else rejects).append(parsed)
         while True:  # nothing is acknowledged until it is stored; a database outage is waited out
             try:
-                result = write_batch(self.database, intervals)
-                count_rejects(self.database, rejects)
-                for store, device, online in availability:
-                    set_availability(self.database, store, device, online)
+                result = store_messages(self.database, intervals, rejects, availability)
                 break
             except Exception as exc:  # noqa: BLE001 - any database failure: hold the batch, never crash
                 self.stats.db_errors += 1

@@ -142,6 +142,10 @@ def list_stores(database: Database) -> list[str]:
 PERIODS = {"today": 1, "7d": 7, "30d": 30}
 
 
+def _no_devices(store: str) -> dict:
+    return {"store": store, "devices": 0, "online": 0, "offline": 0, "stale": 0, "last_seen": None, "open_gaps": 0}
+
+
 def overview(database: Database, min_visits: int, stale_after_s: int, now: float | None = None) -> dict:
     """Every store: satisfaction and visits for today, 7 and 30 days, against the period before;
     its devices online, offline and stale."""
@@ -161,8 +165,7 @@ def overview(database: Database, min_visits: int, stale_after_s: int, now: float
                 windows[store][f"prev_{name}"].add(visits, positive, negative)
     stores: dict[str, dict] = {}
     for store, device, online, last_seen, last_start, gaps in devices:
-        entry = stores.setdefault(store, {"store": store, "devices": 0, "online": 0, "offline": 0, "stale": 0,
-                                          "last_seen": None, "open_gaps": 0})
+        entry = stores.setdefault(store, _no_devices(store))
         entry["devices"] += 1
         entry["online" if online else "offline"] += 1
         fresh = last_start is not None and now - last_start <= stale_after_s
@@ -172,8 +175,7 @@ def overview(database: Database, min_visits: int, stale_after_s: int, now: float
             entry["last_seen"] = last_seen
     result = []
     for store in sorted(set(stores) | set(windows)):
-        entry = stores.get(store, {"store": store, "devices": 0, "online": 0, "offline": 0, "stale": 0,
-                                   "last_seen": None, "open_gaps": 0})
+        entry = stores.get(store) or _no_devices(store)
         entry = dict(entry, last_seen=iso(entry["last_seen"]) if entry["last_seen"] else None)
         for name in PERIODS:
             current = bucket_numbers(windows[store][name], min_visits)

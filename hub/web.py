@@ -94,11 +94,15 @@ def create_app(config: HubConfig, database: Database, ingest_stats=None) -> Star
             raise HTTPException(403, "the form is stale or was not sent by this site: reload the page")
 
     # -- login ---------------------------------------------------------------------------------
-    async def login_form(request: Request) -> Response:
+    def login_page(target: str, status: int = 200, error: str | None = None) -> Response:
+        """The login form with a fresh double-submit CSRF token (a used one never comes back)."""
         token = secrets.token_urlsafe(24)
-        response = page("login.html", None, next=request.query_params.get("next", "/"), csrf=token, error=None)
+        response = page("login.html", None, status=status, next=target, csrf=token, error=error)
         response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=web.secure_cookies)
         return response
+
+    async def login_form(request: Request) -> Response:
+        return login_page(request.query_params.get("next", "/"))
 
     async def login(request: Request) -> Response:
         form = await request.form()
@@ -109,12 +113,7 @@ def create_app(config: HubConfig, database: Database, ingest_stats=None) -> Star
             target = "/"
         role = auth.verify(database, name, password)
         if role is None:
-            token = secrets.token_urlsafe(24)
-            response = page("login.html", None, status=401, next=target, csrf=token,
-                            error="wrong name or password")
-            response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                                secure=web.secure_cookies)
-            return response
+            return login_page(target, status=401, error="wrong name or password")
         response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
         response.set_cookie(SESSION_COOKIE, auth.start_session(database, name, web.session_hours),
                             max_age=int(web.session_hours * 3600), httponly=True, samesite="strict",
@@ -134,11 +133,14 @@ def create_app(config: HubConfig, database: Database, ingest_stats=None) -> Star
     def overview_data() -> dict:
         return queries.overview(database, web.min_visits, web.stale_after_s)
 
-    def store_data(store: str, params: dict) -> dict:
+    def store_params(params: dict) -> tuple[int, int, int, str | None]:
+        """A store view's [since, until), k and zone from the query string."""
         since, until = time_range(params)
+        return since, until, min_visits(params, web.min_visits), params.get("zone") or None
+
+    def store_data(store: str, params: dict) -> dict:
+        since, until, k, zone = store_params(params)
         bucket = choose_bucket(params, since, until)
-        k = min_visits(params, web.min_visits)
-        zone = params.get("zone") or None
         return {
             "series": queries.series(database, store, since, until, bucket, k, zone),
             "emotions": queries.emotion_mix(database, store, since, until, k, zone),
@@ -207,9 +209,11 @@ def create_app(config: HubConfig, database: Database, ingest_stats=None) -> Star
         report = dict(report, open_gaps=len(report["open_gaps"]), status="ok", database=database.dialect)
         if ingest_stats is not None:
             stats = ingest_stats()
+            last_commit = stats["last_commit_at"]
             report.update(mqtt_connected=stats["connected"], received=stats["received"], stored_new=stats["new"],
                           stored_changed=stats["changed"], duplicates=stats["duplicates"],
-                          db_errors=stats["db_errors"], last_commit_at_unix=stats["last_commit_at"], last_commit_at=iso(stats["last_commit_at"]) if stats["last_commit_at"] else None)
+                          db_errors=stats["db_errors"], last_commit_at=iso(last_commit) if last_commit else None,
+                          last_commit_at_unix=last_commit)
         return JSONResponse(report, headers=SECURITY_HEADERS)
 
     async def api_gaps(request: Request) -> Response:
@@ -231,9 +235,7 @@ def create_app(config: HubConfig, database: Database, ingest_stats=None) -> Star
         need(request)
         store, view = request.path_params["store"], request.path_params["view"]
         params = dict(request.query_params)
-        since, until = time_range(params)
-        k = min_visits(params, web.min_visits)
-        zone = params.get("zone") or None
+        since, until, k, zone = store_params(params)
         if view == "series":
             result = queries.series(database, store, since, until, choose_bucket(params, since, until), k, zone)
             return data(request, result, result["series"], f"{store}-series")
