@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeemo.cli_common import DEFAULT_CALIBRATION, Formatter, Subcommands, bundled, bundled_model
+from edgeemo.bundled import DEFAULT_CALIBRATION, bundled, bundled_model
+from edgeemo.cli_common import Formatter, Subcommands
 from edgeemo.errors import EdgeemoError
 
 

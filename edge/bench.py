@@ -17,15 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from edgeemo.edge.analytics import Analytics
+from edgeemo.edge.analytics.intervals import Analytics
+from edgeemo.edge.capture.frame import Source
+from edgeemo.edge.capture.uri import open_source
 from edgeemo.edge.config import RunConfig
-from edgeemo.edge.detector import HaarDetector
+from edgeemo.edge.inference.model import EdgeModel, open_edge_model
 from edgeemo.edge.loop import LoopParts, run_loop
-from edgeemo.edge.model import EdgeModel, open_edge_model
-from edgeemo.edge.sources import Source, open_source
-from edgeemo.edge.zones import ZoneMap
+from edgeemo.edge.vision.detector import Detector, make_detector
+from edgeemo.edge.vision.haar import HaarDetector
+from edgeemo.edge.vision.zones import ZoneMap
 from edgeemo.errors import EdgeemoError
-from edgeemo.preprocess import face_input
+from edgeemo.preprocess import Box, face_input
 
 
 def _file_source(uri: str, config: RunConfig) -> Source:
@@ -39,10 +41,10 @@ def _file_source(uri: str, config: RunConfig) -> Source:
 class TimedDetector:
     """A detector that keeps every call's duration: bench-only, the run loop keeps a histogram."""
 
-    def __init__(self, detector: HaarDetector) -> None:
+    def __init__(self, detector: Detector) -> None:
         self.detector, self.seconds = detector, []
 
-    def detect(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+    def detect(self, gray: np.ndarray) -> list[Box]:
         started = time.perf_counter()
         boxes = self.detector.detect(gray)
         self.seconds.append(time.perf_counter() - started)
@@ -60,7 +62,7 @@ def edge_pass(model: EdgeModel, config: RunConfig, uri: str) -> dict[str, Any]:
     zones = ZoneMap(config.zones)
     analytics = Analytics(model.labels, config.store.bucket_s, config.tracker.max_age_s + 1.0, sinks=[],
                           zones=zones.names)
-    detector = TimedDetector(HaarDetector(config.detector, zones=zones))
+    detector = TimedDetector(make_detector(config.detector, zones))
     parts = LoopParts(source, detector, model.classifier, model.labels, analytics, config, threading.Event(),
                       zones=zones)
     try:
@@ -94,7 +96,7 @@ def naive_pass(model: EdgeModel, config: RunConfig, uri: str) -> dict[str, Any]:
 def face_latency(model: EdgeModel, config: RunConfig, uri: str, samples: int = 300) -> list[float]:
     """Seconds per single-face inference on real crops from the source."""
     source = _file_source(uri, config)
-    detector = HaarDetector(config.detector)
+    detector = make_detector(config.detector)
     crops = []
     try:
         while (frame := source.read()) is not None and len(crops) < 64:

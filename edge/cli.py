@@ -42,8 +42,8 @@ def _run_run(args: argparse.Namespace) -> int:
     if args.validate_config:
         print(f"{args.config or 'defaults'}: config OK")
         return 0
-    from edgeemo.edge.debug_view import DebugView
     from edgeemo.edge.runtime import run
+    from edgeemo.edge.service.debug_view import DebugView
 
     config = config.with_paths(model=args.model, db=args.db)
     view = DebugView(args.show, args.annotate_out, config.source.fps) if args.show or args.annotate_out else None
@@ -88,7 +88,7 @@ def _add_report(commands: Subcommands) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from edgeemo.edge.report import build_report
+    from edgeemo.edge.analytics.report import build_report
 
     report = build_report(args.db, args.out, args.since, args.until, args.bucket, args.min_visits, args.zone)
     zones = ", ".join(f"{name} {zone['visits'] if zone['visits'] is not None else 'suppressed'}"
@@ -147,7 +147,7 @@ def _add_model(commands: Subcommands) -> None:
 
 
 def _run_model(args: argparse.Namespace) -> int:
-    from edgeemo.edge import releases
+    from edgeemo.edge.inference import releases
 
     if args.action == "install":
         result = releases.install(args.file, args.root)
@@ -188,9 +188,9 @@ def _run_zones(args: argparse.Namespace) -> int:
 
     import cv2
 
+    from edgeemo.edge.capture.uri import open_source
     from edgeemo.edge.config import load_config
-    from edgeemo.edge.sources import open_source
-    from edgeemo.edge.zones import draw_zones
+    from edgeemo.edge.vision.zones import draw_zones
     from edgeemo.errors import EdgeemoError
 
     config = load_config(args.config)

@@ -1,4 +1,4 @@
-"""The frame loop: source → Haar (every N frames, downscaled) → tracker → classify → smooth → visits.
+"""The frame loop: source → detector (every N frames) → tracker → classify → smooth → visits.
 
 The loop is handed its parts, so a clip replays through exactly the code that runs in a
 store (tests, `edgeemo bench`, `make demo`). Nothing here writes an image: frames and crops
@@ -15,15 +15,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgeemo.edge.analytics import Analytics
-from edgeemo.edge.classifier import TFLiteClassifier
+from edgeemo.edge.analytics.intervals import Analytics
+from edgeemo.edge.analytics.visits import TrackEmotion
+from edgeemo.edge.capture.frame import Frame, Source
 from edgeemo.edge.config import RunConfig
-from edgeemo.edge.detector import FaceDetector
-from edgeemo.edge.metrics import RuntimeMetrics
-from edgeemo.edge.sources import Frame, Source
-from edgeemo.edge.tracker import IouTracker, Track
-from edgeemo.edge.visits import TrackEmotion
-from edgeemo.edge.zones import ZoneMap
+from edgeemo.edge.inference.classifier import Classifier
+from edgeemo.edge.service.debug_view import FaceView
+from edgeemo.edge.service.metrics import RuntimeMetrics
+from edgeemo.edge.vision.detector import Detector
+from edgeemo.edge.vision.tracker import IouTracker, Track
+from edgeemo.edge.vision.zones import ZoneMap
 from edgeemo.preprocess import face_input
 from edgeemo.tta import predict_with_tta
 
@@ -82,19 +83,10 @@ class WallClock:
 
 
 @dataclass
-class FaceView:
-    """What a debugging view (--show / --annotate-out) may draw for one face."""
-
-    track_id: int
-    box: tuple[int, int, int, int]
-    label: str
-
-
-@dataclass
 class LoopParts:
     source: Source
-    detector: FaceDetector
-    classifier: TFLiteClassifier
+    detector: Detector
+    classifier: Classifier
     labels: tuple[str, ...]
     analytics: Analytics
     config: RunConfig

@@ -12,19 +12,19 @@ import signal
 import threading
 from pathlib import Path
 
-from edgeemo.edge.analytics import Analytics
+from edgeemo.edge.analytics.intervals import Analytics
+from edgeemo.edge.analytics.mqtt import MqttPublisher
+from edgeemo.edge.analytics.outbox import Outbox
+from edgeemo.edge.analytics.store import AnalyticsStore
+from edgeemo.edge.capture.uri import open_source
 from edgeemo.edge.config import RunConfig
-from edgeemo.edge.detector import HaarDetector
+from edgeemo.edge.inference.model import open_edge_model
 from edgeemo.edge.loop import LoopParts, LoopStats, run_loop
-from edgeemo.edge.metrics import RuntimeMetrics
-from edgeemo.edge.model import open_edge_model
-from edgeemo.edge.mqtt import MqttPublisher
-from edgeemo.edge.outbox import Outbox
-from edgeemo.edge.service import ServiceNotifier
-from edgeemo.edge.sources import open_source
-from edgeemo.edge.store import AnalyticsStore
-from edgeemo.edge.zones import ZoneMap
+from edgeemo.edge.service.metrics import RuntimeMetrics
+from edgeemo.edge.vision.detector import make_detector
+from edgeemo.edge.vision.zones import ZoneMap
 from edgeemo.errors import ConfigError
+from edgeemo.sdnotify import ServiceNotifier
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
     })
     groups = satisfaction_groups(config, model.labels, model.path)
     zones = ZoneMap(config.zones)
-    detector = HaarDetector(config.detector, zones=zones)
+    detector = make_detector(config.detector, zones)
     db_path = config.db_path()
     if db_path.exists() and not db_path.is_file():
         kind = "a folder" if db_path.is_dir() else "not a regular file"

@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from edgeemo.labels import LABELS
+from edgeemo.wire import iso
 
 SCHEMA_VERSION = 2
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 NO_ZONE = "all"  # the zone of every aggregate when no zones are configured: the whole frame
 DEFAULT_POSITIVE = ("happy",)
 DEFAULT_NEGATIVE = ("angry", "contempt", "disgust", "fear", "sad")
-V1_LABELS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")  # what version 1 implied
+V1_LABELS = LABELS  # what version 1 implied: FER-2013's seven labels
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,6 @@ class SatisfactionGroups:
 
 DEFAULT_GROUPS = SatisfactionGroups()
 V1_GROUPS = SatisfactionGroups(("happy",), ("angry", "disgust", "fear", "sad"))  # what version 1 computed
-
-
-def iso(timestamp: float) -> str:
-    """A unix time as the payload's UTC date-time, to the second."""
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def build_payload(*, store_id: str, device_id: str, zone: str, seq: int, start: float, length_s: int,

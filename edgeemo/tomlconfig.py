@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from edgeemo.errors import ConfigError
 
@@ -17,6 +17,12 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+class Section(BaseModel):
+    """A config table: unknown keys are errors, so a typo never silently falls back to a default."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def load_toml(path: Path | None, model: type[Model]) -> Model:

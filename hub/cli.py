@@ -16,14 +16,15 @@ from pathlib import Path
 
 from edgeemo.cli_common import Formatter, Subcommands, positive_int
 from edgeemo.errors import EdgeemoError
+from edgeemo.wire import NAME_PATTERN, NAME_RULE
 
 log = logging.getLogger(__name__)
-NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+NAME = re.compile(NAME_PATTERN)
 
 
 def _name(text: str) -> str:
     if not NAME.match(text):
-        raise argparse.ArgumentTypeError(f"{text!r}: use 1-64 letters, digits, _ . - (as in the devices' config)")
+        raise argparse.ArgumentTypeError(f"{text!r}: use {NAME_RULE} (as in the devices' config)")
     return text
 
 
@@ -130,7 +131,7 @@ def _export(args: argparse.Namespace) -> int:
     import time
 
     from edgeemo.hub import queries
-    from edgeemo.hub.web import to_csv
+    from edgeemo.hub.render import to_csv
 
     config, database = _open(args)
     try:
@@ -216,7 +217,7 @@ def _add_user(commands: argparse._SubParsersAction) -> None:
 
 # -- bench ---------------------------------------------------------------------------------------
 def _bench(args: argparse.Namespace) -> int:
-    from edgeemo.hub.bench import run_bench
+    from edgeemo.hub.bench.run import run_bench
 
     report = run_bench(args)
     print(json.dumps(report, indent=1) if args.json else "\n".join(f"{k}: {v}" for k, v in report.items()))

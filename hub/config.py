@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from edgeemo.tomlconfig import load_toml
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from edgeemo.tomlconfig import Section, load_toml
+from edgeemo.wire import NAME_PATTERN, TOPIC_PREFIX_PATTERN
 
 
 class MqttSection(Section):
@@ -20,10 +17,10 @@ class MqttSection(Section):
     username: str | None = None
     password: str | None = None
     ca_file: Path | None = Field(None, description="CA of the broker's certificate (mqtts)")
-    topic_prefix: str = Field("edgeemo", pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
-    share_group: str = Field("edgeemo-hub", pattern=r"^[A-Za-z0-9_.-]+$",
+    topic_prefix: str = Field("edgeemo", pattern=TOPIC_PREFIX_PATTERN)
+    share_group: str = Field("edgeemo-hub", pattern=NAME_PATTERN,
                              description="MQTT 5 shared subscription: hubs in one group split the fleet")
-    client_id: str = Field("edgeemo-hub-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+    client_id: str = Field("edgeemo-hub-1", pattern=NAME_PATTERN,
                            description="unique per hub process: the broker keeps its session across restarts")
     session_expiry_s: int = Field(7 * 86400, ge=0, description="how long the broker queues for a hub that is away")
     batch_size: int = Field(2000, ge=1, le=50_000, description="payloads written and acknowledged per transaction")

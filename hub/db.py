@@ -1,7 +1,8 @@
 """The fleet database: PostgreSQL (psycopg 3) for a chain, an SQLite file for a store or a trial.
 
 Queries are written once, with `?` placeholders and SQL both engines accept (ON CONFLICT
-upserts, row values, RETURNING); `Tx` adapts the placeholders for psycopg. Every write runs
+upserts, row values, RETURNING); `Tx` adapts the placeholders for psycopg, and is the only
+place SQL of one engine lives (bulk inserts through arrays, lookups by many keys, COPY). Every write runs
 in one transaction that also holds the writers' lock, so several hub processes sharing one
 PostgreSQL never interleave their read-compare-write of the same interval.
 """
@@ -61,6 +62,33 @@ class Tx:
         else:
             marks = ",".join("?" * len(columns))
             self.connection.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", rows)
+
+    def rows_by_keys(self, table: str, columns: str, key: dict[str, str], keys: Sequence[Sequence[Any]]) -> list[tuple]:
+        """`columns` of the rows of `table` whose `key` columns (names to PostgreSQL types) equal one
+        of `keys`: one query through arrays on PostgreSQL; one indexed lookup per key on SQLite (it
+        scans the table for a row-value IN list, and a lookup in-process is cheap)."""
+        if not keys:
+            return []
+        if self.dialect == "postgresql":
+            arrays = ", ".join(f"%b::{kind}[]" for kind in key.values())
+            return self.connection.execute(
+                f"SELECT {columns} FROM {table} WHERE ({', '.join(key)}) IN (SELECT * FROM unnest({arrays}))",
+                [list(column) for column in zip(*keys)]).fetchall()
+        where = " AND ".join(f"{name} = ?" for name in key)
+        rows: list[tuple] = []
+        for values in keys:
+            rows += self.connection.execute(f"SELECT {columns} FROM {table} WHERE {where}", tuple(values)).fetchall()
+        return rows
+
+    def copy(self, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Bulk-load rows (PostgreSQL COPY, SQLite executemany): for generated load data, no conflicts."""
+        if self.dialect == "postgresql":
+            with self.connection.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ",".join("?" * len(columns.split(",")))
+            self.connection.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
 
 
 class Database:

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 
 from edgeemo.hub.db import Database
+from edgeemo.wire import MAX_RESEND
 
 MAX_RANGES = 50  # gaps remembered per device (the health page shows counts, the request asks for these)
-MAX_REQUEST = 10_000  # sequence numbers one request may name (the device's own limit)
 
 
 def missing_ranges(contiguous: int, seqs: list[int], max_seq: int) -> tuple[int, list[list[int]]]:
@@ -94,9 +94,9 @@ def due_requests(database: Database, now: float | None = None, max_backoff_s: fl
                       "AND next_request_at IS NOT NULL AND next_request_at <= ?", (now,))
         for store, device, gaps, done in due:
             for first, last in json.loads(gaps):
-                for start in range(first, last + 1, MAX_REQUEST):
+                for start in range(first, last + 1, MAX_RESEND):
                     requests.append(ResendRequest(store, device, {"from": start,
-                                                                  "to": min(last, start + MAX_REQUEST - 1)}))
+                                                                  "to": min(last, start + MAX_RESEND - 1)}))
             wait = min(max_backoff_s, base_s * 2 ** done)
             tx.run("UPDATE devices SET gap_requests = gap_requests + 1, next_request_at = ? "
                    "WHERE store = ? AND device = ?", (now + int(wait), store, device))

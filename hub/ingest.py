@@ -14,38 +14,25 @@ import json
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from edgeemo.aggregates import PayloadError, validate_payload
 from edgeemo.hub.db import Database, Tx
-
-HOUR, DAY = 3600, 86400
-NUMBERS = ("faces_seen", "visits", "positive", "negative", "dwell_s_total")
-
-
-@dataclass(frozen=True)
-class Interval:
-    store: str
-    device: str
-    zone: str
-    start: int
-    length_s: int
-    seq: int | None
-    labels: tuple[str, ...]
-    emotions: tuple[tuple[str, int], ...]  # (label, visits), in label order
-    groups: str  # JSON {"positive": [...], "negative": [...]}
-    faces_seen: int
-    visits: int
-    positive: int
-    negative: int
-    dwell_s_total: float
-
-    @property
-    def key(self) -> tuple[str, str, str, int]:
-        return self.store, self.device, self.zone, self.start
-
-    def numbers(self) -> tuple[int, int, int, int, float]:
-        return self.faces_seen, self.visits, self.positive, self.negative, self.dwell_s_total
+from edgeemo.hub.schema import (
+    DAILY,
+    DAY,
+    DEVICES,
+    HOUR,
+    HOURLY,
+    HOURLY_EMOTIONS,
+    INTERVAL_FIELDS,
+    INTERVALS,
+    NUMBERS,
+    REJECTS,
+    Interval,
+    interval_of,
+    interval_row,
+)
+from edgeemo.wire import parse_iso
 
 
 @dataclass(frozen=True)
@@ -57,7 +44,7 @@ class Rejected:
 
 
 def _unix(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    return int(parse_iso(text))
 
 
 def interval_from_payload(payload: dict) -> Interval:
@@ -119,47 +106,22 @@ class _Delta:
             self.emotions[label] += sign * visits
 
 
-_SELECT = "SELECT store, device, zone, start, length_s, seq, labels, emotions, groups, faces_seen, visits, " \
-          "positive, negative, dwell_s_total FROM intervals"
-
-
 def _stored(tx: Tx, keys: list[tuple[str, str, str, int]]) -> dict[tuple, Interval]:
-    if not keys:
-        return {}
-    if tx.dialect == "postgresql":
-        rows = tx.connection.execute(
-            f"{_SELECT} WHERE (store, device, zone, start) IN (SELECT * FROM unnest(%b::text[], %b::text[], "
-            "%b::text[], %b::bigint[]))", [list(column) for column in zip(*keys)]).fetchall()
-    else:  # SQLite scans the table for a row-value IN list; one indexed lookup per key is in-process and cheap
-        rows = []
-        for key in keys:
-            rows += tx.rows(f"{_SELECT} WHERE store = ? AND device = ? AND zone = ? AND start = ?", key)
-    found = {}
-    for row in rows:
-        labels = tuple(json.loads(row[6]))
-        emotions = json.loads(row[7])
-        found[tuple(row[:4])] = Interval(*row[:6], labels, tuple((k, emotions.get(k, 0)) for k in labels),
-                                         row[8], *row[9:])
-    return found
+    rows = tx.rows_by_keys(INTERVALS.name, INTERVALS.names(INTERVAL_FIELDS), INTERVALS.arrays(INTERVALS.key), keys)
+    return {interval.key: interval for interval in map(interval_of, rows)}
 
 
-KEY = {"store": "text", "device": "text", "zone": "text"}
-INTERVAL_COLUMNS = {**KEY, "start": "bigint", "length_s": "integer", "seq": "bigint", "labels": "text",
-                    "emotions": "text", "groups": "text", "faces_seen": "integer", "visits": "integer",
-                    "positive": "integer", "negative": "integer", "dwell_s_total": "float8", "received_at": "bigint"}
-ROLLUP_COLUMNS = {**KEY, "bucket": "bigint", "intervals": "integer", "faces_seen": "integer", "visits": "integer",
-                  "positive": "integer", "negative": "integer", "dwell_s_total": "float8"}
-EMOTION_COLUMNS = {**KEY, "bucket": "bigint", "label": "text", "visits": "integer"}
-DEVICE_COLUMNS = {**KEY, "last_seen": "bigint", "last_start": "bigint", "labels": "text", "max_seq": "bigint",
-                  "gaps_dirty": "integer"}
-DEVICE_COLUMNS.pop("zone")
-ON_INTERVAL_CONFLICT = "ON CONFLICT (store, device, zone, start) DO UPDATE SET " + ", ".join(
-    f"{name} = excluded.{name}" for name in INTERVAL_COLUMNS if name not in ("store", "device", "zone", "start"))
+INTERVAL_COLUMNS = INTERVALS.arrays()
+ROLLUP_COLUMNS = HOURLY.arrays()
+EMOTION_COLUMNS = HOURLY_EMOTIONS.arrays()
+DEVICE_COLUMNS = DEVICES.arrays(("store", "device", "last_seen", "last_start", "labels", "max_seq", "gaps_dirty"))
+ON_INTERVAL_CONFLICT = f"ON CONFLICT ({', '.join(INTERVALS.key)}) DO UPDATE SET " + ", ".join(
+    f"{name} = excluded.{name}" for name in INTERVAL_COLUMNS if name not in INTERVALS.key)
 
 
 def _on_rollup_conflict(table: str) -> str:
-    return "ON CONFLICT (store, device, zone, bucket) DO UPDATE SET " + ", ".join(
-        f"{name} = {table}.{name} + excluded.{name}" for name in ("intervals", *NUMBERS))
+    return f"ON CONFLICT ({', '.join(HOURLY.key)}) DO UPDATE SET " + ", ".join(
+        f"{name} = {table}.{name} + excluded.{name}" for name in ("intervals", *(c.name for c in NUMBERS)))
 
 
 ON_EMOTION_CONFLICT = ("ON CONFLICT (store, device, zone, bucket, label) DO UPDATE SET "
@@ -213,33 +175,30 @@ def _write_intervals(tx: Tx, intervals: list[Interval], now: int) -> BatchResult
             if old is not None:
                 table[(store, device, zone, bucket)].add(old, -1)
             table[(store, device, zone, bucket)].add(interval, +1)
-        writes.append((*key, interval.length_s, interval.seq, json.dumps(interval.labels),
-                       json.dumps(dict(interval.emotions), separators=(",", ":")), interval.groups,
-                       *interval.numbers(), now))
+        writes.append(interval_row(interval, now))
     for interval in latest.values():
         state = devices.setdefault((interval.store, interval.device), [interval.start, interval.labels, 0])
         state[0] = max(state[0], interval.start)
         state[1] = interval.labels
         state[2] = max(state[2], interval.seq or 0)
-    tx.insert("intervals", INTERVAL_COLUMNS, writes, ON_INTERVAL_CONFLICT)
-    for table, deltas in (("hourly", hourly), ("daily", daily)):
+    tx.insert(INTERVALS.name, INTERVAL_COLUMNS, writes, ON_INTERVAL_CONFLICT)
+    for table, deltas in ((HOURLY.name, hourly), (DAILY.name, daily)):
         tx.insert(table, ROLLUP_COLUMNS, [(*key, d.intervals, *d.numbers) for key, d in deltas.items()],
                   _on_rollup_conflict(table))
-    tx.insert("hourly_emotions", EMOTION_COLUMNS,
+    tx.insert(HOURLY_EMOTIONS.name, EMOTION_COLUMNS,
               [(*key, label, n) for key, d in hourly.items() for label, n in d.emotions.items() if n],
               ON_EMOTION_CONFLICT)
-    tx.insert("devices", DEVICE_COLUMNS, [(store, device, now, start, json.dumps(labels), max_seq, 1)
+    tx.insert(DEVICES.name, DEVICE_COLUMNS, [(store, device, now, start, json.dumps(labels), max_seq, 1)
                                           for (store, device), (start, labels, max_seq) in devices.items()],
               ON_DEVICE_CONFLICT)
     result.devices = set(devices)
     return result
 
 
-REJECT_COLUMNS = {"store": "text", "device": "text", "reason": "text", "count": "bigint", "last_at": "bigint",
-                  "last_error": "text"}
+REJECT_COLUMNS = REJECTS.arrays()
 ON_REJECT_CONFLICT = ("ON CONFLICT (store, device, reason) DO UPDATE SET count = rejects.count + excluded.count, "
                       "last_at = excluded.last_at, last_error = excluded.last_error")
-AVAILABILITY_COLUMNS = {"store": "text", "device": "text", "online": "integer", "availability_at": "bigint"}
+AVAILABILITY_COLUMNS = DEVICES.arrays(("store", "device", "online", "availability_at"))
 ON_AVAILABILITY_CONFLICT = ("ON CONFLICT (store, device) DO UPDATE SET online = excluded.online, "
                             "availability_at = excluded.availability_at")
 

@@ -28,6 +28,7 @@ from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import Database
 from edgeemo.hub.gaps import check_gaps, due_requests
 from edgeemo.hub.ingest import Interval, Rejected, parse_message, store_messages
+from edgeemo.wire import AGGREGATES, AVAILABILITY, ONLINE, RESEND, device_topic, hub_subscriptions, split_topic
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,6 @@ class MqttIngest:
         self.config, self.database = config, database
         self.mqtt = config.mqtt
         self.prefix = self.mqtt.topic_prefix.rstrip("/")
-        self.levels = len(self.prefix.split("/"))
         self.stats = IngestStats()
         self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.stop_event = threading.Event()
@@ -91,8 +91,7 @@ class MqttIngest:
             log.warning("hub: the broker refused the connection (%s): check [mqtt] username/password", reason)
             return
         self.stats.connected = True
-        client.subscribe([(f"$share/{self.mqtt.share_group}/{self.prefix}/+/+/aggregates", 1),
-                          (f"{self.prefix}/+/+/availability", 1)])
+        client.subscribe([(topic, 1) for topic in hub_subscriptions(self.prefix, self.mqtt.share_group)])
         log.info("hub: connected to the broker (session %s)", "resumed" if flags.session_present else "new")
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: mqtt.ReasonCode,
@@ -134,23 +133,17 @@ class MqttIngest:
                 next_gap_check = time.monotonic() + self.config.gaps.check_every_s
                 self._gaps()
 
-    def _topic(self, topic: str) -> tuple[str, str, str] | None:
-        levels = topic.split("/")
-        if len(levels) != self.levels + 3:
-            return None
-        return levels[self.levels], levels[self.levels + 1], levels[self.levels + 2]
-
     def _store(self, batch: list[mqtt.MQTTMessage]) -> None:
         intervals: list[Interval] = []
         rejects: list[Rejected] = []
         availability: list[tuple[str, str, bool]] = []
         for message in batch:
-            parts = self._topic(message.topic)
-            if parts is None:
+            parts = split_topic(self.prefix, message.topic)
+            if parts is None or parts[2] not in (AGGREGATES, AVAILABILITY):
                 continue
             store, device, kind = parts
-            if kind == "availability":
-                availability.append((store, device, message.payload == b"online"))
+            if kind == AVAILABILITY:
+                availability.append((store, device, message.payload == ONLINE))
                 continue
             parsed = parse_message(store, device, message.payload, self.mqtt.max_payload_bytes)
             (intervals if isinstance(parsed, Interval) else rejects).append(parsed)
@@ -188,7 +181,7 @@ class MqttIngest:
             log.error("hub: gap check failed (%s); trying again later", first_line(exc))
             return
         for request in requests:
-            self.client.publish(f"{self.prefix}/{request.store}/{request.device}/resend",
+            self.client.publish(device_topic(self.prefix, request.store, request.device, RESEND),
                                 json.dumps(request.body), qos=1)
             self.stats.resend_requests += 1
             log.info("hub: asked %s/%s to re-send intervals %d..%d", request.store, request.device,

@@ -13,12 +13,12 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
-from edgeemo.aggregates import is_suppressed, iso, satisfaction_from_totals
+from edgeemo.aggregates import is_suppressed, satisfaction_from_totals
 from edgeemo.errors import EdgeemoError
 from edgeemo.hub.db import Database, Tx
-from edgeemo.hub.ingest import DAY, HOUR
+from edgeemo.hub.schema import DAY, HOUR
+from edgeemo.wire import iso, parse_iso
 
 BUCKETS = {"hour": HOUR, "day": DAY, "week": 7 * DAY}
 MONDAY_OFFSET = 3 * DAY  # the unix epoch was a Thursday
@@ -31,12 +31,9 @@ class QueryError(EdgeemoError):
 def parse_time(text: str, name: str) -> int:
     """A date (2026-11-01) or date-time (2026-11-01T10:00[Z]) as unix seconds, UTC unless it says otherwise."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return int(parse_iso(text))
     except ValueError:
         raise QueryError(f"{name}={text!r}: expected a date like 2026-11-01 or 2026-11-01T10:00Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp())
 
 
 def time_range(params: dict, default_days: int = 7, suffix: str = "") -> tuple[int, int]:

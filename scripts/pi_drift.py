@@ -21,7 +21,7 @@ import numpy as np
 
 
 def predict(args: argparse.Namespace) -> int:
-    from edgeemo.edge.model import open_edge_model
+    from edgeemo.edge.inference.model import open_edge_model
     from edgeemo.train.data import load_faces
 
     model = open_edge_model(args.model, threads=1)

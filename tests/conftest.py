@@ -140,7 +140,7 @@ MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sb
 
 def start_mosquitto(folder: Path, port: int, extra: str = "", anonymous: bool = True) -> subprocess.Popen:
     """mosquitto listening on 127.0.0.1:`port`, answering before this returns."""
-    from edgeemo.hub.servers import Mosquitto, ServerError
+    from edgeemo.hub.bench.servers import Mosquitto, ServerError
 
     if MOSQUITTO is None:
         pytest.skip("mosquitto is not installed (make test installs Debian's mosquitto package)")
@@ -215,7 +215,7 @@ class Subscriber:
 @pytest.fixture(scope="session")
 def postgres_cluster():
     """One PostgreSQL cluster for the session (initdb in a temporary folder, as `postgres` under root)."""
-    from edgeemo.hub.servers import Postgres, ServerError
+    from edgeemo.hub.bench.servers import Postgres, ServerError
 
     try:
         cluster = Postgres(settings={"fsync": "off"}).start()

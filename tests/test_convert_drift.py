@@ -65,7 +65,7 @@ def test_ptq_passes_the_gate_with_real_calibration(small) -> None:
     assert sidecar.made_by["drift_gate"]["passed"] is True
 
     from edgeemo.convert.edgetpu import check_model
-    from edgeemo.edge.classifier import TFLiteClassifier
+    from edgeemo.edge.inference.classifier import TFLiteClassifier
 
     assert check_model(result.output) == []
     classifier = TFLiteClassifier(result.output)

@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edgeemo.aggregates import validate_payload
-from edgeemo.edge.mqtt import parse_resend
+from edgeemo.wire import parse_resend
 from tests.conftest import CLIP, REPO, Subscriber, db_rows, free_port, start_mosquitto
 
 TOPIC = "edgeemo/store-7/pi-1"

@@ -238,9 +238,9 @@ def test_flip_tta_classifies_each_face_with_its_mirror_in_one_batch(tmp_path: Pa
 
     import numpy as np
 
-    from edgeemo.edge import model as edge_model
-    from edgeemo.edge.classifier import TFLiteClassifier
     from edgeemo.edge.config import RunConfig
+    from edgeemo.edge.inference import model as edge_model
+    from edgeemo.edge.inference.classifier import TFLiteClassifier
     from edgeemo.edge.runtime import run
 
     batches: list[np.ndarray] = []

@@ -12,8 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeemo.edge.config import SourceConfig
-from edgeemo.edge.sources import Frame, PiCameraSource, ReconnectingSource, SourceError, open_source
+from edgeemo.edge.capture.cameras import PiCameraSource
+from edgeemo.edge.capture.frame import Frame, SourceConfig, SourceError
+from edgeemo.edge.capture.reconnect import ReconnectingSource
+from edgeemo.edge.capture.uri import open_source
 
 CONFIG = SourceConfig(reconnect_initial_s=0.01, reconnect_max_s=0.02, stale_frames=5)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from edgeemo.edge.analytics import Aggregate, Analytics
-from edgeemo.edge.store import AnalyticsStore
-from edgeemo.edge.visits import Visit
+from edgeemo.edge.analytics.intervals import Aggregate, Analytics
+from edgeemo.edge.analytics.store import AnalyticsStore
+from edgeemo.edge.analytics.visits import Visit
 from edgeemo.labels import LABELS
 from tests.conftest import ReadOnlyDir, db_rows
 

@@ -15,15 +15,16 @@ import cv2
 import pytest
 
 from edgeemo.aggregates import NO_ZONE
-from edgeemo.edge.analytics import Aggregate, Analytics
+from edgeemo.edge.analytics.intervals import Aggregate, Analytics
+from edgeemo.edge.analytics.store import EARLIEST_SANE_TIME, AnalyticsStore
+from edgeemo.edge.analytics.visits import Visit
+from edgeemo.edge.capture.files import VideoFileSource
+from edgeemo.edge.capture.frame import Frame
 from edgeemo.edge.config import RunConfig
-from edgeemo.edge.detector import HaarDetector
+from edgeemo.edge.inference.model import open_edge_model
 from edgeemo.edge.loop import LoopParts, LoopStats, run_loop
-from edgeemo.edge.model import open_edge_model
-from edgeemo.edge.sources import Frame, VideoFileSource
-from edgeemo.edge.store import EARLIEST_SANE_TIME, AnalyticsStore
-from edgeemo.edge.tracker import IouTracker
-from edgeemo.edge.visits import Visit
+from edgeemo.edge.vision.haar import HaarDetector
+from edgeemo.edge.vision.tracker import IouTracker
 from edgeemo.labels import LABELS
 from tests.conftest import CLIP
 

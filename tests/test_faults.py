@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeemo.edge.store import AnalyticsStore
+from edgeemo.edge.analytics.store import AnalyticsStore
 from tests.conftest import CLIP, REPO, ReadOnlyDir, run_cli
 
 INT8 = REPO / "models" / "fer_cnn_int8.tflite"
@@ -148,7 +148,7 @@ def test_a_broker_that_is_down_at_start_is_logged_once(tmp_path: Path) -> None:
 def test_device_health_reads_the_pi_sysfs_files_and_skips_them_elsewhere(tmp_path: Path) -> None:
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from edgeemo.edge.health import DeviceHealth
+    from edgeemo.edge.service.health import DeviceHealth
 
     # stand-ins for a Pi's sysfs files (this machine has neither): 48.3 °C, under-voltage since boot
     (tmp_path / "temp").write_text("48312\n")
@@ -184,10 +184,10 @@ def test_picamera2_that_fails_to_import_for_any_reason_is_one_line(tmp_path: Pat
 def test_nothing_piles_up_in_memory_while_the_broker_is_away(tmp_path: Path) -> None:
     from collections import Counter
 
-    from edgeemo.edge.analytics import Aggregate
+    from edgeemo.edge.analytics.intervals import Aggregate
+    from edgeemo.edge.analytics.mqtt import MqttPublisher
+    from edgeemo.edge.analytics.outbox import Outbox
     from edgeemo.edge.config import MqttConfig
-    from edgeemo.edge.mqtt import MqttPublisher
-    from edgeemo.edge.outbox import Outbox
     from edgeemo.labels import LABELS
     from tests.conftest import free_port
 
@@ -212,7 +212,7 @@ def test_nothing_piles_up_in_memory_while_the_broker_is_away(tmp_path: Path) -> 
 
 
 def test_realtime_playback_is_paced_by_the_monotonic_clock(monkeypatch) -> None:
-    from edgeemo.edge.sources import VideoFileSource
+    from edgeemo.edge.capture.files import VideoFileSource
 
     source = VideoFileSource(CLIP, realtime=True)
     source.open()

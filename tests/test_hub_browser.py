@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from edgeemo.hub import auth, loadgen
+from edgeemo.hub import auth
+from edgeemo.hub.bench import loadgen
+from edgeemo.hub.bench.servers import free_port
 from edgeemo.hub.db import open_database
-from edgeemo.hub.servers import free_port
 from tests.conftest import REPO
 
 CHROMIUM = shutil.which("chromium")

@@ -21,10 +21,10 @@ import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from edgeemo.aggregates import DEFAULT_GROUPS, build_payload
+from edgeemo.hub.bench.servers import ROOT_STAYS_ROOT, Mosquitto, free_port
 from edgeemo.hub.config import GapsSection, HubConfig, MqttSection
 from edgeemo.hub.db import open_database
 from edgeemo.hub.mqtt_ingest import MqttIngest
-from edgeemo.hub.servers import ROOT_STAYS_ROOT, Mosquitto, free_port
 from tests.conftest import CLIP, MOSQUITTO, REPO, db_rows, new_postgres_database
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed")

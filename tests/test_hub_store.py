@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from edgeemo.aggregates import DEFAULT_GROUPS, build_payload, validate_payload
-from edgeemo.hub import loadgen, migrations
+from edgeemo.hub import migrations
+from edgeemo.hub.bench import loadgen
 from edgeemo.hub.db import DatabaseError, open_database
 from edgeemo.hub.gaps import check_gaps, due_requests, missing_ranges
 from edgeemo.hub.ingest import Interval, interval_from_payload, parse_message, write_batch
@@ -178,7 +179,7 @@ def test_generated_load_data_has_the_rollups_ingest_would_make(tmp_path: Path) -
 
 def _device_db(path: Path, rows: int) -> Path:
     """A device database of schema version 2 as `edgeemo run` writes it (rows of one zone)."""
-    from edgeemo.edge.store import SCHEMA
+    from edgeemo.edge.analytics.schema import SCHEMA
 
     with sqlite3.connect(path) as connection:
         connection.executescript(SCHEMA)

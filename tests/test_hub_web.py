@@ -9,7 +9,8 @@ import io
 import pytest
 from starlette.testclient import TestClient
 
-from edgeemo.hub import auth, loadgen
+from edgeemo.hub import auth
+from edgeemo.hub.bench import loadgen
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import open_database
 from edgeemo.hub.ingest import write_batch

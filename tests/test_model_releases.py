@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeemo.edge import releases
+from edgeemo.edge.inference import releases
 from edgeemo.errors import EdgeemoError
 from tests.conftest import REPO, padded_model_copy, run_cli
 

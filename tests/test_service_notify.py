@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeemo.edge.analytics import Analytics
+from edgeemo.edge.analytics.intervals import Analytics
+from edgeemo.edge.capture.frame import Frame
 from edgeemo.edge.config import RunConfig
-from edgeemo.edge.detector import HaarDetector
+from edgeemo.edge.inference.model import open_edge_model
 from edgeemo.edge.loop import LoopParts, run_loop
-from edgeemo.edge.model import open_edge_model
-from edgeemo.edge.service import ServiceNotifier
-from edgeemo.edge.sources import Frame
+from edgeemo.edge.vision.haar import HaarDetector
+from edgeemo.sdnotify import ServiceNotifier
 from tests.conftest import CLIP, REPO
 
 

@@ -61,7 +61,7 @@ def test_bundled_int8_model_contract() -> None:
 
 
 def test_bundled_int8_model_is_int8_in_and_out_and_edgetpu_compatible() -> None:
-    from edgeemo.edge.classifier import TFLiteClassifier
+    from edgeemo.edge.inference.classifier import TFLiteClassifier
 
     classifier = TFLiteClassifier(INT8)
     assert classifier.input_dtype == "int8"

@@ -73,7 +73,7 @@ def test_a_satisfaction_label_the_model_lacks_exits_78_naming_it(tmp_path: Path,
 def test_the_payload_of_an_eight_label_interval_validates() -> None:
     from collections import Counter
 
-    from edgeemo.edge.analytics import Aggregate
+    from edgeemo.edge.analytics.intervals import Aggregate
     from edgeemo.labels import FERPLUS_LABELS
 
     aggregate = Aggregate(1800.0, 60, FERPLUS_LABELS, seq=1, visits_by_emotion=Counter(contempt=2, happy=1))

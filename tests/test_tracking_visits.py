@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from edgeemo.aggregates import SatisfactionGroups, satisfaction_from_counts
-from edgeemo.edge.tracker import IouTracker, iou
-from edgeemo.edge.visits import TrackEmotion
+from edgeemo.edge.analytics.visits import TrackEmotion
+from edgeemo.edge.vision.tracker import IouTracker, iou
 from edgeemo.labels import LABELS
 
 

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeemo.edge.classifier import TFLiteClassifier
 from edgeemo.edge.config import RunConfig, load_config
-from edgeemo.edge.zones import ZoneConfig, ZoneMap
+from edgeemo.edge.inference.classifier import TFLiteClassifier
+from edgeemo.edge.vision.zones import ZoneConfig, ZoneMap
 from tests.conftest import CLIP, REPO, db_rows, run_cli
 
 LEFT = [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]
@@ -99,7 +99,7 @@ def test_a_face_belongs_to_the_zone_holding_its_box_centre_and_exclusion_wins() 
 
 def test_excluded_pixels_never_reach_the_detector(two_faces: Path) -> None:
     from edgeemo.edge.config import DetectorConfig
-    from edgeemo.edge.detector import HaarDetector
+    from edgeemo.edge.vision.haar import HaarDetector
 
     frame = cv2.imread(str(next(two_faces.iterdir())), cv2.IMREAD_GRAYSCALE)
     seen: list[np.ndarray] = []
@@ -124,7 +124,7 @@ class CountingClassifier(TFLiteClassifier):
 
 
 def test_an_exclude_zone_over_the_whole_frame_never_invokes_the_classifier(tmp_path: Path, monkeypatch) -> None:
-    from edgeemo.edge import model as edge_model
+    from edgeemo.edge.inference import model as edge_model
     from edgeemo.edge.runtime import run
 
     monkeypatch.setattr(edge_model, "TFLiteClassifier", CountingClassifier)
@@ -225,7 +225,7 @@ def test_prometheus_counts_carry_the_zone_and_the_payload_validates(tmp_path: Pa
     import jsonschema
 
     from edgeemo.aggregates import payload_schema
-    from edgeemo.edge.analytics import Aggregate
+    from edgeemo.edge.analytics.intervals import Aggregate
 
     payload = Aggregate(0.0, 60, ("a", "b", "c"), zone="door", seq=3, visits_by_emotion=Counter(a=2)).payload("s", "d")
     jsonschema.validate(payload, payload_schema())

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeemo.cli_common import Formatter, Subcommands, bundled_model
+from edgeemo.bundled import bundled_model
+from edgeemo.cli_common import Formatter, Subcommands
 
 
 def _add_train(commands: Subcommands) -> None:

@@ -61,7 +61,7 @@ def _keras_predictor(model_path: Path) -> Predictor:
 
 
 def _tflite_predictor(model_path: Path, num_threads: int) -> Predictor:
-    from edgeemo.edge.classifier import TFLiteClassifier
+    from edgeemo.edge.inference.classifier import TFLiteClassifier
     from edgeemo.labels import LABELS
 
     classifier = TFLiteClassifier(model_path, num_threads)

@@ -9,10 +9,22 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from edgeemo.aggregates import NO_ZONE
+from edgeemo.tomlconfig import Section
+
+
+class SmoothingConfig(Section):
+    """`[smoothing]`: how a track's per-frame emotions become one label, and which tracks are visits."""
+
+    mode: Literal["ema", "vote"] = "ema"
+    alpha: float = Field(0.3, gt=0.0, le=1.0, description="ema weight of the newest frame")
+    window: int = Field(15, ge=1, le=1000, description="vote window in frames")
+    min_dwell_s: float = Field(1.0, ge=0.0, le=3600, description="shorter tracks are not counted as visits")
 
 
 @dataclass

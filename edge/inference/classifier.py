@@ -1,13 +1,23 @@
-"""Classify batches of face inputs with a TFLite model, float or int8, on the CPU."""
+"""The `Classifier` interface of the loop, and its TFLite implementation (float or int8, CPU or Edge TPU)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from edgeemo.edge.interpreter import open_interpreter
-from edgeemo.edge.postprocess import dequantize, quantize
+from edgeemo.edge.inference.interpreter import open_interpreter
+from edgeemo.edge.inference.postprocess import dequantize, quantize
+
+
+class Classifier(Protocol):
+    """Faces (N, H, W) uint8 at `input_size` in, class probabilities (N, classes) float32 out."""
+
+    input_size: tuple[int, int]
+    runtime: str
+
+    def predict(self, faces: np.ndarray) -> np.ndarray: ...
 
 
 class TFLiteClassifier:

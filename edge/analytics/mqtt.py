@@ -1,13 +1,7 @@
 """MQTT connection of a device (paho-mqtt), off by default: what the outbox publishes through.
 
-Topics under `<topic_prefix>/<store_id>/<device_id>/`:
-- `aggregates`: one JSON object per interval and zone (edgeemo/schemas/aggregate.schema.json),
-  published by `edgeemo.edge.outbox` from the local database, QoS 1;
-- `availability`: "online" (retained); the broker publishes the retained last will "offline"
-  if the device vanishes;
-- `resend` (subscribed): a consumer that found a gap in the sequence numbers asks for rows
-  again with `{"seq": [5, 6]}` or `{"from": 5, "to": 9}`.
-The client connects in the background and reconnects by itself; a broker that is down never
+Its topics, their payloads and the re-send requests it answers are the wire contract
+(`edgeemo.wire`). The client connects in the background and reconnects by itself; a broker that is down never
 stalls the frame loop. Acknowledgements and re-send requests arrive on paho's thread and are
 handed to the loop's thread through queues (the database has one writer).
 """
@@ -19,40 +13,46 @@ import logging
 import queue
 
 import paho.mqtt.client as mqtt
+from pydantic import Field
 
-from edgeemo.edge.config import MqttConfig
+from edgeemo.tomlconfig import Section
+from edgeemo.wire import (
+    AGGREGATES,
+    AVAILABILITY,
+    OFFLINE,
+    ONLINE,
+    RESEND,
+    TOPIC_PREFIX_PATTERN,
+    device_topic,
+    parse_resend,
+)
 
 log = logging.getLogger(__name__)
 MAX_QUEUED = 10_000  # paho's own queue, a safety net: the outbox publishes only while connected
-MAX_RESEND = 10_000  # sequence numbers one re-send request may name
 
 
-def topic_base(config: MqttConfig, store_id: str, device_id: str) -> str:
-    return f"{config.topic_prefix.rstrip('/')}/{store_id}/{device_id}"
+class MqttConfig(Section):
+    """`[mqtt]`: the broker the outbox publishes to (off by default)."""
 
-
-def parse_resend(payload: bytes) -> list[int]:
-    """The sequence numbers a re-send request names; ValueError for anything else."""
-    request = json.loads(payload)
-    if isinstance(request, dict) and isinstance(request.get("seq"), list):
-        seqs = request["seq"]
-    elif isinstance(request, dict) and isinstance(request.get("from"), int) and isinstance(request.get("to"), int):
-        if not 0 <= request["to"] - request["from"] < MAX_RESEND:
-            raise ValueError(f"range {request['from']}..{request['to']} is empty or longer than {MAX_RESEND}")
-        seqs = list(range(request["from"], request["to"] + 1))
-    else:
-        raise ValueError('expected {"seq": [...]} or {"from": N, "to": M}')  # noqa: TRY004 - a bad message, not a bug
-    if len(seqs) > MAX_RESEND or not all(isinstance(s, int) and not isinstance(s, bool) for s in seqs):
-        raise ValueError(f"seq must be a list of at most {MAX_RESEND} integers")
-    return seqs
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = Field(1883, ge=1, le=65535)
+    topic_prefix: str = Field("edgeemo", pattern=TOPIC_PREFIX_PATTERN, max_length=128,
+                              description="topic levels of letters, digits, _ . - joined by /; no + or #")
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    qos: int = Field(1, ge=0, le=2)
+    keepalive_s: int = Field(60, ge=5, le=3600)
+    max_publish_per_s: float = Field(20.0, gt=0, le=10_000, description="outbox rate: a backlog after an "
+                                     "outage goes out at most this fast, oldest first")
 
 
 class MqttPublisher:
     def __init__(self, config: MqttConfig, store_id: str, device_id: str) -> None:
         self.config, self.store_id, self.device_id = config, store_id, device_id
-        base = topic_base(config, store_id, device_id)
         self.aggregate_topic, self.availability_topic, self.resend_topic = (
-            f"{base}/aggregates", f"{base}/availability", f"{base}/resend")
+            device_topic(config.topic_prefix, store_id, device_id, kind) for kind in (AGGREGATES, AVAILABILITY, RESEND))
         self.acks: queue.SimpleQueue[int] = queue.SimpleQueue()  # mids the broker acknowledged
         self.resend_requests: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
         self.disconnects = 0  # the outbox forgets what was in flight when this changes
@@ -61,7 +61,7 @@ class MqttPublisher:
             client.username_pw_set(config.username, config.password)
         if config.tls:
             client.tls_set()
-        client.will_set(self.availability_topic, "offline", qos=1, retain=True)
+        client.will_set(self.availability_topic, OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=60)
         client.max_queued_messages_set(MAX_QUEUED)
         client.on_connect = self._on_connect
@@ -106,7 +106,7 @@ class MqttPublisher:
             return
         self._down_logged = False
         log.info("mqtt %s:%d: connected", self.config.host, self.config.port)
-        client.publish(self.availability_topic, "online", qos=1, retain=True)
+        client.publish(self.availability_topic, ONLINE, qos=1, retain=True)
         client.subscribe(self.resend_topic, qos=1)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: mqtt.ReasonCode,
@@ -124,7 +124,7 @@ class MqttPublisher:
     def close(self, timeout_s: float = 5.0) -> None:
         """Say goodbye: the retained "offline" replaces the last will, then disconnect."""
         if self.client.is_connected():
-            info = self.client.publish(self.availability_topic, "offline", qos=1, retain=True)
+            info = self.client.publish(self.availability_topic, OFFLINE, qos=1, retain=True)
             try:
                 info.wait_for_publish(timeout_s)
             except (RuntimeError, ValueError):

@@ -15,112 +15,30 @@ import time
 from collections import deque
 from pathlib import Path
 
-from edgeemo.aggregates import iso, satisfaction_from_counts
-from edgeemo.edge.analytics import Aggregate
-from edgeemo.edge.visits import Visit
-from edgeemo.errors import EdgeemoError
+from pydantic import Field
+
+from edgeemo.aggregates import satisfaction_from_counts
+from edgeemo.edge.analytics.intervals import Aggregate
+from edgeemo.edge.analytics.schema import NewerDatabaseError, connect, migrate
+from edgeemo.edge.analytics.visits import Visit
+from edgeemo.tomlconfig import Section
+from edgeemo.wire import iso
 
 log = logging.getLogger(__name__)
 
 # A wall clock earlier than this is certainly wrong (a Pi without network boots at its last
 # saved time, or at 1970): this edgeemo did not exist yet.
 EARLIEST_SANE_TIME = 1_793_491_200.0  # 2026-11-01T00:00:00Z
-DB_VERSION = 2  # PRAGMA user_version; 0 with tables = version 1 (before zones, labels and seq)
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS aggregates (
-    start REAL NOT NULL,             -- interval start, unix seconds (UTC)
-    zone TEXT NOT NULL,              -- the zone's name; 'all' without zones
-    length_s INTEGER NOT NULL,
-    faces_seen INTEGER NOT NULL,     -- distinct tracks in the zone in the interval
-    visits INTEGER NOT NULL,
-    emotions TEXT NOT NULL,          -- JSON {label: visits whose dominant emotion it was}
-    satisfaction REAL,               -- edgeemo.aggregates.satisfaction_from_counts
-    dwell_s_total REAL NOT NULL,
-    labels TEXT,                     -- JSON [the model's labels, in output order]
-    seq INTEGER,                     -- per-device sequence number (kept when a restart adds to the row)
-    groups TEXT,                     -- JSON {"positive": [...], "negative": [...]} of the satisfaction index
-    sent INTEGER NOT NULL DEFAULT 0, -- 1 once the broker acknowledged this version of the row (the outbox)
-    PRIMARY KEY (start, zone)
-);
-CREATE INDEX IF NOT EXISTS aggregates_unsent ON aggregates(seq) WHERE sent = 0;
-CREATE TABLE IF NOT EXISTS visits (
-    id INTEGER PRIMARY KEY,
-    start REAL NOT NULL,
-    end REAL NOT NULL,
-    dwell_s REAL NOT NULL,
-    dominant TEXT NOT NULL,
-    shares TEXT NOT NULL,            -- JSON {label: share of the visit's frames}
-    zone TEXT NOT NULL DEFAULT 'all'
-);
-CREATE INDEX IF NOT EXISTS visits_end ON visits(end);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);  -- labels, satisfaction groups
-"""
-MIGRATE_1_TO_2 = """
-ALTER TABLE aggregates RENAME TO aggregates_v1;
-CREATE TABLE aggregates (
-    start REAL NOT NULL, zone TEXT NOT NULL, length_s INTEGER NOT NULL, faces_seen INTEGER NOT NULL,
-    visits INTEGER NOT NULL, emotions TEXT NOT NULL, satisfaction REAL, dwell_s_total REAL NOT NULL,
-    labels TEXT, seq INTEGER, groups TEXT, sent INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (start, zone)
-);
--- rows of version 1 were published (or not) by the old in-memory queue: they are not sent again
--- (`edgeemo hub import` backfills a device's history)
-INSERT INTO aggregates SELECT start, 'all', length_s, faces_seen, visits, emotions, satisfaction, dwell_s_total,
-    NULL, NULL, NULL, 1 FROM aggregates_v1;
-DROP TABLE aggregates_v1;
-ALTER TABLE visits ADD COLUMN zone TEXT NOT NULL DEFAULT 'all';
-"""
 
 
-class NewerDatabaseError(EdgeemoError):
-    """The database was written by a newer edgeemo; it is left untouched."""
+class StoreConfig(Section):
+    """`[store]`: the local database, its intervals, commits and retention."""
 
-
-def _statements(script: str) -> list[str]:
-    """The statements of a script, split where SQLite itself sees a statement end (comments included)."""
-    statements, buffer = [], ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            statements.append(buffer.strip())
-            buffer = ""
-    return statements
-
-
-def migrate(connection: sqlite3.Connection, path: Path) -> None:
-    """Bring a database to DB_VERSION in one transaction; a newer one is refused, never changed."""
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
-    if version > DB_VERSION:
-        raise NewerDatabaseError(f"{path}: database schema version {version} is newer than this edgeemo's "
-                                 f"({DB_VERSION}); upgrade edgeemo or pass another --db")
-    if version == DB_VERSION:
-        return
-    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    old = "aggregates" in tables and "zone" not in {row[1] for row in connection.execute("PRAGMA table_info(aggregates)")}
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        for statement in _statements(MIGRATE_1_TO_2) if old else []:
-            connection.execute(statement)
-        for statement in _statements(SCHEMA):
-            connection.execute(statement)
-        connection.execute(f"PRAGMA user_version = {DB_VERSION}")
-        connection.execute("COMMIT")
-    except sqlite3.Error:
-        connection.execute("ROLLBACK")
-        raise
-    if old:
-        log.info("%s: database migrated from version 1 to %d (zones, labels, sequence numbers)", path, DB_VERSION)
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection with the store's pragmas (WAL, synchronous=NORMAL)."""
-    connection = sqlite3.connect(path, timeout=5.0, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    return connection
-
-
-def open_readonly(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    path: Path | None = Field(None, description="SQLite file; default: $STATE_DIRECTORY/edgeemo.db or ./edgeemo.db")
+    bucket_s: int = Field(60, ge=10, le=3600, description="aggregation interval (per-minute by default)")
+    commit_every_s: float = Field(10.0, gt=0, le=3600, description="batched commits")
+    retention_days: float = Field(90.0, gt=0, le=3650)
+    max_pending_rows: int = Field(100_000, ge=100, description="rows held in memory while the disk fails")
 
 
 class AnalyticsStore:

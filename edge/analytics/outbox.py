@@ -15,8 +15,8 @@ import queue
 import time
 
 from edgeemo.aggregates import payload_from_row
-from edgeemo.edge.mqtt import MqttPublisher
-from edgeemo.edge.store import AnalyticsStore
+from edgeemo.edge.analytics.mqtt import MqttPublisher
+from edgeemo.edge.analytics.store import AnalyticsStore
 
 log = logging.getLogger(__name__)
 

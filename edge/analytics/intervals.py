@@ -12,8 +12,35 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from edgeemo.aggregates import DEFAULT_GROUPS, NO_ZONE, SatisfactionGroups, build_payload
-from edgeemo.edge.visits import Visit
+from pydantic import Field, model_validator
+
+from edgeemo.aggregates import (
+    DEFAULT_GROUPS,
+    DEFAULT_NEGATIVE,
+    DEFAULT_POSITIVE,
+    NO_ZONE,
+    SatisfactionGroups,
+    build_payload,
+)
+from edgeemo.edge.analytics.visits import Visit
+from edgeemo.tomlconfig import Section
+
+
+class AnalyticsConfig(Section):
+    """`[analytics]`: the satisfaction index's groups; labels the model does not have are an error at start."""
+
+    positive: list[str] = Field(default_factory=lambda: list(DEFAULT_POSITIVE))
+    negative: list[str] = Field(default_factory=lambda: list(DEFAULT_NEGATIVE))
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> AnalyticsConfig:
+        both = sorted(set(self.positive) & set(self.negative))
+        if both:
+            raise ValueError(f"{both[0]!r} is both positive and negative")
+        return self
+
+    def groups(self) -> SatisfactionGroups:
+        return SatisfactionGroups(tuple(self.positive), tuple(self.negative))
 
 
 @dataclass

@@ -8,12 +8,21 @@ from __future__ import annotations
 import logging
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from pydantic import Field
 
-from edgeemo.edge.config import PrometheusConfig
-from edgeemo.edge.health import DeviceHealth
+from edgeemo.edge.service.health import DeviceHealth
 from edgeemo.errors import EdgeemoError
+from edgeemo.tomlconfig import Section
 
 log = logging.getLogger(__name__)
+
+
+class PrometheusConfig(Section):
+    """`[prometheus]`: /metrics, off by default."""
+
+    enabled: bool = False
+    address: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65535)
 
 
 class RuntimeMetrics:

@@ -1,4 +1,4 @@
-"""systemd's notify protocol (sd_notify): READY=1, WATCHDOG=1, STOPPING=1, STATUS=.
+"""systemd's notify protocol (sd_notify): READY=1, WATCHDOG=1, STOPPING=1, STATUS=. On the ground floor: the device and the hub both use it.
 
 A datagram to the socket in $NOTIFY_SOCKET (a path, or '@' for the abstract namespace);
 without it (not under systemd) every call does nothing. WATCHDOG=1 is sent from the frame

@@ -8,21 +8,16 @@ a copy scaled to `detect_width` and mapping boxes back is most of the runtime's 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
 
-from edgeemo.edge.config import DetectorConfig
-from edgeemo.edge.zones import ZoneMap
+from edgeemo.edge.vision.detector import DetectorConfig
+from edgeemo.edge.vision.zones import ZoneMap
 from edgeemo.errors import EdgeemoError
+from edgeemo.preprocess import Box
 
-Box = tuple[int, int, int, int]
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
-
-
-class FaceDetector(Protocol):
-    def detect(self, gray: np.ndarray) -> list[Box]: ...
 
 
 def cascade_path() -> Path:

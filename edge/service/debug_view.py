@@ -7,19 +7,29 @@ warning when it starts. Never enable them in a store.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 
-from edgeemo.edge.loop import FaceView
-from edgeemo.edge.sources import Frame
+from edgeemo.edge.capture.frame import Frame
 from edgeemo.errors import EdgeemoError
+from edgeemo.preprocess import Box
 
 log = logging.getLogger(__name__)
 PRIVACY_WARNING = (
     "PRIVACY WARNING: {what} shows identifiable faces. It is for debugging on your own footage only; "
     "never enable it in a store."
 )
+
+
+@dataclass
+class FaceView:
+    """What a debugging view may draw for one face: its box, track number and smoothed label."""
+
+    track_id: int
+    box: Box
+    label: str
 
 
 def draw(frame: Frame, faces: list[FaceView]):

@@ -17,16 +17,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edgeemo.aggregates import (
-    DEFAULT_GROUPS,
-    V1_LABELS,
-    SatisfactionGroups,
-    is_suppressed,
-    iso,
-    satisfaction_from_counts,
-)
-from edgeemo.edge.store import open_readonly
+from edgeemo.aggregates import DEFAULT_GROUPS, SatisfactionGroups, is_suppressed, satisfaction_from_counts
+from edgeemo.edge.analytics.schema import open_readonly
 from edgeemo.errors import EdgeemoError
+from edgeemo.labels import LABELS
+from edgeemo.wire import iso, parse_iso
 
 log = logging.getLogger(__name__)
 LATEST_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last moment an ISO date can name
@@ -49,12 +44,9 @@ def _parse_time(value: str | None, flag: str) -> float | None:
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise EdgeemoError(f"{flag} {value!r}: not an ISO date or time (e.g. 2026-11-22 or 2026-11-22T09:00)") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+        return parse_iso(value)
+    except ValueError:
+        raise EdgeemoError(f"{flag} {value!r}: not an ISO date or time (e.g. 2026-11-22 or 2026-11-22T09:00)") from None
 
 
 @dataclass
@@ -96,7 +88,7 @@ def read_visits(db_path: Path, since: float | None, until: float | None, zone: s
     if zone is not None and zone not in all_zones:
         raise EdgeemoError(f"--zone {zone}: no visits in that zone in {db_path} (zones: {', '.join(all_zones) or 'none'})")
     try:
-        labels = json.loads(meta["labels"]) if "labels" in meta else list(V1_LABELS)
+        labels = json.loads(meta["labels"]) if "labels" in meta else list(LABELS)  # version 1: FER-2013's
         groups = (SatisfactionGroups(**{k: tuple(v) for k, v in json.loads(meta["satisfaction_groups"]).items()})
                   if "satisfaction_groups" in meta else DEFAULT_GROUPS)
     except (ValueError, TypeError) as exc:
@@ -139,7 +131,7 @@ def write_charts(rows: list[dict[str, Any]], out: Path, labels: list[str], group
 
     def shown_of(series: list[dict[str, Any]]) -> tuple[list, list]:
         kept = [row for row in series if not row["suppressed"]]
-        return [datetime.fromisoformat(row["start"].replace("Z", "+00:00")) for row in kept], kept
+        return [datetime.fromtimestamp(parse_iso(row["start"]), tz=timezone.utc) for row in kept], kept
 
     times, shown = shown_of(rows)
     figure, axis = plt.subplots(figsize=(9, 3.5))

@@ -11,17 +11,31 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from edgeemo.cli_common import bundled_model
-from edgeemo.edge.classifier import TFLiteClassifier
-from edgeemo.edge.edgetpu_delegate import load_edgetpu_delegate
+from pydantic import Field
+
+from edgeemo.bundled import bundled_model
+from edgeemo.edge.inference.classifier import TFLiteClassifier
+from edgeemo.edge.inference.edgetpu import load_edgetpu_delegate
 from edgeemo.errors import EdgeemoError
 from edgeemo.sidecar import ModelSidecar, read_sidecar
+from edgeemo.tomlconfig import Section
 
 log = logging.getLogger(__name__)
 # FER+ (8 classes, labels from 10 annotators per face) rather than FER-2013 (7 classes, one
 # annotator): the same size and speed, right far more often (models/MODEL_CARD.md says why).
 DEFAULT_MODEL = "ferplus_cnn_int8.tflite"
+
+
+class ModelConfig(Section):
+    """`[model]`: which model, on how many threads."""
+
+    path: Path | None = Field(None, description="a .tflite with its sidecar; default: the bundled FER+ int8 "
+                              f"model ({DEFAULT_MODEL})")
+    threads: int = Field(2, ge=1, le=64)
+    tta: Literal["none", "flip"] = Field("none", description="flip: classify each face and its mirror image "
+                                         "in one batch and average (about 2x the inference time)")
 
 
 @dataclass

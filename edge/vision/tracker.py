@@ -8,9 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edgeemo.aggregates import NO_ZONE
+from pydantic import Field
 
-Box = tuple[int, int, int, int]  # x, y, w, h
+from edgeemo.aggregates import NO_ZONE
+from edgeemo.preprocess import Box
+from edgeemo.tomlconfig import Section
+
+
+class TrackerConfig(Section):
+    """`[tracker]`: how long a face is followed without being detected again."""
+
+    iou_threshold: float = Field(0.3, gt=0.0, le=1.0)
+    max_age_s: float = Field(2.0, gt=0.0, le=60.0, description="a track unseen this long ends")
+    hold_s: float = Field(0.5, ge=0.0, le=10.0,
+                          description="a face missed by Haar is still classified at its last box this long")
 
 
 def iou(a: Box, b: Box) -> float:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeemo.edge.model import open_edge_model
+from edgeemo.edge.inference.model import open_edge_model
 from edgeemo.errors import EdgeemoError
 from edgeemo.sidecar import read_sidecar, sidecar_path
 

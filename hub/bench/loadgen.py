@@ -17,7 +17,7 @@ import numpy as np
 
 from edgeemo.aggregates import DEFAULT_GROUPS
 from edgeemo.hub.db import Database
-from edgeemo.hub.ingest import DAY, HOUR
+from edgeemo.hub.schema import DAILY, DAY, DEVICES, HOUR, HOURLY, HOURLY_EMOTIONS, INTERVALS
 
 LABELS = ("angry", "contempt", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 POSITIVE = [LABELS.index(x) for x in DEFAULT_GROUPS.positive if x in LABELS]
@@ -83,25 +83,13 @@ def generate(database: Database, stores: int, days: int, now: float | None = Non
         daily = list(_rollup(rows, DAY))
         emotions = [(store, DEVICE, ZONE, b, LABELS[i], int(n)) for b, *_, e in hourly for i, n in enumerate(e) if n]
         with database.transaction(write=True) as tx:
-            _bulk(tx, "intervals", "store, device, zone, start, length_s, seq, labels, emotions, groups, faces_seen, "
-                  "visits, positive, negative, dwell_s_total, received_at", intervals)
-            for table, buckets in (("hourly", hourly), ("daily", daily)):
-                _bulk(tx, table, "store, device, zone, bucket, intervals, faces_seen, visits, positive, negative, "
-                      "dwell_s_total", ((store, DEVICE, ZONE, *b[:-1]) for b in buckets))
-            _bulk(tx, "hourly_emotions", "store, device, zone, bucket, label, visits", emotions)
-            tx.run("INSERT INTO devices (store, device, online, last_seen, last_start, labels, max_seq, contiguous_seq, "
-                   "checked_seq) VALUES (?,?,1,?,?,?,?,?,?)",
+            tx.copy(INTERVALS.name, INTERVALS.names(), intervals)
+            for table, buckets in ((HOURLY, hourly), (DAILY, daily)):
+                tx.copy(table.name, table.names(), ((store, DEVICE, ZONE, *b[:-1]) for b in buckets))
+            tx.copy(HOURLY_EMOTIONS.name, HOURLY_EMOTIONS.names(), emotions)
+            tx.run(f"INSERT INTO {DEVICES.name} (store, device, online, last_seen, last_start, labels, max_seq, "
+                   "contiguous_seq, checked_seq) VALUES (?,?,1,?,?,?,?,?,?)",
                    (store, DEVICE, now, int(starts[-1]), labels, len(starts), len(starts), len(starts)))
         total += len(starts)
     database.analyze()  # what an operator runs after a bulk load; the timed phases then do not race autovacuum
     return total
-
-
-def _bulk(tx, table: str, columns: str, rows) -> None:
-    if tx.dialect == "postgresql":
-        with tx.connection.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-    else:
-        marks = ",".join("?" * len(columns.split(",")))
-        tx.connection.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)

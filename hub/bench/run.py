@@ -29,10 +29,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from edgeemo.aggregates import DEFAULT_GROUPS, build_payload
-from edgeemo.hub import loadgen
+from edgeemo.hub.bench import loadgen
+from edgeemo.hub.bench.servers import Mosquitto, Postgres, free_port
 from edgeemo.hub.config import HubConfig, MqttSection
 from edgeemo.hub.db import open_database
-from edgeemo.hub.servers import Mosquitto, Postgres, free_port
 
 FLEET_BROKER = "max_queued_messages 0\nmax_inflight_messages 0\n"  # as the shipped fleet config: never drop
 BENCH_PREFIX = "edgeemo"

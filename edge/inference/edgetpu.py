@@ -11,7 +11,7 @@ import logging
 import platform
 from typing import Any
 
-from edgeemo.edge.interpreter import runtime_module
+from edgeemo.edge.inference.interpreter import runtime_module
 from edgeemo.errors import EdgeemoError, first_line
 
 log = logging.getLogger(__name__)

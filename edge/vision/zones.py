@@ -18,8 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edgeemo.aggregates import NO_ZONE
-
-Box = tuple[int, int, int, int]  # x, y, w, h
+from edgeemo.preprocess import Box
 
 
 class ZoneConfig(BaseModel):

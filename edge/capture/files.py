@@ -1,0 +1,95 @@
+"""Recorded sources: a video file decoded by OpenCV, or an image file or folder.
+
+Timestamps are media time from the run's start, so a clip replays the same way however fast
+the machine is (tests, `edgeemo bench`, `make demo`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import cv2
+
+from edgeemo.edge.capture.frame import Frame, SourceError
+from edgeemo.preprocess import to_gray
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".tif", ".tiff"}
+
+
+class VideoFileSource:
+    """A video file, decoded by OpenCV, timestamped by media time."""
+
+    live = False
+
+    def __init__(self, path: Path, realtime: bool = False) -> None:
+        self.path, self.name, self.realtime = path, str(path), realtime
+        self._capture: cv2.VideoCapture | None = None
+        self._index = 0
+
+    def open(self) -> None:
+        if not self.path.is_file():
+            raise SourceError(f"{self.path}: video file not found")
+        self._capture = cv2.VideoCapture(str(self.path))
+        if not self._capture.isOpened():
+            raise SourceError(f"{self.path}: OpenCV cannot decode this video file")
+        self.fps = self._capture.get(cv2.CAP_PROP_FPS) or 25.0
+        self._start, self._paced_from = time.time(), time.monotonic()
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        assert self._capture is not None, "open() first"
+        ok, image = self._capture.read()
+        if not ok:
+            return None
+        media_s = self._index / self.fps
+        if self.realtime:  # paced on the monotonic clock: a wall-clock step neither stalls nor rushes it
+            delay = self._paced_from + media_s - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        frame = Frame(to_gray(image), self._start + media_s, self._index, image, clock=media_s)
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
+class ImageSource:
+    """One image file or a folder of them (sorted), shown at `fps`; unreadable files are skipped."""
+
+    live = False
+
+    def __init__(self, path: Path, fps: float = 1.0) -> None:
+        self.path, self.name, self.fps = path, str(path), fps
+        self._files: list[Path] = []
+        self._index = 0
+
+    def open(self) -> None:
+        if self.path.is_dir():
+            self._files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif self.path.is_file():
+            self._files = [self.path]
+        if not self._files:
+            raise SourceError(f"{self.path}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        self._start = time.time()
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        while self._index < len(self._files):
+            path = self._files[self._index]
+            self._index += 1
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                log.warning("%s: unreadable image, skipped", path)
+                continue
+            index = self._index - 1
+            return Frame(to_gray(image), self._start + index / self.fps, index, image, clock=index / self.fps)
+        return None
+
+    def close(self) -> None:
+        self._files = []

@@ -1,0 +1,65 @@
+"""What every frame source delivers, and the contract a source keeps.
+
+A source yields `Frame`s (a gray image for detection and classification, the colour image
+when there is one, a timestamp). File sources end when exhausted; live sources raise
+`SourceError` when they fail and are wrapped in `ReconnectingSource` (capture/reconnect.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from pydantic import Field
+
+from edgeemo.errors import EdgeemoError
+from edgeemo.tomlconfig import Section
+
+
+class SourceConfig(Section):
+    """`[source]`: where frames come from and how a live camera is retried."""
+
+    uri: str = Field("picamera", description="picamera, a device index, rtsp://… / http://… URL, or a file/folder")
+    width: int = Field(640, ge=64, le=4096, description="requested capture width (live sources)")
+    height: int = Field(480, ge=48, le=4096, description="requested capture height (live sources)")
+    fps: float = Field(15.0, gt=0, le=120, description="requested camera rate; frame rate of image folders")
+    realtime: bool = Field(False, description="play files at their own frame rate instead of as fast as possible")
+    reconnect_initial_s: float = Field(1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(30.0, gt=0, le=600)
+    stale_frames: int = Field(30, ge=2, le=10_000, description="this many identical frames in a row = stale camera")
+    open_timeout_s: float = Field(10.0, gt=0, le=25.0, description="URL streams: give up opening or reading "
+                                  "after this long (under the watchdog's 30 s)")
+
+
+class SourceError(EdgeemoError):
+    """The source cannot deliver frames (unplugged camera, dropped stream, unreadable file)."""
+
+
+@dataclass
+class Frame:
+    """One frame. `clock` measures durations (seconds on a monotonic clock, or media time for
+    files); `timestamp` is the wall clock (unix seconds) and only labels rows: a Pi has no
+    real-time clock, and NTP may step the wall clock by hours while a shopper is in view."""
+
+    gray: np.ndarray
+    timestamp: float
+    index: int
+    color: np.ndarray | None = None
+    clock: float | None = None  # None: the timestamp doubles as the clock (tests, simple sources)
+
+    @property
+    def seconds(self) -> float:
+        return self.clock if self.clock is not None else self.timestamp
+
+
+class Source(Protocol):
+    name: str
+    live: bool
+
+    def open(self) -> None: ...
+
+    def read(self) -> Frame | None:
+        """The next frame; None when a file source is exhausted. Raises SourceError on failure."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,39 @@
+"""The source a URI names: 'picamera', a device index, a URL, a video file, an image file or folder."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from edgeemo.edge.capture.cameras import OpenCVCameraSource, PiCameraSource
+from edgeemo.edge.capture.files import IMAGE_SUFFIXES, ImageSource, VideoFileSource
+from edgeemo.edge.capture.frame import Source, SourceConfig, SourceError
+from edgeemo.edge.capture.reconnect import ReconnectingSource
+
+
+def open_source(uri: str, config: SourceConfig, stop: threading.Event,
+                on_state: Callable[[bool], None] = lambda up: None,
+                keepalive: Callable[[], None] = lambda: None) -> Source:
+    """The source `uri` names: 'picamera', a device index, a URL, a video file, an image file or folder."""
+    inner: Source
+    if uri == "picamera":
+        inner = PiCameraSource(config.width, config.height, config.fps)
+    elif uri.isdigit():
+        inner = OpenCVCameraSource(int(uri), config.width, config.height, config.fps)
+    elif "://" in uri:
+        inner = OpenCVCameraSource(uri, config.width, config.height, config.fps, config.open_timeout_s)
+    else:
+        path = Path(uri)
+        if not path.exists():
+            raise SourceError(f"{uri}: no such file or folder (and not picamera, a device index or a URL)")
+        if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+            source: Source = ImageSource(path, config.fps)
+        else:
+            source = VideoFileSource(path, config.realtime)
+        source.open()
+        on_state(True)
+        return source
+    wrapped = ReconnectingSource(inner, config, stop, on_state, keepalive)
+    wrapped.open()
+    return wrapped

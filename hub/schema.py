@@ -1,0 +1,154 @@
+"""The hub's tables, described once: the migrations create them from these descriptions, reads
+and bulk writes take their column lists from them, and `Interval` is the `intervals` row.
+
+Types are portable SQL that PostgreSQL and SQLite both accept; each column also names its
+PostgreSQL array type (bulk writes send columns as arrays) and the schema version that added
+it, so a migration step is "create the tables of version 1" or "add the columns of version N".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+TEXT, BIGINT, INTEGER, FLOAT = ("TEXT", "text"), ("BIGINT", "bigint"), ("INTEGER", "integer"), \
+    ("DOUBLE PRECISION", "float8")
+HOUR, DAY = 3600, 86400
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql: str  # the portable SQL type
+    array: str  # its PostgreSQL array element type (bulk writes)
+    null: bool = False
+    default: str | None = None  # SQL literal; a column added to an existing table needs one unless null
+    since: int = 1  # the schema version that added it
+    references: str | None = None  # e.g. "users (name) ON DELETE CASCADE"
+    codec: str | None = None  # "json": a tuple kept as a JSON list; "json_items": (key, value) pairs as an object
+
+    def ddl(self) -> str:
+        return " ".join(filter(None, (self.name, self.sql, None if self.null else "NOT NULL",
+                                      f"DEFAULT {self.default}" if self.default is not None else None,
+                                      f"REFERENCES {self.references}" if self.references else None)))
+
+    def encode(self, value: Any) -> Any:
+        if self.codec == "json":
+            return json.dumps(list(value), separators=(",", ":"))
+        if self.codec == "json_items":
+            return json.dumps(dict(value), separators=(",", ":"))
+        return value
+
+    def decode(self, value: Any) -> Any:
+        if self.codec == "json":
+            return tuple(json.loads(value))
+        if self.codec == "json_items":
+            return tuple(json.loads(value).items())
+        return value
+
+
+def col(name: str, kind: tuple[str, str], **options: Any) -> Column:
+    return Column(name, kind[0], kind[1], **options)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+
+    def at(self, version: int) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.since <= version)
+
+    def create(self, version: int = 1) -> str:
+        """CREATE TABLE with the columns the table had at `version`."""
+        body = ", ".join(c.ddl() for c in self.at(version))
+        return f"CREATE TABLE {self.name} ({body}, PRIMARY KEY ({', '.join(self.key)}))"
+
+    def added_in(self, version: int) -> list[str]:
+        return [f"ALTER TABLE {self.name} ADD COLUMN {c.ddl()}" for c in self.columns if c.since == version > 1]
+
+    def names(self, columns: tuple[Column, ...] | None = None) -> str:
+        return ", ".join(c.name for c in (columns or self.columns))
+
+    def arrays(self, names: tuple[str, ...] | None = None) -> dict[str, str]:
+        """{column: PostgreSQL array type} of the given columns (all by default), in order."""
+        by_name = {c.name: c for c in self.columns}
+        return {name: by_name[name].array for name in (names or tuple(by_name))}
+
+
+def interval_column(kind: tuple[str, str], **options: Any) -> Any:
+    """A field of `Interval` that is a column of `intervals` (its name is the field's)."""
+    return field(metadata={"column": (kind, options)})
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One device's zone over one interval, as received (validated): a row of `intervals`."""
+
+    store: str = interval_column(TEXT)
+    device: str = interval_column(TEXT)
+    zone: str = interval_column(TEXT)
+    start: int = interval_column(BIGINT)  # unix seconds (UTC)
+    length_s: int = interval_column(INTEGER)
+    seq: int | None = interval_column(BIGINT, null=True)
+    labels: tuple[str, ...] = interval_column(TEXT, codec="json")
+    emotions: tuple[tuple[str, int], ...] = interval_column(TEXT, codec="json_items")  # (label, visits) in label order
+    groups: str = interval_column(TEXT)  # JSON {"positive": [...], "negative": [...]}
+    faces_seen: int = interval_column(INTEGER)
+    visits: int = interval_column(INTEGER)
+    positive: int = interval_column(INTEGER)
+    negative: int = interval_column(INTEGER)
+    dwell_s_total: float = interval_column(FLOAT)
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return self.store, self.device, self.zone, self.start
+
+    def numbers(self) -> tuple[int, int, int, int, float]:
+        return self.faces_seen, self.visits, self.positive, self.negative, self.dwell_s_total
+
+
+INTERVAL_FIELDS = tuple(col(f.name, f.metadata["column"][0], **f.metadata["column"][1]) for f in fields(Interval))
+KEY = (col("store", TEXT), col("device", TEXT), col("zone", TEXT))
+NUMBERS = tuple(c for c in INTERVAL_FIELDS if c.name in ("faces_seen", "visits", "positive", "negative",
+                                                         "dwell_s_total"))
+
+META = Table("hub_meta", (col("key", TEXT), col("value", TEXT)), ("key",))
+# one row per device, zone and interval: the payload as received (validated)
+INTERVALS = Table("intervals", (*INTERVAL_FIELDS, col("received_at", BIGINT)), ("store", "device", "zone", "start"))
+# additive roll-ups, kept in the same transaction as the intervals they sum (UTC hours and days)
+HOURLY, DAILY = (Table(name, (*KEY, col("bucket", BIGINT), col("intervals", INTEGER), *NUMBERS),
+                       ("store", "device", "zone", "bucket")) for name in ("hourly", "daily"))
+HOURLY_EMOTIONS = Table("hourly_emotions", (*KEY, col("bucket", BIGINT), col("label", TEXT), col("visits", INTEGER)),
+                        ("store", "device", "zone", "bucket", "label"))
+# each device's state: availability, last interval, sequence numbers and their gaps
+DEVICES = Table("devices", (
+    col("store", TEXT), col("device", TEXT), col("online", INTEGER, default="0"),
+    col("availability_at", BIGINT, null=True), col("last_seen", BIGINT, null=True),
+    col("last_start", BIGINT, null=True), col("labels", TEXT, null=True),
+    col("max_seq", BIGINT, default="0"), col("contiguous_seq", BIGINT, default="0"),
+    col("gaps", TEXT, default="'[]'"), col("gaps_dirty", INTEGER, default="0"),
+    col("gap_requests", INTEGER, default="0"), col("next_request_at", BIGINT, null=True),
+    # version 2: how far the sequence numbers have been examined for gaps
+    col("checked_seq", BIGINT, default="0", since=2),
+), ("store", "device"))
+# refused payloads, counted per device and reason
+REJECTS = Table("rejects", (col("store", TEXT), col("device", TEXT), col("reason", TEXT), col("count", BIGINT),
+                            col("last_at", BIGINT), col("last_error", TEXT)), ("store", "device", "reason"))
+USERS = Table("users", (col("name", TEXT), col("password_hash", TEXT), col("role", TEXT), col("created_at", BIGINT)),
+              ("name",))
+SESSIONS = Table("sessions", (col("token_hash", TEXT), col("name", TEXT, references="users (name) ON DELETE CASCADE"),
+                              col("csrf", TEXT),
+                              col("expires_at", BIGINT)), ("token_hash",))
+
+
+def interval_of(row: tuple) -> Interval:
+    """An `Interval` from a row selected with `INTERVALS.names(INTERVAL_FIELDS)`."""
+    return Interval(*(column.decode(value) for column, value in zip(INTERVAL_FIELDS, row)))
+
+
+def interval_row(interval: Interval, received_at: int) -> tuple:
+    """The `intervals` row of an interval, in `INTERVALS` column order."""
+    return (*(column.encode(getattr(interval, column.name)) for column in INTERVAL_FIELDS), received_at)

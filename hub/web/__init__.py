@@ -1,0 +1,66 @@
+"""The dashboard and its API: a Starlette (ASGI) app, server-rendered pages, Chart.js vendored.
+
+Everything but `GET /api/health`, the login page and the static files needs a session; admin
+pages need the admin role. Forms carry a CSRF token (the session's, or on the login form a
+double-submit cookie); cookies are HttpOnly and SameSite=Strict, and the Content-Security-
+Policy allows scripts from this origin only, so the chart data travels in JSON blocks, not in
+inline code. Every page's numbers come from `edgeemo.hub.queries`, which the API serves as
+JSON or CSV and `edgeemo hub export` writes.
+
+`site.py` holds what the routes share; `login.py`, `pages.py` and `api.py` the routes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+
+import psycopg
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from edgeemo.errors import first_line
+from edgeemo.hub.config import HubConfig
+from edgeemo.hub.db import Database
+from edgeemo.hub.queries import QueryError
+from edgeemo.hub.web.api import ApiRoutes
+from edgeemo.hub.web.login import LoginRoutes
+from edgeemo.hub.web.pages import PageRoutes
+from edgeemo.hub.web.site import HUB, LOGIN_CSRF_COOKIE, SECURITY_HEADERS, SESSION_COOKIE, Site
+
+__all__ = ["LOGIN_CSRF_COOKIE", "SESSION_COOKIE", "create_app"]
+log = logging.getLogger(__name__)
+
+
+def create_app(config: HubConfig, database: Database, ingest_stats: Callable[[], dict] | None = None) -> Starlette:
+    site = Site(config, database, ingest_stats)
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        headers = dict(SECURITY_HEADERS, **(exc.headers or {}))
+        if request.url.path.startswith("/api/") or exc.status_code in (303,):
+            body = {"error": exc.detail} if exc.status_code != 303 else None
+            return JSONResponse(body, status_code=exc.status_code, headers=headers)
+        return site.page("error.html", site.session_of(request), status=exc.status_code, error=exc.detail)
+
+    async def database_error(request: Request, exc: Exception) -> Response:
+        """The database failed under a request (down, full, locked): one log line, a 503, no traceback."""
+        log.error("hub: %s %s: database error (%s)", request.method, request.url.path, first_line(exc))
+        return await http_error(request, HTTPException(503, "the fleet database is not answering; try again "
+                                                            "in a minute (the hub's log says why)"))
+
+    async def query_error(request: Request, exc: QueryError) -> Response:
+        return await http_error(request, HTTPException(400, str(exc)))
+
+    routes = [
+        Route("/favicon.ico", lambda request: Response(status_code=204)),  # browsers ask; nothing to show
+        *PageRoutes(site).routes(), *LoginRoutes(site).routes(), *ApiRoutes(site).routes(),
+        Mount("/static", StaticFiles(directory=HUB / "static"), name="static"),
+    ]
+    return Starlette(routes=routes, exception_handlers={
+        HTTPException: http_error, QueryError: query_error, sqlite3.Error: database_error,
+        psycopg.Error: database_error})

@@ -1,0 +1,56 @@
+"""The dashboard's pages: fleet overview, one store, compare, and the admin's users page."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from edgeemo.hub import auth, queries
+from edgeemo.hub.web.site import Site
+
+
+class PageRoutes:
+    def __init__(self, site: Site) -> None:
+        self.site = site
+
+    def routes(self) -> list[Route]:
+        return [Route("/", self.overview), Route("/stores/{store}", self.store), Route("/compare", self.compare),
+                Route("/admin/users", self.users, methods=["GET", "POST"])]
+
+    async def overview(self, request: Request) -> Response:
+        session = self.site.need(request)
+        return self.site.page("overview.html", session, overview=self.site.overview())
+
+    async def store(self, request: Request) -> Response:
+        session = self.site.need(request)
+        store = request.path_params["store"]
+        params = dict(request.query_params)
+        return self.site.page("store.html", session, store=store, params=params, data=self.site.store(store, params),
+                              query=request.url.query)
+
+    async def compare(self, request: Request) -> Response:
+        session = self.site.need(request)
+        params = request.query_params
+        result = self.site.compare(params) if params.getlist("stores") else None
+        return self.site.page("compare.html", session, stores=queries.list_stores(self.site.database), result=result,
+                              params=dict(params), query=request.url.query)
+
+    async def users(self, request: Request) -> Response:
+        session = self.site.need(request, admin=True)
+        database, message = self.site.database, None
+        if request.method == "POST":
+            form = await request.form()
+            self.site.check_csrf(form, session.csrf)
+            name = str(form.get("name", ""))
+            try:
+                if form.get("action") == "remove":
+                    if name == session.name:
+                        raise auth.UserError("you cannot remove yourself")
+                    message = f"removed {name}" if auth.remove_user(database, name) else f"no user {name}"
+                else:
+                    auth.add_user(database, name, str(form.get("password", "")), str(form.get("role", "viewer")))
+                    message = f"saved {name}"
+            except auth.UserError as exc:
+                message = str(exc)
+        return self.site.page("users.html", session, users=auth.list_users(database), message=message)

@@ -1,0 +1,111 @@
+"""What every route of the dashboard shares: the templates, sessions, responses and the views'
+data (the same numbers for a page, its API twin and its CSV)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from edgeemo.hub import auth, queries
+from edgeemo.hub.config import HubConfig
+from edgeemo.hub.db import Database
+from edgeemo.hub.queries import QueryError, choose_bucket, min_visits, time_range
+from edgeemo.hub.render import to_csv
+
+HUB = Path(__file__).resolve().parent.parent  # templates/ and static/ live beside the hub's modules
+SESSION_COOKIE, LOGIN_CSRF_COOKIE = "edgeemo_session", "edgeemo_login_csrf"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class Site:
+    """The hub's web side: config, database, templates, and the helpers every route uses."""
+
+    def __init__(self, config: HubConfig, database: Database, ingest_stats: Callable[[], dict] | None = None) -> None:
+        self.config, self.web, self.database, self.ingest_stats = config, config.web, database, ingest_stats
+        self.templates = Environment(loader=FileSystemLoader(HUB / "templates"), autoescape=select_autoescape(["html"]))
+        self.templates.filters["tojson_block"] = lambda value: json.dumps(value).replace("<", "\\u003c")
+
+    # -- sessions --------------------------------------------------------------------------------
+    def session_of(self, request: Request) -> auth.Session | None:
+        return auth.find_session(self.database, request.cookies.get(SESSION_COOKIE))
+
+    def need(self, request: Request, admin: bool = False) -> auth.Session:
+        """The request's session; API calls without one get 401, pages a redirect to the login."""
+        session = self.session_of(request)
+        if session is None:
+            if request.url.path.startswith("/api/"):
+                raise HTTPException(401, "log in first (POST /login), then send the session cookie")
+            target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+            raise HTTPException(303, headers={"Location": f"/login?next={target}"})
+        if admin and not session.is_admin:
+            raise HTTPException(403, "this needs the admin role")
+        return session
+
+    @staticmethod
+    def check_csrf(form, expected: str | None) -> None:
+        if not expected or not secrets.compare_digest(str(form.get("csrf", "")), expected):
+            raise HTTPException(403, "the form is stale or was not sent by this site: reload the page")
+
+    # -- responses -------------------------------------------------------------------------------
+    def page(self, name: str, session: auth.Session | None, status: int = 200, **context) -> HTMLResponse:
+        html = self.templates.get_template(name).render(session=session, **context)
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    @staticmethod
+    def data(request: Request, payload, rows: list[dict] | None = None, name: str = "data") -> Response:
+        """`payload` as JSON, or `rows` (the payload itself by default) as CSV with ?format=csv."""
+        if request.query_params.get("format", "json") == "csv":
+            return Response(to_csv(rows if rows is not None else payload), media_type="text/csv", headers={
+                **SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}.csv"'})
+        return JSONResponse(payload, headers=SECURITY_HEADERS)
+
+    # -- the views' numbers ----------------------------------------------------------------------
+    def overview(self) -> dict:
+        return queries.overview(self.database, self.web.min_visits, self.web.stale_after_s)
+
+    def store_params(self, params: dict) -> tuple[int, int, int, str | None]:
+        """A store view's [since, until), k and zone from the query string."""
+        since, until = time_range(params)
+        return since, until, min_visits(params, self.web.min_visits), params.get("zone") or None
+
+    def store(self, store: str, params: dict) -> dict:
+        since, until, k, zone = self.store_params(params)
+        bucket = choose_bucket(params, since, until)
+        return {
+            "series": queries.series(self.database, store, since, until, bucket, k, zone),
+            "emotions": queries.emotion_mix(self.database, store, since, until, k, zone),
+            "heatmap": queries.heatmap(self.database, store, since, until, k, zone),
+            "devices": queries.devices(self.database, store, since, until, k, self.web.stale_after_s),
+        }
+
+    def compare(self, params) -> dict:
+        """Two to twelve stores over one range, or one store over two periods."""
+        stores = [s for value in params.getlist("stores") for s in value.split(",") if s]
+        since, until = time_range(params)
+        bucket = choose_bucket(params, since, until)
+        k = min_visits(params, self.web.min_visits)
+        if params.get("since2") or params.get("days2") or params.get("until2"):
+            if len(stores) != 1:
+                raise QueryError("comparing two periods takes one store")
+            since2, until2 = time_range(params, suffix="2")
+            panels = [dict(queries.series(self.database, stores[0], since, until, bucket, k), label="period 1"),
+                      dict(queries.series(self.database, stores[0], since2, until2, bucket, k), label="period 2")]
+        else:
+            if not 2 <= len(stores) <= 12:
+                raise QueryError("compare 2 to 12 stores (stores=a,b), or one store and two periods (since2=...)")
+            panels = [dict(queries.series(self.database, store, since, until, bucket, k), label=store)
+                      for store in stores]
+        return {"bucket": bucket, "min_visits": k, "panels": panels}
