@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgeemo-installed
 
-.PHONY: demo hub-demo test lint clean system-deps wheel pi-check
+.PHONY: demo hub-demo test test-all lint clean system-deps wheel pi-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,12 @@ wheel: $(STAMP)
 	rm -rf dist && $(BIN)/python -m pip wheel --no-deps -q -w dist .
 	@ls dist/*.whl
 
+# The fast suite: everything but the tests marked slow (training, conversion, minute-long outages).
 test: $(STAMP) system-deps
+	$(BIN)/python -m pytest -q -m "not slow and not requires_camera and not requires_edgetpu"
+
+# Everything (what CI runs, then pi-check).
+test-all: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
 # edgeemo on emulated arm64 Debian 12 (64-bit Raspberry Pi OS's base): install from aarch64 wheels

@@ -12,12 +12,13 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 
 class ServiceNotifier:
-    def __init__(self, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, environ: dict[str, str] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         environ = dict(os.environ) if environ is None else environ
         address = environ.get("NOTIFY_SOCKET", "")
         self.address = "\0" + address[1:] if address.startswith("@") else address
@@ -27,7 +28,9 @@ class ServiceNotifier:
         self._socket: socket.socket | None = None
         if self.address:
             self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._last_ping = float("-inf")
+        self.last_ping = float("-inf")  # on `clock`; monotonic() starts near zero at boot: "never" is -inf
+        self.watchdog_pings = 0
+        self.clock = clock
 
     @property
     def enabled(self) -> bool:
@@ -51,9 +54,10 @@ class ServiceNotifier:
         """Ping the watchdog if half its interval has passed since the last ping."""
         if self._socket is None or self.watchdog_s <= 0:
             return
-        now = time.monotonic()
-        if now - self._last_ping >= self.watchdog_s / 2:
-            self._last_ping = now
+        now = self.clock()
+        if now - self.last_ping >= self.watchdog_s / 2:
+            self.last_ping = now
+            self.watchdog_pings += 1
             self.send("WATCHDOG=1")
 
     def stopping(self) -> None:

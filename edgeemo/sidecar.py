@@ -1,4 +1,4 @@
-"""The model contract: a sidecar JSON beside every model file (see ARCHITECTURE.md)."""
+"""The model contract: a sidecar JSON beside every model file (ARCHITECTURE.md, "Contracts")."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgeemo.errors import EdgeemoError, first_line
-from edgeemo.labels import LABELS
 
 
 class ModelSidecar(BaseModel):
@@ -18,7 +17,7 @@ class ModelSidecar(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    labels: list[str] = Field(default_factory=lambda: list(LABELS))
+    labels: list[str] = Field(min_length=1, description="the model's outputs, in order: the only source of labels")
     input_shape: tuple[int, int, int] = (48, 48, 1)
     input_range: tuple[int, int] = (0, 255)
     sha256: str
@@ -44,10 +43,10 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_sidecar(model_path: Path, made_by: dict[str, Any], **fields: Any) -> ModelSidecar:
+def write_sidecar(model_path: Path, made_by: dict[str, Any], labels: list[str], **fields: Any) -> ModelSidecar:
     """Hash the model file and write its sidecar JSON beside it."""
     sidecar = ModelSidecar(
-        sha256=file_sha256(model_path), model_file=model_path.name, made_by=made_by, **fields
+        sha256=file_sha256(model_path), model_file=model_path.name, made_by=made_by, labels=labels, **fields
     )
     sidecar_path(model_path).write_text(sidecar.model_dump_json(indent=2) + "\n")
     return sidecar

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 TOPIC_PREFIX_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
 NAME_RULE = "1-64 letters, digits, _ . -"
+ZONE_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"  # a zone's name travels in every payload and is shown in reports
 
 AGGREGATES, AVAILABILITY, RESEND = "aggregates", "availability", "resend"
 ONLINE, OFFLINE = b"online", b"offline"

@@ -64,7 +64,7 @@ def interval_from_payload(payload: dict) -> Interval:
 
 
 def parse_message(topic_store: str, topic_device: str, body: bytes, max_bytes: int) -> Interval | Rejected:
-    """One message from `<prefix>/<store>/<device>/aggregates`; never raises."""
+    """One message from a device's aggregates topic (`edgeemo.wire`); never raises."""
     if len(body) > max_bytes:
         return Rejected(topic_store, topic_device, "oversized", f"{len(body)} bytes, more than {max_bytes}")
     try:

@@ -82,8 +82,8 @@ class MqttIngest:
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=properties)
         self.client.loop_start()
         self._worker.start()
-        log.info("hub: ingesting from mqtt://%s:%d (%s/+/+/aggregates, share group %s)", self.host, self.port,
-                 self.prefix, self.mqtt.share_group)
+        log.info("hub: ingesting from mqtt://%s:%d (%s)", self.host, self.port,
+                 ", ".join(hub_subscriptions(self.prefix, self.mqtt.share_group)))
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: mqtt.ReasonCode,
                     properties: object) -> None:

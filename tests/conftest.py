@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny synthetic FER datasets made in temporary directories."""
+"""Shared fixtures and helpers: tiny synthetic FER datasets, the edgeemo command as a user runs it,
+device configs, ports, waiting for a condition, real servers (mosquitto, PostgreSQL) on loopback."""
 
 from __future__ import annotations
 
@@ -51,19 +52,61 @@ def fer_root() -> Path:
     return FER_ROOT
 
 
-def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(*args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run `python -m edgeemo ...` as a user would, capturing output."""
     return subprocess.run(
-        [sys.executable, "-m", "edgeemo", *args], check=False, capture_output=True, text=True, timeout=timeout, cwd=REPO
+        [sys.executable, "-m", "edgeemo", *args], check=False, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+        env=env,
     )
 
 
-def free_port() -> int:
-    import socket
+def start_cli(*args: str, log: Path | None = None, **popen: object) -> subprocess.Popen:
+    """`python -m edgeemo ...` in the background; its output (text) goes to `log` (appended) or a pipe."""
+    output = {"stdout": log.open("a"), "stderr": subprocess.STDOUT} if log is not None else {
+        "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+    return subprocess.Popen([sys.executable, "-m", "edgeemo", *args], cwd=REPO, text=True,
+                            **{**output, **popen})  # type: ignore[arg-type]
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def device_config(path: Path, *, store_id: str = "store-7", device_id: str = "pi-1", mqtt_port: int | None = None,
+                  **sections: dict[str, object]) -> Path:
+    """A device's edgeemo.toml at `path`: store and device names, [mqtt] on 127.0.0.1:`mqtt_port` when
+    given, and any other tables as keyword arguments (`source={"realtime": True}`)."""
+    if mqtt_port is not None:
+        sections = {**sections, "mqtt": {"enabled": True, "host": "127.0.0.1", "port": mqtt_port,
+                                         **sections.get("mqtt", {})}}
+    lines = [f"store_id = {_toml_value(store_id)}", f"device_id = {_toml_value(device_id)}"]
+    for table, values in sections.items():
+        lines += [f"[{table}]", *(f"{key} = {_toml_value(value)}" for key, value in values.items())]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def wait_for(predicate, timeout: float = 60, what: str = "the condition", every: float = 0.1):
+    """Poll `predicate` until it returns something truthy (returned); fail naming `what` after `timeout`.
+    Timeouts are generous: they bound a hang, they are not what a test measures."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def free_port() -> int:
+    from edgeemo.hub.bench.servers import free_port as free
+
+    return free()
 
 
 class ReadOnlyDir:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
+from edgeemo.cli import build_parser
 from tests.conftest import run_cli
 
 
@@ -19,11 +21,32 @@ def assert_one_line_error(result, *fragments: str) -> None:
         assert fragment in lines[0]
 
 
-def test_help_lists_the_commands_that_exist() -> None:
-    result = run_cli("--help")
-    assert result.returncode == 0
-    for command in ("train", "evaluate"):
-        assert command in result.stdout
+COMMANDS = ("train", "evaluate", "calibrate", "convert", "drift", "edgetpu-check", "run", "report", "bench", "model",
+            "zones", "hub")
+SUBCOMMANDS = {"model": ("install", "rollback", "status"), "zones": ("preview",),
+               "hub": ("serve", "import", "export", "user", "bench")}
+
+
+def _choices(parser: argparse.ArgumentParser) -> list[str]:
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return list(commands.choices)
+
+
+def test_every_command_is_listed_and_answers_help(capsys: pytest.CaptureFixture) -> None:
+    parser = build_parser()
+    assert _choices(parser) == list(COMMANDS)
+    listed = run_cli("--help")
+    assert listed.returncode == 0 and all(command in listed.stdout for command in COMMANDS)
+    for command in COMMANDS:
+        command_parser = parser._subparsers._group_actions[0].choices[command]
+        if command in SUBCOMMANDS:
+            assert _choices(command_parser) == list(SUBCOMMANDS[command]), command
+        for words in ([command], *([command, sub] for sub in SUBCOMMANDS.get(command, ()))):
+            with pytest.raises(SystemExit) as ended:
+                build_parser().parse_args([*words, "--help"])
+            assert ended.value.code == 0, words
+            shown = capsys.readouterr().out
+            assert shown.startswith(f"usage: edgeemo {' '.join(words)}") and "--help" in shown, words
 
 
 def test_evaluate_missing_model(tmp_path: Path, folder_dataset: Path) -> None:

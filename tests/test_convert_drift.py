@@ -15,6 +15,7 @@ import pytest
 from edgeemo.calibration.build import build
 from edgeemo.calibration.sets import load_calibration_set, save_calibration_set
 from edgeemo.errors import EdgeemoError
+from edgeemo.labels import LABELS
 from edgeemo.sidecar import file_sha256, read_sidecar, write_sidecar
 from edgeemo.train.data import load_faces, stratified_split
 from tests.conftest import run_cli, write_folder_dataset
@@ -40,7 +41,8 @@ def small(tmp_path_factory) -> dict[str, Path]:
               epochs=30, batch_size=32, verbose=0)
     path = root / "small.keras"
     model.save(path)
-    write_sidecar(path, {"data": str(train_dir), "config": {"val_fraction": 0.1, "seed": 42, "batch_size": 32}})
+    write_sidecar(path, {"data": str(train_dir), "config": {"val_fraction": 0.1, "seed": 42, "batch_size": 32}},
+                  labels=list(LABELS))
     build(str(train_dir), 70, root / "good.npz")
     good = load_calibration_set(root / "good.npz")
     save_calibration_set(root / "dark.npz", (good.faces // 12).astype(np.uint8), good.labels, {"source": "darkened"})

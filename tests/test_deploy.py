@@ -135,7 +135,7 @@ def _status(device) -> dict:
 
 
 def test_rollout_is_idempotent_refuses_a_corrupt_model_and_rolls_back(device, wheel: Path, tmp_path: Path) -> None:
-    from edgeemo.edge.releases import release_id
+    from edgeemo.edge.inference.releases import release_id
 
     def release_of(model: Path) -> str:  # a release is the model's bytes and its sidecar's
         return release_id(model, json.loads(model.with_suffix(".json").read_text())["sha256"])

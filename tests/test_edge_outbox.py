@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,23 +14,15 @@ import pytest
 
 from edgeemo.aggregates import validate_payload
 from edgeemo.wire import parse_resend
-from tests.conftest import CLIP, REPO, Subscriber, db_rows, free_port, start_mosquitto
+from tests.conftest import CLIP, Subscriber, db_rows, device_config, free_port, start_cli, start_mosquitto
 
 TOPIC = "edgeemo/store-7/pi-1"
 
 
-def _config(folder: Path, port: int) -> Path:
-    path = folder / "edgeemo.toml"
-    path.write_text(f'store_id = "store-7"\ndevice_id = "pi-1"\n[store]\nbucket_s = 10\ncommit_every_s = 1.0\n'
-                    f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\n')
-    return path
-
-
-def _device(config: Path, db: Path, source: Path, realtime: bool = False) -> subprocess.Popen:
-    args = [sys.executable, "-m", "edgeemo", "run", "--source", str(source), "--config", str(config), "--db", str(db)]
-    if realtime:
-        config.write_text(config.read_text() + "[source]\nrealtime = true\n")
-    return subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def _device(folder: Path, port: int, db: Path, source: Path, realtime: bool = False) -> subprocess.Popen:
+    config = device_config(folder / "edgeemo.toml", mqtt_port=port, store={"bucket_s": 10, "commit_every_s": 1.0},
+                           source={"realtime": realtime})
+    return start_cli("run", "--source", str(source), "--config", str(config), "--db", str(db))
 
 
 def _stored(db: Path) -> dict[int, dict]:
@@ -45,6 +36,7 @@ def _received(messages: list[tuple[str, str, bool]]) -> dict[int, dict]:
     return {p["seq"]: p for p in payloads}
 
 
+@pytest.mark.slow
 def test_nothing_is_lost_across_an_outage_and_a_restart_while_the_broker_is_down(
         tmp_path: Path, three_visits_clip: Path) -> None:
     port, db = free_port(), tmp_path / "device.db"
@@ -53,7 +45,7 @@ def test_nothing_is_lost_across_an_outage_and_a_restart_while_the_broker_is_down
     subscriber = Subscriber(port, f"{TOPIC}/aggregates")
     try:
         # run 1 (23 s of video in real time): the broker goes away for 8 s in the middle
-        device = _device(_config(tmp_path, port), db, three_visits_clip, realtime=True)
+        device = _device(tmp_path, port, db, three_visits_clip, realtime=True)
         time.sleep(6)
         broker.terminate()
         broker.wait(timeout=10)
@@ -66,7 +58,7 @@ def test_nothing_is_lost_across_an_outage_and_a_restart_while_the_broker_is_down
         broker.terminate()
         broker.wait(timeout=10)
         messages += subscriber.close()
-        second = _device(_config(tmp_path, port), db, CLIP)
+        second = _device(tmp_path, port, db, CLIP)
         output = second.communicate(timeout=120)[0]
         assert second.returncode == 0, output
         assert "cannot connect (broker down or unreachable?)" in output
@@ -74,7 +66,7 @@ def test_nothing_is_lost_across_an_outage_and_a_restart_while_the_broker_is_down
         # run 3: the broker is back; the backlog goes out first
         broker = start_mosquitto(tmp_path, port)
         subscriber = Subscriber(port, f"{TOPIC}/aggregates")
-        third = _device(_config(tmp_path, port), db, CLIP)
+        third = _device(tmp_path, port, db, CLIP)
         assert third.wait(timeout=120) == 0, third.stdout.read()
         messages += subscriber.take(2.0)
     finally:
@@ -93,17 +85,17 @@ def test_nothing_is_lost_across_an_outage_and_a_restart_while_the_broker_is_down
     assert sum(row["visits"] for row in stored.values()) == 5  # 3 shoppers, then 1, then 1
 
 
-def test_a_resend_request_is_answered_from_the_database(tmp_path: Path, broker: int) -> None:
+def test_a_resend_request_is_answered_from_the_database(tmp_path: Path, broker: int, three_visits_clip: Path) -> None:
     db = tmp_path / "device.db"
-    first = _device(_config(tmp_path, broker), db, CLIP)
+    first = _device(tmp_path, broker, db, CLIP)
     assert first.wait(timeout=120) == 0
     wanted = set(_stored(db))
     assert wanted and all(row["sent"] for row in _stored(db).values())
     subscriber = Subscriber(broker, f"{TOPIC}/#")
-    device = _device(_config(tmp_path, broker), db, CLIP, realtime=True)
+    device = _device(tmp_path, broker, db, three_visits_clip, realtime=True)  # 23 s: time to ask
     try:
         subscriber.until(lambda seen: any(t.endswith("/availability") and b == "online" for t, b, _ in seen))
-        time.sleep(0.5)  # the device subscribes to its resend topic right after "online"
+        # the device subscribes to its resend topic before it says "online": the broker has the subscription
         hub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         hub.connect("127.0.0.1", broker)
         hub.loop_start()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -14,27 +12,17 @@ import jsonschema
 import pytest
 
 from edgeemo.aggregates import PayloadError, validate_payload
-from tests.conftest import CLIP, REPO, Subscriber, free_port
+from tests.conftest import CLIP, REPO, Subscriber, device_config, free_port, run_cli, start_cli, wait_for
 
 SCHEMA = json.loads((REPO / "edgeemo" / "schemas" / "aggregate.schema.json").read_text())
-
-
-def _config(tmp_path: Path, port: int, extra: str = "") -> Path:
-    path = tmp_path / "edgeemo.toml"
-    path.write_text(f'store_id = "store-7"\ndevice_id = "pi-1"\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\n'
-                    f"port = {port}\n{extra}")
-    return path
 
 
 def test_aggregates_arrive_valid_against_the_schema_with_availability(tmp_path: Path, broker: int,
                                                                         three_visits_clip: Path) -> None:
     subscriber = Subscriber(broker, "edgeemo/store-7/pi-1/#")
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "edgeemo", "run", "--source", str(three_visits_clip), "--db",
-             str(tmp_path / "e.db"), "--config", str(_config(tmp_path, broker))],
-            cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
-        )
+        done = run_cli("run", "--source", str(three_visits_clip), "--db", str(tmp_path / "e.db"),
+                       "--config", str(device_config(tmp_path / "edgeemo.toml", mqtt_port=broker)), timeout=300)
         assert done.returncode == 0, done.stderr
         messages = subscriber.until(lambda seen: any(m[1] == "offline" for m in seen), timeout=30)
     finally:
@@ -53,11 +41,9 @@ def test_aggregates_arrive_valid_against_the_schema_with_availability(tmp_path: 
 
 def test_the_broker_publishes_the_last_will_when_the_device_dies(tmp_path: Path, broker: int) -> None:
     subscriber = Subscriber(broker, "edgeemo/store-7/pi-1/availability")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "edgeemo", "run", "--source", str(CLIP), "--db", str(tmp_path / "e.db"),
-         "--config", str(_config(tmp_path, broker, "[source]\nrealtime = true\n"))],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    config = device_config(tmp_path / "edgeemo.toml", mqtt_port=broker, source={"realtime": True})
+    process = start_cli("run", "--source", str(CLIP), "--db", str(tmp_path / "e.db"), "--config", str(config),
+                        stdout=subprocess.DEVNULL)
     try:
         subscriber.until(lambda seen: seen[-1][1] == "online")
         process.send_signal(signal.SIGKILL)
@@ -110,24 +96,24 @@ def _sample(text: str, name: str) -> float:
     return sum(values)
 
 
-def test_prometheus_metrics_of_a_running_loop(tmp_path: Path) -> None:
-    port = free_port()
-    config = tmp_path / "edgeemo.toml"
-    config.write_text(f"[source]\nrealtime = true\n[prometheus]\nenabled = true\nport = {port}\n")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "edgeemo", "run", "--source", str(CLIP), "--db", str(tmp_path / "e.db"),
-         "--config", str(config)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+def _scrape_when(port: int, enough) -> str | None:
+    """The metrics text once `enough(text)` holds; None while the server is not up or not there yet."""
     try:
-        deadline, text = time.monotonic() + 60, ""
-        while time.monotonic() < deadline:
-            try:
-                text = _scrape(port)
-                if _sample(text, "edgeemo_faces_total") > 10:
-                    break
-            except (OSError, StopIteration):
-                pass
-            time.sleep(0.2)
+        text = _scrape(port)
+        return text if enough(text) else None
+    except (OSError, StopIteration):
+        return None
+
+
+def test_prometheus_metrics_of_a_running_loop(tmp_path: Path, three_visits_clip: Path) -> None:
+    port = free_port()
+    config = device_config(tmp_path / "edgeemo.toml", source={"realtime": True},
+                           prometheus={"enabled": True, "port": port})
+    process = start_cli("run", "--source", str(three_visits_clip), "--db", str(tmp_path / "e.db"),  # 23 s of clip
+                        "--config", str(config), stdout=subprocess.DEVNULL)
+    try:
+        text = wait_for(lambda: _scrape_when(port, lambda t: _sample(t, "edgeemo_faces_total") > 10), 120,
+                        "more than 10 faces on /metrics")
         assert _sample(text, "edgeemo_frames_total") >= _sample(text, "edgeemo_faces_total") > 10
         assert _sample(text, "edgeemo_camera_up") == 1.0
         assert _sample(text, "edgeemo_inference_seconds_count") > 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -99,5 +98,13 @@ def test_read_tflite_refuses_non_models(tmp_path: Path, content: bytes) -> None:
         read_tflite(path)
 
 
-def test_fake_compiler_fixture_is_executable() -> None:
-    assert shutil.which(str(FAKE_COMPILER)) is not None
+def test_a_compiler_that_fails_is_one_line_naming_its_last_words(model_file: Path, tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    broken = tmp_path / "broken_edgetpu_compiler"  # FAKE compiler: crashes the way a real one can
+    broken.write_text("#!/bin/sh\necho 'Edge TPU Compiler version 16.0'\necho 'Internal compiler error. Aborting!' >&2\n"
+                      "exit 134\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("EDGEEMO_EDGETPU_COMPILER", str(broken))
+    with pytest.raises(EdgeemoError, match=r"failed on .*m_int8.tflite \(exit 134\): Internal compiler error"):
+        compile_for_edgetpu(model_file)
+    assert not model_file.with_name("m_int8_edgetpu.tflite").exists()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from edgeemo.edge.analytics.store import AnalyticsStore
-from tests.conftest import CLIP, REPO, ReadOnlyDir, run_cli
+from tests.conftest import CLIP, REPO, ReadOnlyDir, device_config, free_port, run_cli
 
 INT8 = REPO / "models" / "fer_cnn_int8.tflite"
 FLOAT = REPO / "models" / "fer_cnn.keras"
@@ -136,10 +136,7 @@ def test_a_stream_that_accepts_and_never_answers_gives_up_in_bounded_time(tmp_pa
 
 
 def test_a_broker_that_is_down_at_start_is_logged_once(tmp_path: Path) -> None:
-    from tests.conftest import free_port
-
-    config = tmp_path / "edgeemo.toml"
-    config.write_text(f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {free_port()}\n[source]\nrealtime = true\n')
+    config = device_config(tmp_path / "edgeemo.toml", mqtt_port=free_port(), source={"realtime": True})
     done = run_cli("run", "--source", str(CLIP), "--config", str(config), "--db", str(tmp_path / "e.db"))
     assert done.returncode == 0, done.stderr
     assert (done.stdout + done.stderr).count("cannot connect (broker down or unreachable?)") == 1
@@ -173,9 +170,7 @@ def test_picamera2_that_fails_to_import_for_any_reason_is_one_line(tmp_path: Pat
     (fake / "__init__.py").write_text('raise ValueError("numpy.dtype size changed, may indicate binary '
                                       'incompatibility. Expected 96 from C header, got 88 from PyObject")\n')
     env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path / "fakes")}
-    done = subprocess.run([sys.executable, "-m", "edgeemo", "run", "--source", "picamera", "--db",
-                           str(tmp_path / "e.db")], cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = run_cli("run", "--source", "picamera", "--db", str(tmp_path / "e.db"), timeout=120, env=env)
     line = _one_line(done)
     assert "picamera2 is installed but fails to import (ValueError: numpy.dtype size changed" in line
     assert "numpy" in line.split("fails to import")[1]
@@ -185,11 +180,9 @@ def test_nothing_piles_up_in_memory_while_the_broker_is_away(tmp_path: Path) -> 
     from collections import Counter
 
     from edgeemo.edge.analytics.intervals import Aggregate
-    from edgeemo.edge.analytics.mqtt import MqttPublisher
+    from edgeemo.edge.analytics.mqtt import MqttConfig, MqttPublisher
     from edgeemo.edge.analytics.outbox import Outbox
-    from edgeemo.edge.config import MqttConfig
     from edgeemo.labels import LABELS
-    from tests.conftest import free_port
 
     store = AnalyticsStore(tmp_path / "a.db")
     for seq, minute in enumerate(range(500), start=1):

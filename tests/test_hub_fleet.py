@@ -9,7 +9,6 @@ import json
 import logging
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,15 +20,26 @@ import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from edgeemo.aggregates import DEFAULT_GROUPS, build_payload
-from edgeemo.hub.bench.servers import ROOT_STAYS_ROOT, Mosquitto, free_port
+from edgeemo.hub.bench.servers import ROOT_STAYS_ROOT, Mosquitto
 from edgeemo.hub.config import GapsSection, HubConfig, MqttSection
 from edgeemo.hub.db import open_database
 from edgeemo.hub.mqtt_ingest import MqttIngest
-from tests.conftest import CLIP, MOSQUITTO, REPO, db_rows, new_postgres_database
+from edgeemo.labels import FERPLUS_LABELS
+from tests.conftest import (
+    CLIP,
+    MOSQUITTO,
+    REPO,
+    db_rows,
+    device_config,
+    free_port,
+    new_postgres_database,
+    start_cli,
+    wait_for,
+)
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed")
 TEMPLATES = REPO / "deploy" / "roles" / "hub" / "templates"
-LABELS = ("angry", "contempt", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+LABELS = FERPLUS_LABELS
 T0 = 1_795_000_000 - 1_795_000_000 % 60
 
 
@@ -208,15 +218,15 @@ class HubServe:
         config.write_text(f'db = "{db}"\n[mqtt]\nurl = "mqtt://127.0.0.1:{broker_port}"\nclient_id = "hub-{name}"\n'
                           f'share_group = "group-{name}"\n[gaps]\ncheck_every_s = 2\nfirst_request_after_s = 5\n')
         self.log = folder / f"{name}.log"
-        self.process = subprocess.Popen([sys.executable, "-m", "edgeemo", "hub", "serve", "--config", str(config),
-                                         "--listen", f"127.0.0.1:{free_port()}"], cwd=REPO,
-                                        stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        self.process = start_cli("hub", "serve", "--config", str(config), "--listen", f"127.0.0.1:{free_port()}",
+                                 log=self.log)
 
-    def wait_for(self, text: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.log.read_text():
-            assert time.monotonic() < deadline and self.process.poll() is None, self.log.read_text()
-            time.sleep(0.1)
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        def seen() -> bool:
+            assert self.process.poll() is None, self.log.read_text()
+            return text in self.log.read_text()
+
+        wait_for(seen, timeout, f"{text!r} in the {self.name} hub's log")
 
     def intervals(self) -> dict[tuple, tuple]:
         database = open_database(self.db)
@@ -236,12 +246,9 @@ class HubServe:
 
 
 def _device(folder: Path, db: Path, clip: Path, port: int) -> subprocess.Popen:
-    config = folder / "device.toml"
-    config.write_text(f'store_id = "store-7"\ndevice_id = "pi-1"\n[store]\nbucket_s = 10\ncommit_every_s = 1.0\n'
-                      f'[source]\nrealtime = true\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\n')
-    return subprocess.Popen([sys.executable, "-m", "edgeemo", "run", "--source", str(clip), "--config", str(config),
-                             "--db", str(db)], cwd=REPO, stdout=(folder / "device.log").open("a"),
-                            stderr=subprocess.STDOUT)
+    config = device_config(folder / "device.toml", mqtt_port=port, store={"bucket_s": 10, "commit_every_s": 1.0},
+                           source={"realtime": True})
+    return start_cli("run", "--source", str(clip), "--config", str(config), "--db", str(db), log=folder / "device.log")
 
 
 def _device_rows(db: Path) -> dict[tuple, tuple]:
@@ -250,6 +257,7 @@ def _device_rows(db: Path) -> dict[tuple, tuple]:
             for zone, start, seq, faces, visits, e in rows}
 
 
+@pytest.mark.slow
 def test_nothing_is_lost_across_a_two_minute_broker_outage_and_a_device_restart(
         tmp_path: Path, long_clip: Path, postgres_cluster) -> None:
     port, device_db = free_port(), tmp_path / "device.db"

@@ -230,6 +230,7 @@ def test_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) ->
     assert done.returncode != 0 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
 
 
+@pytest.mark.slow
 def test_a_database_that_cannot_be_reached_is_one_line(tmp_path: Path) -> None:
     for url, message in (("postgresql://nobody@127.0.0.1:1/hub", "cannot connect to postgresql://nobody@127.0.0.1:1"),
                          (str(tmp_path), "cannot open")):

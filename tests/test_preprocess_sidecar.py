@@ -27,9 +27,9 @@ def test_expand_box_is_clipped_to_the_image() -> None:
 def test_sidecar_round_trip_and_hash_check(tmp_path: Path) -> None:
     model = tmp_path / "m.tflite"
     model.write_bytes(b"model bytes")
-    write_sidecar(model, {"stage": "test"})
+    write_sidecar(model, {"stage": "test"}, labels=["angry", "happy"])
     sidecar = read_sidecar(model)
-    assert sidecar.labels[0] == "angry" and sidecar.input_size == (48, 48)
+    assert sidecar.labels == ["angry", "happy"] and sidecar.input_size == (48, 48)
     model.write_bytes(b"model bytes, truncated?")
     with pytest.raises(EdgeemoError, match="does not match its sidecar"):
         read_sidecar(model)

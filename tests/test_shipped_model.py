@@ -115,3 +115,31 @@ def test_ferplus_int8_on_ferplus_publictest(fer_root: Path) -> None:
     report = json.loads(result.stdout)
     assert report["n"] == 3199  # FER+ majority keeps 3,199 of the 3,589 PublicTest faces
     assert report["accuracy"] >= FERPLUS_INT8_CARD_ACCURACY - 0.001  # guards the model card's number (88% missed)
+
+
+@pytest.mark.slow
+def test_evaluate_on_the_validation_split_reproduces_what_training_recorded(fer_root: Path) -> None:
+    """`--split validation` carves the split the model was chosen on (seed and fraction from its
+    sidecar): the FER+ model's validation accuracy is the one `edgeemo train` wrote down."""
+    model = REPO / "models" / "ferplus_cnn.keras"
+    votes = fer_root.parent / "ferplus" / "ferplus_votes.csv"
+    if not votes.is_file():
+        pytest.skip(f"FER+ votes not found at {votes}")
+    result = run_cli("evaluate", "--model", str(model), "--data", str(fer_root / "train"), "--votes", str(votes),
+                     "--split", "validation", "--json")
+    assert result.returncode == 0, result.stderr
+    report, made_by = json.loads(result.stdout), read_sidecar(model).made_by
+    assert report["n"] == made_by["n_validation"]
+    assert round(report["accuracy"], 4) == made_by["validation_accuracy"]
+    assert round(report["macro_f1"], 4) == made_by["validation_macro_f1"]
+
+
+def test_validation_split_needs_a_model_trained_by_edgeemo(tmp_path: Path, folder_dataset: Path) -> None:
+    from edgeemo.sidecar import write_sidecar
+
+    model = tmp_path / "foreign.tflite"
+    model.write_bytes((REPO / "models" / "fer_cnn_int8.tflite").read_bytes())
+    write_sidecar(model, {"stage": "made elsewhere"}, labels=list(LABELS))
+    result = run_cli("evaluate", "--model", str(model), "--data", str(folder_dataset), "--split", "validation")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "records no training split" in result.stderr

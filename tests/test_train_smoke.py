@@ -67,7 +67,7 @@ def test_evaluate_json_on_keras_and_tflite_agree(trained_run, tmp_path: Path) ->
     converter = tf.lite.TFLiteConverter.from_keras_model(keras.models.load_model(run / "model.keras"))
     tflite = tmp_path / "model_float.tflite"
     tflite.write_bytes(converter.convert())
-    write_sidecar(tflite, {"stage": "test float conversion"})
+    write_sidecar(tflite, {"stage": "test float conversion"}, labels=list(LABELS))
     tflite_result = run_cli("evaluate", "--model", str(tflite), "--data", str(data), "--json")
     assert tflite_result.returncode == 0, tflite_result.stderr
     tflite_report = json.loads(tflite_result.stdout)

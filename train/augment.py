@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-
-@dataclass(frozen=True)
-class AugmentSpec:
-    flip: bool = True
-    max_rotation_deg: float = 10.0
-    max_shift: float = 0.1  # fraction of the side
-    max_zoom: float = 0.1  # scale in [1 - z, 1 + z]
-    brightness: float = 0.2  # shift of up to this fraction of 255
-    contrast: float = 0.2  # gain in [1 - c, 1 + c] around the face's mean
-    erase_prob: float = 0.25  # random erasing (cutout) of one rectangle
+from edgeemo.train.config import AugmentSpec
 
 
 def augment_batch(faces: np.ndarray, rng: np.random.Generator, spec: AugmentSpec) -> np.ndarray:

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from edgeemo.errors import EdgeemoError
-from edgeemo.train.augment import AugmentSpec
+
+
+@dataclass(frozen=True)
+class AugmentSpec:
+    """Training-time augmentation (edgeemo.train.augment applies it)."""
+
+    flip: bool = True
+    max_rotation_deg: float = 10.0
+    max_shift: float = 0.1  # fraction of the side
+    max_zoom: float = 0.1  # scale in [1 - z, 1 + z]
+    brightness: float = 0.2  # shift of up to this fraction of 255
+    contrast: float = 0.2  # gain in [1 - c, 1 + c] around the face's mean
+    erase_prob: float = 0.25  # random erasing (cutout) of one rectangle
+
 
 PRECISIONS = ("fp32", "bf16")
 TARGETS = ("majority", "distribution")
@@ -30,28 +43,50 @@ class ModelConfig:
     head_dropout: float = 0.4
 
 
+def option(default: Any = MISSING, help: str = "", *, flag: str | None = None, choices: tuple[str, ...] = (),
+           metavar: str | None = None, factory: Any = MISSING) -> Any:
+    """A training setting: its one default, and (with `help`) the `edgeemo train` flag made from it."""
+    metadata = {"help": help, "flag": flag, "choices": choices, "metavar": metavar} if help else {}
+    if factory is not MISSING:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class TrainConfig:
-    data: str
-    epochs: int = 50
-    batch_size: int = 128
-    lr: float = 1e-3
+    """Every setting of a run: `edgeemo train`'s flags are made from these fields (one default each),
+    a preset file (`--config train/presets/NAME.toml`) sets any of them, and `config.json` in the
+    run directory records them all."""
+
+    data: str = option(help="Kaggle folder tree (<split>/<label>/*.jpg) or fer2013.csv", metavar="DIR_OR_CSV")
+    epochs: int = option(50, "epochs to train (fewer if early stopping ends the run)")
+    batch_size: int = option(128, "faces per batch")
+    lr: float = option(1e-3, "peak learning rate (AdamW, cosine schedule)")
     weight_decay: float = 0.05  # AdamW, decoupled
-    warmup_epochs: int = 3
-    seed: int = 42
-    precision: str = "bf16"
+    warmup_epochs: int = option(3, "linear warm-up before the cosine decay")
+    seed: int = option(42, "seeds the validation split, the shuffling, the augmentation and the weights")
+    precision: str = option("bf16", "bf16 = mixed_bfloat16, about 2x faster on CPUs with AVX512-BF16/AMX",
+                            choices=PRECISIONS)
     val_fraction: float = 0.1
-    label_smoothing: float = 0.1
-    class_weights: str = "none"
-    patience: int = 15  # epochs without a better validation accuracy before stopping
-    init_from: str | None = None  # a trained model of the same architecture to start from (fine-tuning)
-    votes: str | None = None  # FER+ ferplus_votes.csv: 8 FER+ classes instead of the folders' 7
-    targets: str = "majority"  # or "distribution": FER+ vote distributions as soft targets
+    label_smoothing: float = option(0.1, "label smoothing of the loss")
+    class_weights: str = option("none", "per-class loss weights against class imbalance", choices=CLASS_WEIGHTINGS)
+    patience: int = option(15, "early-stopping patience in epochs")
+    init_from: str | None = option(None, "start from this trained .keras model (same architecture) instead of "
+                                   "random weights: fine-tune the bundled model on your own data with a lower --lr",
+                                   flag="--init", metavar="MODEL")
+    votes: str | None = option(None, "FER+ ferplus_votes.csv: train the 8 FER+ classes on its majority labels "
+                               "(images without a majority are dropped)", metavar="CSV")
+    targets: str = option("majority", "with --votes: one-hot majority labels, or the vote distribution as soft "
+                          "targets", choices=TARGETS)
     input_size: tuple[int, int] = (48, 48)
     model: ModelConfig = field(default_factory=ModelConfig)
-    augment: AugmentSpec = field(default_factory=AugmentSpec)
+    augment: AugmentSpec = option(  # noqa: RUF009 - option() returns a field()
+        help="standard: flip, rotation, shift, zoom, brightness/contrast, erasing; light: flip and +-3 px shift "
+        "(for fine-tuning)", choices=tuple(AUGMENT_PRESETS), factory=AugmentSpec)
 
     def __post_init__(self) -> None:
+        if not self.data:
+            raise EdgeemoError("--data is required (or `data = ...` in --config)")
         if self.precision not in PRECISIONS:
             raise EdgeemoError(f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if self.class_weights not in CLASS_WEIGHTINGS:
@@ -75,15 +110,62 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: Path) -> TrainConfig:
+        """The config a run recorded (`--resume` continues with exactly it)."""
         try:
             raw: dict[str, Any] = json.loads(path.read_text())
-            model = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("model", {}).items()})
-            augment = AugmentSpec(**raw.pop("augment", {}))
-            known = {f.name for f in fields(cls)}
-            unknown = sorted(set(raw) - known)
-            if unknown:
-                raise EdgeemoError(f"{path}: unknown training setting {unknown[0]!r}")
-            raw["input_size"] = tuple(raw.get("input_size", (48, 48)))
-            return cls(model=model, augment=augment, **raw)
-        except (OSError, json.JSONDecodeError, TypeError) as exc:
+        except (OSError, json.JSONDecodeError) as exc:
             raise EdgeemoError(f"{path}: not a readable training config ({exc})") from exc
+        return from_settings(raw, str(path))
+
+
+def cli_settings() -> list[Field]:
+    """The fields that are `edgeemo train` flags."""
+    return [f for f in fields(TrainConfig) if f.metadata.get("help")]
+
+
+def flag_of(setting: Field) -> str:
+    return setting.metadata.get("flag") or "--" + setting.name.replace("_", "-")
+
+
+def default_of(setting: Field) -> Any:
+    if setting.name == "augment":
+        return "standard"
+    return setting.default if setting.default is not MISSING else None
+
+
+def from_settings(settings: dict[str, Any], source: str = "the settings") -> TrainConfig:
+    """A config from field names to values (a preset file and the flags given, merged): `augment`
+    may name a preset or hold an AugmentSpec's fields, `model` a ModelConfig's."""
+    settings = dict(settings)
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise EdgeemoError(f"{source}: unknown training setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    try:
+        augment = settings.get("augment")
+        if isinstance(augment, str):
+            if augment not in AUGMENT_PRESETS:
+                raise EdgeemoError(f"{source}: augment {augment!r}: choose one of {', '.join(AUGMENT_PRESETS)}")
+            settings["augment"] = AUGMENT_PRESETS[augment]
+        elif isinstance(augment, dict):
+            settings["augment"] = AugmentSpec(**augment)
+        if isinstance(settings.get("model"), dict):
+            settings["model"] = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                              for k, v in settings["model"].items()})
+        if "input_size" in settings:
+            settings["input_size"] = tuple(settings["input_size"])
+        return TrainConfig(**{"data": "", **settings})
+    except TypeError as exc:
+        raise EdgeemoError(f"{source}: {exc}") from None
+
+
+def read_preset(path: Path) -> dict[str, Any]:
+    """A preset file's settings (TOML: field names at the top, `[model]` and `[augment]` tables)."""
+    from edgeemo.tomlconfig import tomllib  # here: `edgeemo --help` imports this module and must stay light
+
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise EdgeemoError(f"--config {path}: no such preset file (the shipped ones are in train/presets/)") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise EdgeemoError(f"--config {path}: not a readable TOML preset ({exc})") from None

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from edgeemo.train.data import load_faces, unseen_mask
+from edgeemo.errors import EdgeemoError
+from edgeemo.sidecar import read_sidecar
+from edgeemo.train.data import FaceDataset, load_faces, load_split, unseen_mask
 from edgeemo.train.metrics import Report, classification_report
 from edgeemo.train.predictors import Predictor, load_predictor
 from edgeemo.tta import predict_with_tta
@@ -29,7 +31,7 @@ def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None 
     """Evaluate on `data`; with `train_data`, also on the faces that have no copy in it (FER-2013's
     PublicTest holds 280 pixel-identical copies of training images)."""
     predictor = load_predictor(model_path)
-    dataset = load_faces(data, split, predictor.input_size, votes).for_model(predictor.labels, model_path)
+    dataset = _faces(model_path, data, split, predictor.input_size, votes).for_model(predictor.labels, model_path)
     if tta != "none":
         plain = predictor.predict
         predictor.predict = lambda faces: predict_with_tta(plain, faces, tta)
@@ -42,6 +44,25 @@ def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None 
     if out is not None:
         write_report(report, model_path, dataset.summary(), predictor.kind, out)
     return report
+
+
+def validation_split_of(model_path: Path) -> tuple[int, float]:
+    """(seed, fraction) of the validation split the model was chosen on, from its sidecar (a
+    converted model's sidecar keeps its float model's training record under `train`)."""
+    made_by = read_sidecar(model_path).made_by
+    config = made_by.get("config") or made_by.get("train", {}).get("config")
+    if not isinstance(config, dict) or "seed" not in config or "val_fraction" not in config:
+        raise EdgeemoError(f"{model_path}: its sidecar records no training split (made_by.config seed and "
+                           "val_fraction); --split validation needs a model trained by `edgeemo train`")
+    return int(config["seed"]), float(config["val_fraction"])
+
+
+def _faces(model_path: Path, data: str, split: str, size: tuple[int, int], votes: Path | None) -> FaceDataset:
+    """The faces to score: a split of `data`, or the model's own validation split carved from it."""
+    if split != "validation":
+        return load_faces(data, split, size, votes)
+    seed, fraction = validation_split_of(model_path)
+    return load_split(data, fraction, seed, size, votes)[1]
 
 
 def write_report(report: Report, model_path: Path, data_summary: str, kind: str, out: Path) -> None:

@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from edgeemo import __version__
-from edgeemo.errors import EdgeemoError, first_line
-from edgeemo.sidecar import file_sha256, read_sidecar, write_sidecar
+from edgeemo.errors import EdgeemoError
+from edgeemo.sidecar import write_sidecar
 from edgeemo.train.augment import augment_batch
 from edgeemo.train.config import TrainConfig
 from edgeemo.train.data import FaceDataset, load_split
+from edgeemo.train.init import init_provenance, load_initial_weights
 from edgeemo.train.metrics import classification_report
 from edgeemo.train.model import build_model, count_macs
 from edgeemo.train.plots import training_curves
@@ -206,8 +207,9 @@ def read_history(path: Path) -> dict[str, list[float]]:
     return {name: [float(row[name]) for row in rows] for name in HISTORY_FIELDS}
 
 
-def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> Path:
-    """Train, keep the best validation checkpoint, and write model.keras + model.json."""
+def train(config: TrainConfig | None, run_dir: Path, resume: bool = False) -> Path:
+    """Train, keep the best validation checkpoint, and write model.keras + model.json (resuming,
+    with the config the run recorded: `config` may then be None)."""
     checkpoint_dir = run_dir / "checkpoint"
     state_path = checkpoint_dir / "state.json"
     if resume:
@@ -219,6 +221,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> Path:
     else:
         if state_path.exists():
             raise EdgeemoError(f"{run_dir}: holds a run already; pass --resume to continue it or choose another --out")
+        assert config is not None, "a new run needs its config"
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         _atomic_write_text(run_dir / "config.json", config.to_json())
         state = {"best_val_accuracy": -1.0, "best_epoch": 0, "epochs_done": 0, "train_seconds": 0.0}
@@ -240,7 +243,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> Path:
     else:
         model = build_model(config.model, config.input_size, len(train_set.names))
         if config.init_from:
-            state["init"] = _load_initial_weights(model, Path(config.init_from))
+            state["init"] = load_initial_weights(model, Path(config.init_from))
         _compile(model, config, len(batches))
     done = state["epochs_done"]
     if done < config.epochs and done - state["best_epoch"] < config.patience:
@@ -250,59 +253,6 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> Path:
             verbose=1 if sys.stdout.isatty() else 2,
         )
     return _export_best(config, run_dir, state, val_x, val_set, len(train_set))
-
-
-def _load_initial_weights(model: keras.Model, source: Path) -> dict:
-    """Copy every weight of a trained model into `model` (the architectures must match).
-
-    A starting model with another number of classes (FER-2013's 7 for a FER+ run's 8) gives
-    every layer but the output layer, which starts from random weights.
-
-    Returns the record the run's sidecar keeps under `init`: the starting model's path,
-    sha256 and, when it has a sidecar, how it was trained. It is taken now, from the file
-    the weights came from, so it stays right even if that file is later replaced (as when
-    a fine-tuned model becomes the bundled one).
-    """
-    if not source.is_file():
-        raise EdgeemoError(f"--init {source}: no such model file; pass a .keras model written by edgeemo train")
-    try:
-        trained = keras.models.load_model(source, compile=False)
-        fresh = _copy_matching_weights(trained, model)
-    except (OSError, ValueError) as exc:
-        raise EdgeemoError(f"--init {source}: cannot start from it ({first_line(exc)}); it must be a .keras model "
-                           "with the same architecture as this run's config") from exc
-    log.info("starting from the weights of %s%s", source, f" (new, random: {', '.join(fresh)})" if fresh else "")
-    record: dict = {"model": str(source), **({"reinitialised": fresh} if fresh else {})}
-    try:
-        sidecar = read_sidecar(source)  # also checks its sha256
-    except EdgeemoError:
-        return {**record, "sha256": file_sha256(source)}
-    return {**record, "sha256": sidecar.sha256, "made_by": sidecar.made_by}
-
-
-def _copy_matching_weights(trained: keras.Model, model: keras.Model) -> list[str]:
-    """Copy weights layer by layer; only the output layer may differ (in classes). Returns its name."""
-    if [layer.name for layer in trained.layers] != [layer.name for layer in model.layers]:
-        raise ValueError("its layers differ from this run's model")
-    fresh = []
-    for source_layer, layer in zip(trained.layers, model.layers):
-        weights = source_layer.get_weights()
-        if [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
-            layer.set_weights(weights)
-        elif layer is model.layers[-2] and isinstance(layer, keras.layers.Dense):  # logits, before softmax
-            fresh.append(layer.name)
-        else:
-            raise ValueError(f"layer {layer.name} has other shapes")
-    return fresh
-
-
-def _init_provenance(state: dict) -> dict:
-    """Sidecar fields of a fine-tuned run: its starting model and the training time of both."""
-    init = state.get("init")
-    if init is None:
-        return {}
-    total = state["train_seconds"] + float(init.get("made_by", {}).get("train_seconds", 0.0))
-    return {"init": init, "train_seconds_with_init": round(total, 1)}
 
 
 def _export_best(config: TrainConfig, run_dir: Path, state: dict, val_x: np.ndarray,
@@ -337,7 +287,7 @@ def _export_best(config: TrainConfig, run_dir: Path, state: dict, val_x: np.ndar
         "train_seconds": round(state["train_seconds"], 1),
         "train_images_per_s": round(float(np.median(history["images_per_s"])), 1),
         "precision": config.precision,
-        **_init_provenance(state),
+        **init_provenance(state),
         "config": asdict(config),
         "edgeemo": __version__,
         "tensorflow": tf.__version__,

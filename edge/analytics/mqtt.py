@@ -106,8 +106,10 @@ class MqttPublisher:
             return
         self._down_logged = False
         log.info("mqtt %s:%d: connected", self.config.host, self.config.port)
-        client.publish(self.availability_topic, ONLINE, qos=1, retain=True)
+        # subscribed before "online": the broker handles one client's packets in order, so whoever
+        # sees "online" can ask for a re-send and be heard
         client.subscribe(self.resend_topic, qos=1)
+        client.publish(self.availability_topic, ONLINE, qos=1, retain=True)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: mqtt.ReasonCode,
                        properties: object) -> None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edgeemo.aggregates import NO_ZONE
 from edgeemo.preprocess import Box
+from edgeemo.wire import ZONE_PATTERN
 
 
 class ZoneConfig(BaseModel):
@@ -26,7 +27,7 @@ class ZoneConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="letters, digits, _ . -; shown in reports")
+    name: str = Field(pattern=ZONE_PATTERN, description="letters, digits, _ . -; shown in reports")
     kind: Literal["analyse", "exclude"] = Field(description="analyse: counted under its name; exclude: never analysed")
     polygon: list[tuple[float, float]] = Field(description="[x, y] points, fractions of the frame from 0 to 1")
 

@@ -33,6 +33,7 @@ from edgeemo.hub.bench import loadgen
 from edgeemo.hub.bench.servers import Mosquitto, Postgres, free_port
 from edgeemo.hub.config import HubConfig, MqttSection
 from edgeemo.hub.db import open_database
+from edgeemo.wire import AGGREGATES, device_topic
 
 FLEET_BROKER = "max_queued_messages 0\nmax_inflight_messages 0\n"  # as the shipped fleet config: never drop
 BENCH_PREFIX = "edgeemo"
@@ -68,7 +69,7 @@ def _publish(url: str, first: int, last: int, messages: int, start: int) -> int:
                                     visits_by_emotion={"happy": visits // 2, "neutral": visits - visits // 2},
                                     groups=DEFAULT_GROUPS.for_labels(labels), dwell_s_total=12.5 * visits)
             body = json.dumps(payload, separators=(",", ":"))
-            topic = f"{BENCH_PREFIX}/{store}/{device}/aggregates"
+            topic = device_topic(BENCH_PREFIX, store, device, AGGREGATES)
             for _ in range(2 if (i * messages + j) % 100 == 7 else 1):  # 1% re-sent
                 client.publish(topic, body, qos=1)
                 sent += 1

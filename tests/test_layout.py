@@ -1,0 +1,106 @@
+"""The house's shape, checked: floors that import only downwards, the device↔hub contract written
+once, and modules and route functions a newcomer can read in one sitting (ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+STAGES = ("train", "calibration", "convert", "edge", "hub")
+EDGE_FLOORS = ("capture", "vision", "inference", "analytics", "service")
+EDGE_TOP = ("cli", "config", "loop", "runtime", "bench")
+# the one sideways import between edge floors: the debugging view draws a capture Frame
+EDGE_SIDEWAYS = {("service", "capture")}
+
+
+def _modules(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every edgeemo module a file imports, at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("edgeemo.")}
+
+
+def _package(name: str) -> str:
+    """`edgeemo.edge.vision.haar.HaarDetector` -> `edge.vision`; `edgeemo.hub.db` -> `hub`."""
+    parts = name.split(".")[1:]
+    if parts[:1] == ["edge"] and len(parts) > 1 and parts[1] in EDGE_FLOORS:
+        return f"edge.{parts[1]}"
+    return parts[0] if parts else ""
+
+
+def test_the_ground_floor_imports_no_stage() -> None:
+    for path in _modules(REPO / "edgeemo"):
+        if path.name in ("cli.py", "__main__.py"):  # the command line sits on top of every stage
+            continue
+        stages = {_package(name).split(".")[0] for name in _imports(path)} & set(STAGES)
+        assert not stages, f"{path.relative_to(REPO)} imports {sorted(stages)}: the ground floor stays below the stages"
+
+
+def test_edge_floors_import_only_downwards() -> None:
+    for floor in EDGE_FLOORS:
+        for path in _modules(REPO / "edge" / floor):
+            for name in _imports(path):
+                target = _package(name)
+                where = f"{path.relative_to(REPO)} imports {name}"
+                assert not target.startswith("hub"), where
+                if target == "edge":  # the top: config, loop, runtime, bench, cli
+                    pytest.fail(f"{where}: a floor never imports the top of edge/")
+                if target.startswith("edge.") and target != f"edge.{floor}":
+                    assert (floor, target.split(".")[1]) in EDGE_SIDEWAYS, f"{where}: floors do not import sideways"
+
+
+def test_device_and_hub_share_only_the_ground_floor() -> None:
+    for stage, other in (("edge", "hub"), ("hub", "edge")):
+        for path in _modules(REPO / stage):
+            assert not [n for n in _imports(path) if _package(n).split(".")[0] == other], \
+                f"{path.relative_to(REPO)} imports {other}/: what both need lives in edgeemo/"
+
+
+def test_the_hub_runtime_never_loads_the_bench() -> None:
+    for path in _modules(REPO / "hub"):
+        if "bench" in path.relative_to(REPO / "hub").parts or path.name == "cli.py":
+            continue
+        assert not [n for n in _imports(path) if n.startswith("edgeemo.hub.bench")], path
+
+
+def test_the_wire_contract_is_written_once() -> None:
+    """Topic levels, name patterns and the re-send limit appear only in edgeemo/wire.py."""
+    literals = [r"\^\[A-Za-z0-9_\.-\]", r"\+/\+/", r"/(aggregates|availability|resend)\b",
+                r"MAX_(RESEND|REQUEST)\s*=", r"fromisoformat"]
+    for stage in ("edge", "hub"):
+        for path in _modules(REPO / stage):
+            text = path.read_text()
+            for literal in literals:
+                assert not re.search(literal, text), f"{path.relative_to(REPO)} repeats {literal!r} of edgeemo.wire"
+
+
+def test_edge_is_a_few_files_at_the_top_and_no_module_is_long() -> None:
+    top = [p.name for p in (REPO / "edge").iterdir() if p.is_file()]
+    assert len(top) <= 8, top
+    assert {p.stem for p in (REPO / "edge").glob("*.py")} == {"__init__", *EDGE_TOP}
+    for folder in ("edgeemo", *STAGES, "scripts", "tests"):
+        for path in _modules(REPO / folder):
+            lines = len(path.read_text().splitlines())
+            assert lines <= 350, f"{path.relative_to(REPO)}: {lines} lines; split it by what it does"
+
+
+def test_no_route_function_of_the_dashboard_is_long() -> None:
+    for path in _modules(REPO / "hub" / "web"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 80, f"{path.relative_to(REPO)}:{node.lineno} {node.name}: {length} lines"

@@ -1,0 +1,68 @@
+"""Training settings in one place: the flags come from the config's fields, presets set the same
+fields, and the shipped presets are the runs the shipped models' sidecars recorded."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import pytest
+
+from edgeemo.errors import EdgeemoError
+from edgeemo.train.config import AUGMENT_PRESETS, TrainConfig, cli_settings, flag_of, from_settings, read_preset
+from tests.conftest import REPO, run_cli
+
+PRESETS = REPO / "train" / "presets"
+
+
+@pytest.mark.parametrize("preset, model", [("fer_cnn.toml", "fer_cnn.json"), ("ferplus_cnn.toml", "ferplus_cnn.json")])
+def test_each_shipped_preset_is_the_run_its_model_recorded(preset: str, model: str) -> None:
+    config = asdict(from_settings(read_preset(PRESETS / preset), preset))
+    recorded = json.loads((REPO / "models" / model).read_text())["made_by"]["config"]
+    # the starting model is named by its path at the time; the preset names where the chain puts it
+    differs = {k for k in recorded if k != "init_from" and json.dumps(config[k]) != json.dumps(recorded[k])}
+    assert not differs, {k: (config[k], recorded[k]) for k in differs}
+
+
+def test_the_first_run_behind_fer_cnn_is_a_preset_too() -> None:
+    recorded = json.loads((REPO / "models" / "fer_cnn.json").read_text())["made_by"]["init"]["made_by"]["config"]
+    config = asdict(from_settings(read_preset(PRESETS / "fer_cnn_scratch.toml"), "fer_cnn_scratch.toml"))
+    assert {k: json.dumps(config[k]) for k in recorded} == {k: json.dumps(v) for k, v in recorded.items()}
+
+
+def test_every_flag_has_one_default_the_config_s_own(capsys: pytest.CaptureFixture) -> None:
+    from edgeemo.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    shown = capsys.readouterr().out
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    for setting in cli_settings():
+        assert flag_of(setting) in shown
+        if setting.name not in ("data", "augment", "init_from", "votes"):
+            assert f"(default: {defaults[setting.name]})" in " ".join(shown.split()), setting.name
+    assert set(AUGMENT_PRESETS) == set(next(f for f in cli_settings() if f.name == "augment").metadata["choices"])
+
+
+def test_flags_override_the_preset_which_overrides_the_defaults(tmp_path: Path) -> None:
+    preset = tmp_path / "p.toml"
+    preset.write_text('data = "faces/"\nepochs = 7\nlr = 0.01\naugment = "light"\n[model]\nwidths = [8, 16]\n')
+    config = from_settings({**read_preset(preset), "epochs": 3}, str(preset))
+    assert (config.data, config.epochs, config.lr, config.batch_size) == ("faces/", 3, 0.01, 128)
+    assert config.augment == AUGMENT_PRESETS["light"] and config.model.widths == (8, 16)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('data = "x"\nepoch = 3\n', "unknown training setting 'epoch'"),
+    ('data = "x"\naugment = "heavy"\n', "augment 'heavy'"),
+    ("epochs = 3\n", "--data is required"),
+    ('data = "x"\n[model]\ndepth = 3\n', "depth"),
+])
+def test_a_bad_preset_is_one_line_naming_the_setting(tmp_path: Path, text: str, message: str) -> None:
+    preset = tmp_path / "bad.toml"
+    preset.write_text(text)
+    with pytest.raises(EdgeemoError, match=message):
+        from_settings(read_preset(preset), str(preset))
+    done = run_cli("train", "--config", str(preset), "--out", str(tmp_path / "run"))
+    assert done.returncode != 0 and "Traceback" not in done.stderr and message.split("'")[0] in done.stderr
