@@ -23,6 +23,8 @@ NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 TOPIC_PREFIX_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
 NAME_RULE = "1-64 letters, digits, _ . -"
 ZONE_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"  # a zone's name travels in every payload and is shown in reports
+LABEL_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"  # a model's label (from its sidecar), in every payload
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"  # a model file's name, in every version-3 payload
 
 AGGREGATES, AVAILABILITY, RESEND = "aggregates", "availability", "resend"
 ONLINE, OFFLINE = b"online", b"offline"

@@ -58,28 +58,54 @@ def _open(args: argparse.Namespace):
 
 # -- serve ---------------------------------------------------------------------------------------
 def _serve(args: argparse.Namespace) -> int:
+    import threading
+    import time
+
     import uvicorn
 
     from edgeemo.hub.mqtt_ingest import MqttIngest
     from edgeemo.hub.web import create_app
+    from edgeemo.sdnotify import ServiceNotifier
 
     config, database = _open(args)
     host, _, port = config.web.listen.rpartition(":")
-    ingest = MqttIngest(config, database) if config.mqtt.url else None
-    app = create_app(config, database, ingest_stats=(lambda: ingest.stats.as_dict()) if ingest else None)
+    notifier = ServiceNotifier()
+    server: uvicorn.Server | None = None
+
+    def ingest_failed(why: str) -> None:  # the worker stopped: exit, so systemd restarts the hub
+        if server is not None:
+            server.should_exit = True
+
+    ingest = MqttIngest(config, database, notifier, ingest_failed) if config.mqtt.url else None
+    app = create_app(config, database, ingest=ingest)
     server = uvicorn.Server(uvicorn.Config(app, host=host or "127.0.0.1", port=int(port), log_level="warning",
                                            access_log=False, proxy_headers=True, forwarded_allow_ips="127.0.0.1"))
+
+    def ready_once_serving() -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.05)
+        if server.started:
+            notifier.ready(f"dashboard on {config.web.listen}, database {database.describe()}")
+            if ingest is None:  # no ingest to prove progress: the web side's liveness feeds the watchdog
+                while not server.should_exit:
+                    notifier.watchdog()
+                    time.sleep(1.0)
+
     if ingest:
         ingest.start()
     else:
         log.info("hub: no [mqtt] url: serving the database only (dashboard, API)")
+    threading.Thread(target=ready_once_serving, name="hub-ready", daemon=True).start()
     log.info("hub: dashboard on http://%s:%s (database %s)", host or "127.0.0.1", port, database.describe())
     try:
-        server.run()  # returns on SIGTERM/SIGINT
+        server.run()  # returns on SIGTERM/SIGINT, or when ingest failed
     finally:
+        notifier.stopping()
         if ingest:
             ingest.stop()
         database.close()
+    if ingest is not None and ingest.stats.failure is not None:
+        raise EdgeemoError(f"ingest stopped ({ingest.stats.failure}); exiting so the service restarts")
     if not server.started:
         raise EdgeemoError(f"cannot listen on {config.web.listen} (in use, or not an address of this host)")
     log.info("hub: stopped")
@@ -102,17 +128,22 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
 
 # -- import / export -----------------------------------------------------------------------------
 def _import(args: argparse.Namespace) -> int:
+    from collections import Counter
+
     from edgeemo.hub.gaps import check_gaps
     from edgeemo.hub.importer import import_device_db
 
-    _, database = _open(args)
+    config, database = _open(args)
     try:
-        result = import_device_db(database, args.device_db, args.store, args.device)
-        check_gaps(database, first_request_after_s=0)
+        result = import_device_db(database, args.device_db, args.store, args.device, config.ingest.time_rules(),
+                                  config.ingest.max_seq_jump)
+        check_gaps(database, first_request_after_s=0, max_seq_jump=config.ingest.max_seq_jump)
     finally:
         database.close()
+    refused = Counter(reject.reason for reject in result.refused)
     print(f"imported {args.device_db} as {args.store}/{args.device}: {result.new} new, {result.changed} changed, "
-          f"{result.duplicates} already there")
+          f"{result.duplicates} already there"
+          + (f"; refused {', '.join(f'{n} {why}' for why, n in sorted(refused.items()))}" if refused else ""))
     return 0
 
 
@@ -172,6 +203,53 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=["csv", "json"], default="csv")
     parser.add_argument("--out", type=Path, help="file to write (default: stdout)")
     parser.set_defaults(handler=_export)
+
+
+# -- dead letters --------------------------------------------------------------------------------
+def _dead_letters(args: argparse.Namespace) -> int:
+    from edgeemo.hub.dead_letters import delete_dead_letters, list_dead_letters
+
+    _, database = _open(args)
+    try:
+        if args.action == "list":
+            letters = list_dead_letters(database)
+            if args.json:
+                print(json.dumps(letters))
+            for letter in [] if args.json else letters:
+                print(f"{letter['digest'][:12]}  {letter['store']}/{letter['device']}  x{letter['count']}  "
+                      f"last {letter['last_at']}  {letter['error']}")
+            if not args.json:
+                print(f"{len(letters)} dead letter(s)")
+        elif args.action == "export":
+            letters = list_dead_letters(database, with_body=True)
+            args.out.write_text("".join(json.dumps(letter) + "\n" for letter in letters))
+            print(f"wrote {args.out}: {len(letters)} dead letter(s), one JSON object a line (body: base64)")
+        else:
+            if args.digest is None and not args.all:
+                raise EdgeemoError("dead-letters delete: name one (its digest, or the first characters of it) "
+                                   "or pass --all")
+            print(f"deleted {delete_dead_letters(database, None if args.all else args.digest)} dead letter(s)")
+    finally:
+        database.close()
+    return 0
+
+
+def _add_dead_letters(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("dead-letters", formatter_class=Formatter,
+                                 help="list, export or delete the messages that could not be stored",
+                                 description="A message the database refused after [ingest] max_attempts is kept "
+                                 "as a dead letter and acknowledged, so it never blocks ingest.")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", formatter_class=Formatter, help="one line each, newest first")
+    listing.add_argument("--json", action="store_true", help="one JSON array")
+    export = actions.add_parser("export", formatter_class=Formatter, help="every dead letter with its body")
+    export.add_argument("--out", type=Path, required=True, help="a file: one JSON object a line")
+    delete = actions.add_parser("delete", formatter_class=Formatter, help="delete one, or all")
+    delete.add_argument("digest", nargs="?", help="its digest, or the first characters of it (see list)")
+    delete.add_argument("--all", action="store_true", help="delete every dead letter")
+    for sub in (listing, export, delete):
+        _add_db(sub)
+        sub.set_defaults(handler=_dead_letters)
 
 
 # -- users ---------------------------------------------------------------------------------------
@@ -248,7 +326,7 @@ def _add_hub(commands: Subcommands) -> None:
                                  description="Gather every store's aggregates (MQTT → PostgreSQL or SQLite) and "
                                  "serve a dashboard.")
     sub = parser.add_subparsers(dest="hub_command", metavar="COMMAND", required=True)
-    for add in (_add_serve, _add_import, _add_export, _add_user, _add_bench):
+    for add in (_add_serve, _add_import, _add_export, _add_user, _add_dead_letters, _add_bench):
         add(sub)
 
 

@@ -80,6 +80,37 @@ class Tx:
             rows += self.connection.execute(f"SELECT {columns} FROM {table} WHERE {where}", tuple(values)).fetchall()
         return rows
 
+    def rows_and_neighbours(self, table: str, columns: str, key: dict[str, str], keys: Sequence[Sequence[Any]],
+                            extent: str) -> list[tuple]:
+        """For each of `keys` (the last key column orders the rows, e.g. `start`): its index in `keys`,
+        the stored row's `columns` (NULLs when there is none), `extent` of the row just before it
+        (e.g. `start + length_s`) and the ordering column of the row just after it, among the rows
+        that share the other key columns. Two index probes a key: what an overlap check needs."""
+        if not keys:
+            return []
+        *group, order = key
+        same = " AND ".join(f"n.{name} = k.{name}" for name in group)
+        exact = " AND ".join(f"e.{name} = k.{name}" for name in key)
+        picked = ", ".join(f"e.{name.strip()}" for name in columns.split(","))
+        if self.dialect == "postgresql":
+            arrays = ", ".join(f"%b::{kind}[]" for kind in key.values())
+            return self.connection.execute(
+                f"SELECT k.i - 1, {picked}, "
+                f"(SELECT {extent} FROM {table} n WHERE {same} AND n.{order} < k.{order} "
+                f"ORDER BY n.{order} DESC LIMIT 1), "
+                f"(SELECT n.{order} FROM {table} n WHERE {same} AND n.{order} > k.{order} ORDER BY n.{order} LIMIT 1) "
+                f"FROM unnest({arrays}) WITH ORDINALITY AS k({', '.join(key)}, i) "
+                f"LEFT JOIN {table} e ON {exact}", [list(column) for column in zip(*keys)]).fetchall()
+        rows: list[tuple] = []
+        values = ", ".join(f"? AS {name}" for name in key)
+        sql = (f"SELECT {picked}, (SELECT {extent} FROM {table} n WHERE {same} AND n.{order} < k.{order} "
+               f"ORDER BY n.{order} DESC LIMIT 1), (SELECT n.{order} FROM {table} n WHERE {same} "
+               f"AND n.{order} > k.{order} ORDER BY n.{order} LIMIT 1) FROM (SELECT {values}) k "
+               f"LEFT JOIN {table} e ON {exact}")
+        for index, values_of_key in enumerate(keys):
+            rows += [(index, *row) for row in self.connection.execute(sql, tuple(values_of_key)).fetchall()]
+        return rows
+
     def copy(self, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
         """Bulk-load rows (PostgreSQL COPY, SQLite executemany): for generated load data, no conflicts."""
         if self.dialect == "postgresql":

@@ -5,6 +5,12 @@ that drops a slow subscriber's queue acknowledges all the same), so the hub coun
 aggregate has a per-device sequence number, and a hole between 1 and the highest number seen
 is a gap. A gap that outlives `first_request_after_s` is requested on the device's `resend`
 topic, again with exponential back-off while it stays open; the health endpoint lists them.
+
+Gaps are ranges, and everything here is bounded whatever numbers a device sends: at most
+MAX_RANGES ranges a device, one request a range (its first MAX_RESEND numbers: the rest are
+asked for once those arrive), and only the last `max_seq_jump` numbers below a device's highest
+are examined (what lies further back is older than any jump the hub accepts, so a device first
+met at seq 5,000,000 is not asked for 4,999,999 intervals it no longer holds).
 """
 
 from __future__ import annotations
@@ -41,11 +47,13 @@ def _present(tx, store: str, device: str, low: int, high: int | None = None) -> 
 
 
 def update_gaps(tx, store: str, device: str, gaps: list[list[int]], checked: int,
-                max_seq: int) -> tuple[list[list[int]], int]:
+                max_seq: int, max_seq_jump: int | None = None) -> tuple[list[list[int]], int]:
     """The device's gaps after new arrivals, and how far its sequence numbers are now examined.
 
     Only the known gaps and the numbers above `checked` are read (indexed ranges), so a gap the
     device can no longer fill does not make every later check re-read its whole history."""
+    if max_seq_jump is not None:
+        checked = max(checked, max_seq - max_seq_jump - 1)
     kept: list[list[int]] = []
     for first, last in gaps:  # what arrived inside the known gaps
         kept += missing_ranges(first - 1, _present(tx, store, device, first, last), last)[1]
@@ -57,7 +65,8 @@ def update_gaps(tx, store: str, device: str, gaps: list[list[int]], checked: int
     return kept, max(checked, max_seq)
 
 
-def check_gaps(database: Database, now: float | None = None, first_request_after_s: float = 30.0) -> int:
+def check_gaps(database: Database, now: float | None = None, first_request_after_s: float = 30.0,
+               max_seq_jump: int | None = None) -> int:
     """Re-examine the devices that received intervals since the last check; returns open gaps."""
     now = int(time.time() if now is None else now)
     with database.transaction(write=True) as tx:
@@ -65,7 +74,7 @@ def check_gaps(database: Database, now: float | None = None, first_request_after
                         "FROM devices WHERE gaps_dirty = 1")
         for store, device, checked, max_seq, old_gaps, requests, next_at in dirty:
             old = json.loads(old_gaps)
-            gaps, checked = update_gaps(tx, store, device, old, checked, max_seq)
+            gaps, checked = update_gaps(tx, store, device, old, checked, max_seq, max_seq_jump)
             if not gaps:
                 requests, next_at = 0, None
             elif not old:  # newly open: give it time to fill by itself
@@ -93,10 +102,8 @@ def due_requests(database: Database, now: float | None = None, max_backoff_s: fl
         due = tx.rows("SELECT store, device, gaps, gap_requests FROM devices WHERE gaps <> '[]' "
                       "AND next_request_at IS NOT NULL AND next_request_at <= ?", (now,))
         for store, device, gaps, done in due:
-            for first, last in json.loads(gaps):
-                for start in range(first, last + 1, MAX_RESEND):
-                    requests.append(ResendRequest(store, device, {"from": start,
-                                                                  "to": min(last, start + MAX_RESEND - 1)}))
+            for first, last in json.loads(gaps)[:MAX_RANGES]:  # one request a range, whatever its width
+                requests.append(ResendRequest(store, device, {"from": first, "to": min(last, first + MAX_RESEND - 1)}))
             wait = min(max_backoff_s, base_s * 2 ** done)
             tx.run("UPDATE devices SET gap_requests = gap_requests + 1, next_request_at = ? "
                    "WHERE store = ? AND device = ?", (now + int(wait), store, device))

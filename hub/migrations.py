@@ -9,7 +9,18 @@ buckets are UTC hours and days.
 
 from __future__ import annotations
 
-from edgeemo.hub.schema import DAILY, DEVICES, HOURLY, HOURLY_EMOTIONS, INTERVALS, META, REJECTS, SESSIONS, USERS
+from edgeemo.hub.schema import (
+    DAILY,
+    DEAD_LETTERS,
+    DEVICES,
+    HOURLY,
+    HOURLY_EMOTIONS,
+    INTERVALS,
+    META,
+    REJECTS,
+    SESSIONS,
+    USERS,
+)
 
 STEP_1 = [
     META.create(1),
@@ -32,7 +43,10 @@ STEP_1 = [
 # first gap). Existing devices start at 0: their first check reads their history once.
 STEP_2 = DEVICES.added_in(2)
 
-MIGRATIONS: list[list[str]] = [STEP_1, STEP_2]  # MIGRATIONS[i] takes a database from version i to i + 1
+# Version 3 (payload version 3): each interval's model and each device's last one; the dead letters.
+STEP_3 = [*INTERVALS.added_in(3), *DEVICES.added_in(3), DEAD_LETTERS.create(3)]
+
+MIGRATIONS: list[list[str]] = [STEP_1, STEP_2, STEP_3]  # MIGRATIONS[i] takes a database from version i to i + 1
 
 
 def latest_version() -> int:

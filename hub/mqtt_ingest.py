@@ -1,12 +1,17 @@
-"""The hub's MQTT side: a persistent MQTT 5 session on a shared subscription, with every
-message acknowledged only after the transaction that stored it has committed.
+"""The hub's MQTT side: a persistent session on a shared subscription, every message acknowledged
+only after the transaction that stored it (or counted its refusal) has committed.
 
-paho's network thread only queues messages (`manual_ack=True`); one worker thread takes them
-in batches, validates, writes, commits, then sends the PUBACKs. A hub that dies mid-batch
-has acknowledged nothing of it, so the broker delivers it again (to this hub's session, or
-to another hub of the share group) and the idempotent upsert absorbs what was stored twice.
-Availability (retained, so not shared) comes to every hub on a plain subscription.
-The worker also runs the gap check and sends the re-send requests it finds due.
+paho's network thread only queues messages (`manual_ack=True`), after each device's budget
+(`edgeemo.hub.flood`); one worker thread takes them in batches, parses, writes, commits, then
+sends the acknowledgements. A hub that dies mid-batch has acknowledged nothing of it, so the
+broker delivers it again and the idempotent upsert absorbs what was stored twice.
+
+Nothing a device sends can stop the worker: parsing never raises, a database outage holds the
+batch and retries, and a batch the database refuses while it answers is split until the
+message it cannot store is found; that one is retried, then kept as a dead letter and
+acknowledged, and the rest is stored. Should the worker stop anyway, `on_failure` is called
+once (`hub serve` then exits non-zero for systemd to restart it). The worker also runs the gap
+check, sends the re-send requests due, and feeds the systemd watchdog while ingest progresses.
 """
 
 from __future__ import annotations
@@ -16,18 +21,20 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from edgeemo.errors import first_line
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import Database
+from edgeemo.hub.flood import DeviceBudget
 from edgeemo.hub.gaps import check_gaps, due_requests
-from edgeemo.hub.ingest import Interval, Rejected, parse_message, store_messages
+from edgeemo.hub.ingest import Interval, Rejected, parse_message
+from edgeemo.hub.writer import add_reject_counts, keep_dead_letter, store_messages
+from edgeemo.sdnotify import ServiceNotifier
 from edgeemo.wire import AGGREGATES, AVAILABILITY, ONLINE, RESEND, device_topic, hub_subscriptions, split_topic
 
 log = logging.getLogger(__name__)
@@ -40,30 +47,59 @@ class IngestStats:
     changed: int = 0
     duplicates: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
+    flood: int = 0
+    dead_letters: int = 0
     resend_requests: int = 0
     open_gaps: int = 0
     last_commit_at: float | None = None
+    oldest_waiting_s: float = 0.0  # age of the oldest message not yet acknowledged
     connected: bool = False
+    subscribed: bool = False  # the broker acknowledged the subscriptions of this connection
     db_errors: int = 0
+    failure: str | None = None  # why the worker stopped, if it did
 
     def as_dict(self) -> dict:
         return dict(self.__dict__, rejected=dict(self.rejected))
 
 
+@dataclass
+class Item:
+    """One received message, read: an interval, a refusal or a device's availability."""
+
+    message: mqtt.MQTTMessage
+    arrived: float  # monotonic
+    store: str = ""
+    device: str = ""
+    interval: Interval | None = None
+    rejected: Rejected | None = None
+    online: bool | None = None
+
+
 class MqttIngest:
-    def __init__(self, config: HubConfig, database: Database) -> None:
-        self.config, self.database = config, database
-        self.mqtt = config.mqtt
+    def __init__(self, config: HubConfig, database: Database, notifier: ServiceNotifier | None = None,
+                 on_failure: Callable[[str], None] = lambda why: None) -> None:
+        self.config, self.database, self.mqtt, self.rules = config, database, config.mqtt, config.ingest
+        self.time_rules = config.ingest.time_rules()
         self.prefix = self.mqtt.topic_prefix.rstrip("/")
         self.stats = IngestStats()
-        self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.notifier, self.on_failure = notifier or ServiceNotifier({}), on_failure
+        self.inbox: queue.Queue[tuple[float, mqtt.MQTTMessage]] = queue.Queue()
+        self.budget = DeviceBudget(config.ingest.device_rate_per_s, config.ingest.device_burst)
         self.stop_event = threading.Event()
+        self._in_hand_since: float | None = None  # arrival of the oldest message of the batch being stored
+        self._flood: dict[tuple[str, str], int] = {}  # messages acknowledged unread, per device, not yet counted
+        self._flood_lock = threading.Lock()
+        self._last_error = ""
         self._logged: set[tuple[str, str, str]] = set()  # (store, device, reason) already logged
-        self._worker = threading.Thread(target=self._work, name="hub-ingest", daemon=True)
+        self._worker = threading.Thread(target=self._run, name="hub-ingest", daemon=True)
         url = urlsplit(self.mqtt.url)
         self.host, self.port = url.hostname, url.port or (8883 if url.scheme == "mqtts" else 1883)
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.mqtt.client_id,
-                             protocol=mqtt.MQTTv5, manual_ack=True)
+        if self.mqtt.protocol == "5":
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.mqtt.client_id,
+                                 protocol=mqtt.MQTTv5, manual_ack=True)
+        else:  # a persistent 3.1.1 session: no per-message properties to build
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.mqtt.client_id,
+                                 protocol=mqtt.MQTTv311, clean_session=False, manual_ack=True)
         if self.mqtt.username:
             client.username_pw_set(self.mqtt.username, self.mqtt.password)
         if url.scheme == "mqtts":
@@ -71,22 +107,28 @@ class MqttIngest:
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = lambda c, u, message: self.inbox.put(message)
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
         self.client = client
 
-    # -- connection ----------------------------------------------------------------------------
+    # -- connection (paho's thread) --------------------------------------------------------------
     def start(self) -> None:
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = self.mqtt.session_expiry_s
-        properties.ReceiveMaximum = min(65535, 2 * self.mqtt.batch_size)  # un-acked messages the broker may send
-        self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=properties)
+        if self.mqtt.protocol == "5":
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = self.mqtt.session_expiry_s
+            properties.ReceiveMaximum = min(65535, 2 * self.mqtt.batch_size)  # un-acked messages the broker may send
+            self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=properties)
+        else:
+            self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
         self._worker.start()
-        log.info("hub: ingesting from mqtt://%s:%d (%s)", self.host, self.port,
+        log.info("hub: ingesting from mqtt://%s:%d (MQTT %s; %s)", self.host, self.port, self.mqtt.protocol,
                  ", ".join(hub_subscriptions(self.prefix, self.mqtt.share_group)))
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: mqtt.ReasonCode,
-                    properties: object) -> None:
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags, reason, properties: object) -> None:
         if reason.is_failure:
             log.warning("hub: the broker refused the connection (%s): check [mqtt] username/password", reason)
             return
@@ -94,11 +136,29 @@ class MqttIngest:
         client.subscribe([(topic, 1) for topic in hub_subscriptions(self.prefix, self.mqtt.share_group)])
         log.info("hub: connected to the broker (session %s)", "resumed" if flags.session_present else "new")
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: mqtt.ReasonCode,
-                       properties: object) -> None:
-        self.stats.connected = False
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons, properties: object) -> None:
+        refused = [code for code in reasons if code.is_failure]
+        if refused:
+            log.error("hub: the broker refused a subscription (%s): check the hub's ACL", refused[0])
+        self.stats.subscribed = not refused
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags, reason, properties: object) -> None:
+        self.stats.connected = self.stats.subscribed = False
         if not self.stop_event.is_set():
             log.warning("hub: lost the broker (%s); reconnecting, un-acknowledged messages come again", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        now = time.monotonic()
+        parts = split_topic(self.prefix, message.topic)
+        if parts is not None and parts[2] == AGGREGATES and not self.budget.take(parts[:2], now):
+            client.ack(message.mid, message.qos)  # over budget: not read, not stored; counted by the worker
+            with self._flood_lock:
+                self._flood[parts[:2]] = self._flood.get(parts[:2], 0) + 1
+            self.stats.flood += 1
+            self._log_once(parts[0], parts[1], "flood", f"more than {self.rules.device_burst} messages at once or "
+                           f"{self.rules.device_rate_per_s:g}/s on average")
+            return
+        self.inbox.put((now, message))
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Finish the batch in hand (stored and acknowledged), then disconnect."""
@@ -107,8 +167,43 @@ class MqttIngest:
         self.client.disconnect()
         self.client.loop_stop()
 
-    # -- the worker ----------------------------------------------------------------------------
-    def _take_batch(self) -> list[mqtt.MQTTMessage]:
+    # -- progress --------------------------------------------------------------------------------
+    def waiting_since(self) -> float | None:
+        """Monotonic arrival of the oldest message not yet acknowledged (None: nothing waits)."""
+        with self.inbox.mutex:
+            head = self.inbox.queue[0][0] if self.inbox.queue else None
+        held = self._in_hand_since
+        return min(t for t in (head, held) if t is not None) if head is not None or held is not None else None
+
+    def stalled(self) -> bool:
+        since = self.waiting_since()
+        self.stats.oldest_waiting_s = 0.0 if since is None else round(time.monotonic() - since, 1)
+        return self.stats.failure is not None or self.stats.oldest_waiting_s > self.rules.stall_after_s
+
+    # -- the worker ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:  # noqa: BLE001 - whatever stops the worker must be said, once, and acted on
+            self.stats.failure = f"{type(exc).__name__}: {first_line(exc)}"
+            log.critical("hub: the ingest worker stopped (%s); ingest is down", self.stats.failure)
+            self.on_failure(self.stats.failure)
+
+    def _work(self) -> None:
+        next_gap_check = time.monotonic() + self.config.gaps.check_every_s
+        while not (self.stop_event.is_set() and self.inbox.empty()):
+            batch = self._take_batch()
+            if batch:
+                self._store(batch)
+            if self._flood:
+                self._count_flood()
+            if not self.stalled():
+                self.notifier.watchdog()  # fed only while nothing waits too long: a stuck ingest starves it
+            if time.monotonic() >= next_gap_check:
+                next_gap_check = time.monotonic() + self.config.gaps.check_every_s
+                self._gaps()
+
+    def _take_batch(self) -> list[Item]:
         try:
             batch = [self.inbox.get(timeout=0.2)]
         except queue.Empty:
@@ -121,60 +216,123 @@ class MqttIngest:
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.005)
-        return batch
+        self._in_hand_since = batch[0][0]
+        return [self._read(arrived, message) for arrived, message in batch]
 
-    def _work(self) -> None:
-        next_gap_check = time.monotonic() + self.config.gaps.check_every_s
-        while not (self.stop_event.is_set() and self.inbox.empty()):
-            batch = self._take_batch()
-            if batch:
-                self._store(batch)
-            if time.monotonic() >= next_gap_check:
-                next_gap_check = time.monotonic() + self.config.gaps.check_every_s
-                self._gaps()
+    def _read(self, arrived: float, message: mqtt.MQTTMessage) -> Item:
+        item = Item(message, arrived)
+        parts = split_topic(self.prefix, message.topic)
+        if parts is None or parts[2] not in (AGGREGATES, AVAILABILITY):
+            return item  # not ours (a wildcard overlap): acknowledged, nothing stored
+        item.store, item.device, kind = parts
+        if kind == AVAILABILITY:
+            item.online = message.payload == ONLINE
+            return item
+        parsed = parse_message(item.store, item.device, message.payload, self.mqtt.max_payload_bytes, time.time(),
+                               self.time_rules)
+        if isinstance(parsed, Interval):
+            item.interval = parsed
+        else:
+            item.rejected = parsed
+        return item
 
-    def _store(self, batch: list[mqtt.MQTTMessage]) -> None:
-        intervals: list[Interval] = []
-        rejects: list[Rejected] = []
-        availability: list[tuple[str, str, bool]] = []
-        for message in batch:
-            parts = split_topic(self.prefix, message.topic)
-            if parts is None or parts[2] not in (AGGREGATES, AVAILABILITY):
-                continue
-            store, device, kind = parts
-            if kind == AVAILABILITY:
-                availability.append((store, device, message.payload == ONLINE))
-                continue
-            parsed = parse_message(store, device, message.payload, self.mqtt.max_payload_bytes)
-            (intervals if isinstance(parsed, Interval) else rejects).append(parsed)
-        while True:  # nothing is acknowledged until it is stored; a database outage is waited out
-            try:
-                result = store_messages(self.database, intervals, rejects, availability)
-                break
-            except Exception as exc:  # noqa: BLE001 - any database failure: hold the batch, never crash
-                self.stats.db_errors += 1
-                log.error("hub: cannot write to %s (%s); holding %d message(s) unacknowledged, retrying",
-                          self.database.describe(), first_line(exc), len(batch))
-                if self.stop_event.wait(5.0):
-                    return  # exit without acknowledging: the broker delivers them again
-        for message in batch:
-            self.client.ack(message.mid, message.qos)
-        self.stats.received += len(batch) - len(availability)
+    def _commit(self, items: list[Item]) -> bool:
+        """Store these items in one transaction and acknowledge them; False when the database refused."""
+        intervals = [item.interval for item in items if item.interval is not None]
+        rejects = [item.rejected for item in items if item.rejected is not None]
+        availability = [(item.store, item.device, item.online) for item in items if item.online is not None]
+        try:
+            result = store_messages(self.database, intervals, rejects, availability,
+                                    max_seq_jump=self.rules.max_seq_jump)
+        except Exception as exc:  # noqa: BLE001 - any database failure: hold the items, never crash
+            self.stats.db_errors += 1
+            self._last_error = first_line(exc)
+            return False
+        for item in items:
+            self.client.ack(item.message.mid, item.message.qos)
+        self.stats.received += len(items) - len(availability)
         self.stats.new += result.new
         self.stats.changed += result.changed
         self.stats.duplicates += result.duplicates
         self.stats.last_commit_at = time.time()
-        for reject in rejects:
+        for reject in [*rejects, *result.refused]:
             self.stats.rejected[reject.reason] = self.stats.rejected.get(reject.reason, 0) + 1
-            key = (reject.store, reject.device, reject.reason)
-            if key not in self._logged:  # once per device and reason; the count keeps going in the database
-                self._logged.add(key)
-                log.warning("hub: refused a payload from %s/%s (%s: %s); counting further ones quietly",
-                            reject.store, reject.device, reject.reason, reject.error)
+            self._log_once(reject.store, reject.device, reject.reason, reject.error)
+        return True
+
+    def _store(self, batch: list[Item]) -> None:
+        """Store a batch; hold it through a database outage; isolate what the database refuses."""
+        try:
+            if self._commit(batch):
+                return
+            while not self._database_answers():  # an outage: nothing is acknowledged until it is stored
+                log.error("hub: cannot write to %s (%s); holding %d message(s) unacknowledged, retrying",
+                          self.database.describe(), self._last_error, len(batch))
+                if self.stop_event.wait(5.0):
+                    return  # exit without acknowledging: the broker delivers them again
+                if self._commit(batch):
+                    return
+            self._isolate(batch)  # the database answers, yet refused the batch: something in it is poison
+        finally:
+            self._in_hand_since = None
+
+    def _database_answers(self) -> bool:
+        try:
+            with self.database.transaction(write=True) as tx:
+                tx.one("SELECT 1")
+            return True
+        except Exception:  # noqa: BLE001 - the probe's only question is "does it answer"
+            return False
+
+    def _isolate(self, items: list[Item]) -> None:
+        """Halve until the message the database refuses is alone; retry it, then keep it as a dead letter."""
+        if len(items) > 1:
+            middle = len(items) // 2
+            for half in (items[:middle], items[middle:]):
+                if not self._commit(half):
+                    self._isolate(half)
+            return
+        item = items[0]
+        for _ in range(self.rules.max_attempts - 1):
+            if self.stop_event.wait(0.2) or self._commit(items):
+                return
+        try:
+            keep_dead_letter(self.database, item.store, item.device, item.message.topic, item.message.payload,
+                             self._last_error)
+        except Exception as exc:  # noqa: BLE001 - not even the dead letter fits: leave it unacknowledged
+            log.error("hub: cannot keep a dead letter from %s/%s (%s)", item.store, item.device, first_line(exc))
+            return
+        self.client.ack(item.message.mid, item.message.qos)
+        self.stats.dead_letters += 1
+        log.error("hub: a message from %s/%s could not be stored after %d attempts (%s); kept as a dead letter "
+                  "(edgeemo hub dead-letters list)", item.store, item.device, self.rules.max_attempts, self._last_error)
+
+    def _count_flood(self) -> None:
+        """Flood is noticed on paho's thread; the database learns it here, in the worker's transaction."""
+        with self._flood_lock:
+            flood, self._flood = self._flood, {}
+        error = "acknowledged unread: over the device's [ingest] budget"
+        try:
+            with self.database.transaction(write=True) as tx:
+                add_reject_counts(tx, {(*device, "flood"): [n, error] for device, n in flood.items()}, int(time.time()))
+        except Exception:  # noqa: BLE001 - counted next time
+            with self._flood_lock:
+                for device, n in flood.items():
+                    self._flood[device] = self._flood.get(device, 0) + n
+            return
+        self.stats.rejected["flood"] = self.stats.rejected.get("flood", 0) + sum(flood.values())
+
+    def _log_once(self, store: str, device: str, reason: str, error: str) -> None:
+        key = (store, device, reason)
+        if key not in self._logged and len(self._logged) < 100_000:  # once per device and reason
+            self._logged.add(key)
+            log.warning("hub: refused a payload from %s/%s (%s: %s); counting further ones quietly",
+                        store[:64], device[:64], reason, error)
 
     def _gaps(self) -> None:
         try:
-            self.stats.open_gaps = check_gaps(self.database, first_request_after_s=self.config.gaps.first_request_after_s)
+            self.stats.open_gaps = check_gaps(self.database, first_request_after_s=self.config.gaps.first_request_after_s,
+                                              max_seq_jump=self.rules.max_seq_jump)
             requests = due_requests(self.database, max_backoff_s=self.config.gaps.max_backoff_s,
                                     base_s=max(1.0, self.config.gaps.first_request_after_s))
         except Exception as exc:  # noqa: BLE001 - a failed check is retried, ingest goes on

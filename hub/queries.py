@@ -152,6 +152,7 @@ def overview(database: Database, min_visits: int, stale_after_s: int, now: float
         rows = tx.rows("SELECT store, bucket, sum(visits), sum(positive), sum(negative) FROM daily "
                        "WHERE bucket >= ? GROUP BY store, bucket", (today - 59 * DAY,))
         devices = tx.rows("SELECT store, device, online, last_seen, last_start, gaps FROM devices")
+        dead_letters = tx.one("SELECT count(*) FROM dead_letters")[0]
     windows: dict[str, dict[str, Totals]] = defaultdict(lambda: defaultdict(Totals))
     for store, day, visits, positive, negative in rows:
         age = (today - day) // DAY
@@ -185,7 +186,8 @@ def overview(database: Database, min_visits: int, stale_after_s: int, now: float
             entry[f"visits_change_{name}"] = None if None in (current["visits"], previous["visits"]) else (
                 current["visits"] - previous["visits"])
         result.append(entry)
-    return {"generated_at": iso(now), "min_visits": min_visits, "stale_after_s": stale_after_s, "stores": result}
+    return {"generated_at": iso(now), "min_visits": min_visits, "stale_after_s": stale_after_s,
+            "dead_letters": int(dead_letters), "stores": result}
 
 
 # -- one store ---------------------------------------------------------------------------------
@@ -290,9 +292,10 @@ def health(database: Database, now: float | None = None) -> dict:
         gaps = [(s, d, json.loads(g)) for s, d, g in tx.rows("SELECT store, device, gaps FROM devices "
                                                             "WHERE gaps <> '[]' ORDER BY store, device")]
         rejects = tx.rows("SELECT reason, sum(count) FROM rejects GROUP BY reason")
+        dead = tx.one("SELECT count(*) FROM dead_letters")[0]
     return {
         "devices": int(total), "online": int(online), "offline": int(total) - int(online),
         "open_gaps": [{"store": s, "device": d, "missing": sum(b - a + 1 for a, b in g), "ranges": g}
                       for s, d, g in gaps],
-        "rejected": {reason: int(n) for reason, n in rejects}, "checked_at": iso(now),
+        "rejected": {reason: int(n) for reason, n in rejects}, "dead_letters": int(dead), "checked_at": iso(now),
     }

@@ -101,6 +101,7 @@ class Interval:
     positive: int = interval_column(INTEGER)
     negative: int = interval_column(INTEGER)
     dwell_s_total: float = interval_column(FLOAT)
+    model: str | None = interval_column(TEXT, null=True, since=3)  # JSON {"name", "sha256"}; None before version 3
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -133,10 +134,19 @@ DEVICES = Table("devices", (
     col("gap_requests", INTEGER, default="0"), col("next_request_at", BIGINT, null=True),
     # version 2: how far the sequence numbers have been examined for gaps
     col("checked_seq", BIGINT, default="0", since=2),
+    # version 3: the model of the device's last interval (JSON {"name", "sha256"})
+    col("model", TEXT, null=True, since=3),
 ), ("store", "device"))
 # refused payloads, counted per device and reason
 REJECTS = Table("rejects", (col("store", TEXT), col("device", TEXT), col("reason", TEXT), col("count", BIGINT),
                             col("last_at", BIGINT), col("last_error", TEXT)), ("store", "device", "reason"))
+# version 3: payloads that could not be stored after retries, kept (and acknowledged) so they never block ingest
+DEAD_LETTERS = Table("dead_letters", (
+    col("store", TEXT, since=3), col("device", TEXT, since=3), col("digest", TEXT, since=3),
+    col("topic", TEXT, since=3), col("reason", TEXT, since=3), col("error", TEXT, since=3),
+    col("body", TEXT, since=3),  # base64 of the message as received
+    col("count", BIGINT, since=3), col("first_at", BIGINT, since=3), col("last_at", BIGINT, since=3),
+), ("store", "device", "digest"))
 USERS = Table("users", (col("name", TEXT), col("password_hash", TEXT), col("role", TEXT), col("created_at", BIGINT)),
               ("name",))
 SESSIONS = Table("sessions", (col("token_hash", TEXT), col("name", TEXT, references="users (name) ON DELETE CASCADE"),

@@ -286,3 +286,18 @@ def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "hub.db")
     return new_postgres_database(request.getfixturevalue("postgres_cluster"))
+
+
+# -- payloads ----------------------------------------------------------------------------------
+def valid_payload(payload: dict | bytes, now: float | None = None):
+    """The report a payload parses to (edgeemo.payload), failing the test on a refusal. Without
+    `now`, any time is accepted: the test is about the payload's shape, not the hub's clock."""
+    import json
+
+    from edgeemo.payload import IntervalReport, TimeRules, parse_payload
+
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    rules = TimeRules(float("-inf"), float("inf")) if now is None else TimeRules()
+    report = parse_payload(body, time.time() if now is None else now, rules)
+    assert isinstance(report, IntervalReport), report
+    return report

@@ -12,9 +12,17 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from edgeemo.aggregates import validate_payload
 from edgeemo.wire import parse_resend
-from tests.conftest import CLIP, Subscriber, db_rows, device_config, free_port, start_cli, start_mosquitto
+from tests.conftest import (
+    CLIP,
+    Subscriber,
+    db_rows,
+    device_config,
+    free_port,
+    start_cli,
+    start_mosquitto,
+    valid_payload,
+)
 
 TOPIC = "edgeemo/store-7/pi-1"
 
@@ -32,8 +40,8 @@ def _stored(db: Path) -> dict[int, dict]:
 
 
 def _received(messages: list[tuple[str, str, bool]]) -> dict[int, dict]:
-    payloads = [validate_payload(json.loads(body)) for topic, body, _ in messages if topic.endswith("/aggregates")]
-    return {p["seq"]: p for p in payloads}
+    payloads = [json.loads(body) for topic, body, _ in messages if topic.endswith("/aggregates")]
+    return {valid_payload(p).seq: p for p in payloads}
 
 
 @pytest.mark.slow
@@ -127,10 +135,11 @@ def test_bad_resend_requests_are_refused(body: bytes) -> None:
 
 
 def test_a_row_migrated_from_version_1_is_sent_with_version_1s_labels_and_groups(tmp_path: Path) -> None:
-    from edgeemo.aggregates import payload_from_row
+    from edgeemo.payload import payload_from_row
 
     row = {"seq": 4, "start": 1.8e9, "zone": "all", "length_s": 60, "faces_seen": 1, "visits": 1,
            "emotions": '{"sad": 1}', "satisfaction": -1.0, "dwell_s_total": 5.0, "labels": None, "groups": None}
-    payload = validate_payload(payload_from_row(row, "s", "d"))
-    assert len(payload["labels"]) == 7 and payload["emotions"]["sad"] == 1
+    payload = payload_from_row(row, "s", "d")
+    report = valid_payload(payload)
+    assert len(report.labels) == 7 and dict(report.emotions)["sad"] == 1 and report.model is None
     assert payload["satisfaction_index"] == row["satisfaction"]  # what version 1 stored

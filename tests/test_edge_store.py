@@ -63,7 +63,7 @@ def test_analytics_closes_an_interval_only_after_the_grace_period() -> None:
     analytics.tick(62.0)
     assert closed == []
     analytics.tick(63.0)
-    payload = closed[0].payload("s", "d")
+    payload = closed[0].payload("s", "d", 1)
     assert payload["visits"] == 1 and payload["faces_seen"] == 1 and payload["satisfaction_index"] == 1.0
     assert payload["start"] == "1970-01-01T00:00:00Z" and payload["end"] == "1970-01-01T00:01:00Z"
 
@@ -174,7 +174,62 @@ def test_a_version_1_database_is_migrated_keeping_its_rows(tmp_path: Path) -> No
     store.close()
     assert db_rows(db, "SELECT start, zone, visits FROM aggregates ORDER BY start") == [(NOW - 3600, "all", 1), (NOW, "all", 1)]
     assert db_rows(db, "SELECT dominant, zone FROM visits") == [("happy", "all")]
-    assert db_rows(db, "PRAGMA user_version") == [(2,)]
+    assert db_rows(db, "PRAGMA user_version") == [(3,)]
+    assert db_rows(db, "SELECT seq, model FROM aggregates ORDER BY start") == [(None, None), (1, None)]
+
+
+def test_a_restart_or_a_clock_step_inside_an_interval_leaves_no_hole_in_the_sequence(tmp_path: Path) -> None:
+    """The sequence number belongs to the row: given when it is first written, kept when it grows."""
+    db = tmp_path / "a.db"
+    store = AnalyticsStore(db)
+    store.add_aggregate(_aggregate(NOW, happy=1))  # the interval at t0, then the device restarts
+    store.close()
+    store = AnalyticsStore(db)
+    store.add_aggregate(_aggregate(NOW, happy=1))  # reopened: the same interval grows
+    store.add_aggregate(_aggregate(NOW + 60, happy=2))
+    store.flush()
+    store.add_aggregate(_aggregate(NOW + 60, happy=1))  # a clock step closed it early; it grows again
+    store.add_aggregate(_aggregate(NOW + 120, happy=1))
+    store.close()
+    rows = db_rows(db, "SELECT start, seq, visits FROM aggregates ORDER BY start")
+    assert rows == [(NOW, 1, 2), (NOW + 60, 2, 3), (NOW + 120, 3, 1)]  # 1, 2, 3: nothing for a hub to wait for
+
+
+def test_sequence_numbers_outlive_pruned_rows(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    store = AnalyticsStore(db)
+    for minute in range(3):
+        store.add_aggregate(_aggregate(NOW + 60 * minute, happy=1))
+    store.flush()
+    store.prune(NOW + 10**9)  # every row is past its retention
+    store.close()
+    store = AnalyticsStore(db)
+    store.add_aggregate(_aggregate(NOW + 600, happy=1))
+    store.close()
+    assert db_rows(db, "SELECT seq FROM aggregates") == [(4,)]  # not 1 again: a hub would take it for an old one
+
+
+def test_a_version_2_database_gains_the_model_column_and_keeps_numbering(tmp_path: Path) -> None:
+    from edgeemo.edge.analytics.schema import SCHEMA
+
+    db = tmp_path / "v2.db"
+    with closing(sqlite3.connect(db)) as connection:  # what edgeemo wrote before version 3
+        connection.executescript(SCHEMA.replace("    model TEXT,                      -- JSON {\"name\", \"sha256\"} of "
+                                                "the model that classified the faces\n", ""))
+        assert "model" not in {row[1] for row in connection.execute("PRAGMA table_info(aggregates)")}
+        connection.execute("INSERT INTO aggregates (start, zone, length_s, faces_seen, visits, emotions, dwell_s_total, "
+                           "labels, seq, groups) VALUES (?, 'all', 60, 1, 1, '{\"happy\": 1}', 3.0, ?, 7, ?)",
+                           (NOW, json.dumps(list(LABELS)), json.dumps({"positive": ["happy"], "negative": []})))
+        connection.execute("PRAGMA user_version = 2")
+        connection.commit()
+    store = AnalyticsStore(db)
+    aggregate = _aggregate(NOW + 60, happy=1)
+    aggregate.model = {"name": "m.tflite", "sha256": "0" * 64}
+    store.add_aggregate(aggregate)
+    store.close()
+    assert db_rows(db, "SELECT seq, model FROM aggregates ORDER BY start") == [
+        (7, None), (8, json.dumps(aggregate.model))]
+    assert db_rows(db, "PRAGMA user_version") == [(3,)]
 
 
 def test_a_database_of_a_newer_edgeemo_is_refused_untouched(tmp_path: Path) -> None:
@@ -192,12 +247,12 @@ def test_a_database_of_a_newer_edgeemo_is_refused_untouched(tmp_path: Path) -> N
 def test_sequence_numbers_continue_across_restarts_and_zones_are_rows_of_their_own(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     store = AnalyticsStore(db)
-    analytics = Analytics(LABELS, 60, 0.0, [store], [store], zones=("door", "till"), next_seq=store.next_seq)
+    analytics = Analytics(LABELS, 60, 0.0, [store], [store], zones=("door", "till"))
     analytics.visit(Visit(1, NOW, NOW + 5, "happy", {"happy": 1.0}, zone="till"))
     analytics.close()
     store.close()
     store = AnalyticsStore(db)
-    analytics = Analytics(LABELS, 60, 0.0, [store], [store], zones=("door", "till"), next_seq=store.next_seq)
+    analytics = Analytics(LABELS, 60, 0.0, [store], [store], zones=("door", "till"))
     analytics.visit(Visit(2, NOW + 60, NOW + 65, "sad", {"sad": 1.0}, zone="door"))
     analytics.close()
     store.close()

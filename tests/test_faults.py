@@ -185,8 +185,8 @@ def test_nothing_piles_up_in_memory_while_the_broker_is_away(tmp_path: Path) -> 
     from edgeemo.labels import LABELS
 
     store = AnalyticsStore(tmp_path / "a.db")
-    for seq, minute in enumerate(range(500), start=1):
-        store.add_aggregate(Aggregate(1.8e9 + 60.0 * minute, 60, LABELS, seq=seq, visits_by_emotion=Counter(happy=1)))
+    for minute in range(500):
+        store.add_aggregate(Aggregate(1.8e9 + 60.0 * minute, 60, LABELS, visits_by_emotion=Counter(happy=1)))
     store.flush()
     publisher = MqttPublisher(MqttConfig(enabled=True, host="127.0.0.1", port=free_port()), "s", "d")
     publisher.start()

@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from edgeemo.aggregates import DEFAULT_GROUPS, build_payload, validate_payload
+from edgeemo.aggregates import DEFAULT_GROUPS
 from edgeemo.hub import migrations
 from edgeemo.hub.bench import loadgen
 from edgeemo.hub.db import DatabaseError, open_database
 from edgeemo.hub.gaps import check_gaps, due_requests, missing_ranges
-from edgeemo.hub.ingest import Interval, interval_from_payload, parse_message, write_batch
+from edgeemo.hub.ingest import Interval, parse_message
+from edgeemo.hub.schema import INTERVALS, interval_row
+from edgeemo.hub.writer import write_batch
+from edgeemo.payload import build_payload
 from tests.conftest import REPO
 
 LABELS8 = loadgen.LABELS
@@ -28,8 +31,10 @@ def interval(store="s1", device="d1", zone="all", minute=0, seq=None, visits=2, 
     emotions = {"happy": happy, "sad": visits - happy}
     payload = build_payload(store_id=store, device_id=device, zone=zone, seq=seq or minute + 1, start=T0 + 60 * minute,
                             length_s=60, labels=labels, faces_seen=visits + 1, visits_by_emotion=emotions,
-                            groups=DEFAULT_GROUPS.for_labels(labels), dwell_s_total=10.0 * visits)
-    return interval_from_payload(validate_payload(payload))
+                            groups=DEFAULT_GROUPS.for_labels(labels), dwell_s_total=10.0 * visits, model=None)
+    parsed = parse_message(store, device, json.dumps(payload).encode(), 16384, T0 + 86400)
+    assert isinstance(parsed, Interval), parsed
+    return parsed
 
 
 def rollups_equal_sums(database) -> None:
@@ -80,19 +85,27 @@ def test_an_older_database_is_migrated_in_place(hub_url: str, monkeypatch: pytes
     monkeypatch.setattr(db_module, "MIGRATIONS", migrations.MIGRATIONS[:1])  # a hub of schema version 1
     monkeypatch.setattr(db_module, "latest_version", lambda: 1)
     database = open_database(hub_url)
-    write_batch(database, [interval(minute=m, seq=s) for m, s in ((0, 1), (1, 2), (3, 4))])
-    with database.transaction() as tx:
+    old = INTERVALS.at(1)  # what a version-1 hub wrote: the intervals' columns of then, and each device
+    with database.transaction(write=True) as tx:
         assert database.schema_version(tx) == 1
+        for minute, seq in ((0, 1), (1, 2), (3, 4)):
+            row = dict(zip(INTERVALS.arrays(), interval_row(interval(minute=minute, seq=seq), T0)))
+            tx.insert(INTERVALS.name, {c.name: c.array for c in old}, [tuple(row[c.name] for c in old)])
+        tx.run("INSERT INTO devices (store, device, last_seen, last_start, labels, max_seq, gaps_dirty) "
+               "VALUES ('s1', 'd1', ?, ?, '[]', 4, 1)", (T0, T0 + 180))
     database.close()
     monkeypatch.undo()
-    database = open_database(hub_url)  # this hub: version 2 adds devices.checked_seq
+    database = open_database(hub_url)  # this hub: version 2 adds devices.checked_seq, version 3 models
     with database.transaction() as tx:
-        assert database.schema_version(tx) == migrations.latest_version() == 2
+        assert database.schema_version(tx) == migrations.latest_version() == 3
         assert tx.one("SELECT count(*), sum(visits) FROM intervals") == (3, 6)  # data kept
-        assert tx.one("SELECT checked_seq FROM devices")[0] == 0
+        assert tx.one("SELECT checked_seq, model FROM devices") == (0, None)
+        assert tx.one("SELECT count(*) FROM intervals WHERE model IS NULL")[0] == 3
     assert check_gaps(database, now=T0) == 1  # the first check reads the history once
     with database.transaction() as tx:
         assert tx.one("SELECT contiguous_seq, checked_seq, gaps FROM devices") == (2, 4, "[[3, 3]]")
+    assert write_batch(database, [interval(minute=2, seq=3)]).new == 1  # and it takes new intervals
+    assert check_gaps(database, now=T0) == 0
     database.close()
 
 
@@ -160,13 +173,14 @@ def test_gaps_are_found_from_sequence_numbers_and_asked_for_with_backoff(hub_url
 
 def test_parse_refuses_what_is_not_a_valid_interval_of_its_topic() -> None:
     good = build_payload(store_id="s1", device_id="d1", zone="all", seq=1, start=T0, length_s=60, labels=LABELS8,
-                         faces_seen=1, visits_by_emotion={"happy": 1}, groups=DEFAULT_GROUPS, dwell_s_total=3)
+                         faces_seen=1, visits_by_emotion={"happy": 1}, groups=DEFAULT_GROUPS, dwell_s_total=3,
+                         model=None)
     body = json.dumps(good).encode()
-    assert isinstance(parse_message("s1", "d1", body, 16384), Interval)
+    assert isinstance(parse_message("s1", "d1", body, 16384, T0 + 60), Interval)
     cases = {"malformed": b"{not json", "invalid": json.dumps(dict(good, visits=-1)).encode(),
              "oversized": body + b" " * 20000, "foreign": body}
     for reason, payload in cases.items():
-        rejected = parse_message("s1", "d2" if reason == "foreign" else "d1", payload, 16384)
+        rejected = parse_message("s1", "d2" if reason == "foreign" else "d1", payload, 16384, T0 + 60)
         assert rejected.reason == reason, rejected
 
 

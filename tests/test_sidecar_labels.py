@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeemo.aggregates import validate_payload
-from tests.conftest import CLIP, REPO, db_rows, run_cli
+from tests.conftest import CLIP, REPO, db_rows, run_cli, valid_payload
 
 LABELS3 = ["calm", "glad", "grim"]
 
@@ -76,9 +75,10 @@ def test_the_payload_of_an_eight_label_interval_validates() -> None:
     from edgeemo.edge.analytics.intervals import Aggregate
     from edgeemo.labels import FERPLUS_LABELS
 
-    aggregate = Aggregate(1800.0, 60, FERPLUS_LABELS, seq=1, visits_by_emotion=Counter(contempt=2, happy=1))
-    payload = validate_payload(aggregate.payload("store-1", "pi-1"))
-    assert payload["labels"] == list(FERPLUS_LABELS) and payload["emotions"]["contempt"] == 2
+    aggregate = Aggregate(1800.0, 60, FERPLUS_LABELS, visits_by_emotion=Counter(contempt=2, happy=1))
+    payload = aggregate.payload("store-1", "pi-1", 1)
+    report = valid_payload(payload)
+    assert report.labels == FERPLUS_LABELS and dict(report.emotions)["contempt"] == 2
     assert payload["satisfaction_index"] == pytest.approx((1 - 2) / 3)
 
 

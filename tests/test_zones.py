@@ -224,9 +224,8 @@ def test_zones_preview_draws_the_zones_and_writes_only_where_told(tmp_path: Path
 def test_prometheus_counts_carry_the_zone_and_the_payload_validates(tmp_path: Path, two_faces: Path) -> None:
     import jsonschema
 
-    from edgeemo.aggregates import payload_schema
     from edgeemo.edge.analytics.intervals import Aggregate
 
-    payload = Aggregate(0.0, 60, ("a", "b", "c"), zone="door", seq=3, visits_by_emotion=Counter(a=2)).payload("s", "d")
-    jsonschema.validate(payload, payload_schema())
+    payload = Aggregate(0.0, 60, ("a", "b", "c"), zone="door", visits_by_emotion=Counter(a=2)).payload("s", "d", 3)
+    jsonschema.validate(payload, json.loads((REPO / "edgeemo" / "schemas" / "aggregate.schema.json").read_text()))
     assert payload["zone"] == "door" and payload["labels"] == ["a", "b", "c"] and payload["seq"] == 3

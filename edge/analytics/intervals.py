@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,9 +20,9 @@ from edgeemo.aggregates import (
     DEFAULT_POSITIVE,
     NO_ZONE,
     SatisfactionGroups,
-    build_payload,
 )
 from edgeemo.edge.analytics.visits import Visit
+from edgeemo.payload import build_payload
 from edgeemo.tomlconfig import Section
 
 
@@ -52,7 +52,7 @@ class Aggregate:
     labels: tuple[str, ...]
     zone: str = NO_ZONE
     groups: SatisfactionGroups = DEFAULT_GROUPS
-    seq: int = 0  # per-device sequence number, given when the interval closes
+    model: dict[str, str] | None = None  # {"name", "sha256"} of the model that classified the faces
     face_ids: set[int] = field(default_factory=set)
     visits_by_emotion: Counter = field(default_factory=Counter)
     dwell_s_total: float = 0.0
@@ -65,11 +65,12 @@ class Aggregate:
     def visits(self) -> int:
         return sum(self.visits_by_emotion.values())
 
-    def payload(self, store_id: str, device_id: str) -> dict[str, Any]:
-        return build_payload(store_id=store_id, device_id=device_id, zone=self.zone, seq=self.seq, start=self.start,
+    def payload(self, store_id: str, device_id: str, seq: int) -> dict[str, Any]:
+        """Its payload under `seq` (the store gives the number, when it first writes the row)."""
+        return build_payload(store_id=store_id, device_id=device_id, zone=self.zone, seq=seq, start=self.start,
                              length_s=self.length_s, labels=self.labels, faces_seen=len(self.face_ids),
                              visits_by_emotion=self.visits_by_emotion, groups=self.groups,
-                             dwell_s_total=self.dwell_s_total)
+                             dwell_s_total=self.dwell_s_total, model=self.model)
 
 
 class AggregateSink(Protocol):
@@ -91,23 +92,19 @@ class Analytics:
 
     def __init__(self, labels: Sequence[str], bucket_s: int, grace_s: float, sinks: Sequence[AggregateSink],
                  visit_sinks: Sequence[VisitSink] = (), zones: Sequence[str] = (NO_ZONE,),
-                 groups: SatisfactionGroups = DEFAULT_GROUPS, next_seq: Callable[[], int] | None = None) -> None:
+                 groups: SatisfactionGroups = DEFAULT_GROUPS, model: dict[str, str] | None = None) -> None:
         self.labels, self.bucket_s, self.grace_s = tuple(labels), bucket_s, grace_s
         self.sinks, self.visit_sinks = list(sinks), list(visit_sinks)
         self.zones, self.groups = tuple(zones), groups
+        self.model = model
         self.open_buckets: dict[float, dict[str, Aggregate]] = {}
-        self._counter = 0
-        self.next_seq = next_seq or self._count
-
-    def _count(self) -> int:
-        self._counter += 1
-        return self._counter
 
     def _bucket(self, timestamp: float, zone: str) -> Aggregate:
         start = float(math.floor(timestamp / self.bucket_s) * self.bucket_s)
         if start not in self.open_buckets:
             self.open_buckets[start] = {
-                name: Aggregate(start, self.bucket_s, self.labels, name, self.groups) for name in self.zones}
+                name: Aggregate(start, self.bucket_s, self.labels, name, self.groups, self.model)
+                for name in self.zones}
         return self.open_buckets[start][zone]
 
     def face(self, track_id: int, timestamp: float, zone: str = NO_ZONE) -> None:
@@ -133,6 +130,5 @@ class Analytics:
 
     def _emit(self, by_zone: dict[str, Aggregate]) -> None:
         for aggregate in by_zone.values():
-            aggregate.seq = self.next_seq()
             for sink in self.sinks:
                 sink.add_aggregate(aggregate)

@@ -14,9 +14,9 @@ import logging
 import queue
 import time
 
-from edgeemo.aggregates import payload_from_row
 from edgeemo.edge.analytics.mqtt import MqttPublisher
 from edgeemo.edge.analytics.store import AnalyticsStore
+from edgeemo.payload import payload_from_row
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from edgeemo.errors import EdgeemoError
 
 log = logging.getLogger(__name__)
 
-DB_VERSION = 2  # PRAGMA user_version; 0 with tables = version 1 (before zones, labels and seq)
+DB_VERSION = 3  # PRAGMA user_version; 0 with tables = version 1 (before zones, labels and seq); 3 adds model
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS aggregates (
     start REAL NOT NULL,             -- interval start, unix seconds (UTC)
@@ -26,9 +26,10 @@ CREATE TABLE IF NOT EXISTS aggregates (
     satisfaction REAL,               -- edgeemo.aggregates.satisfaction_from_counts
     dwell_s_total REAL NOT NULL,
     labels TEXT,                     -- JSON [the model's labels, in output order]
-    seq INTEGER,                     -- per-device sequence number (kept when a restart adds to the row)
+    seq INTEGER,                     -- per-device sequence number, given when the row is first written
     groups TEXT,                     -- JSON {"positive": [...], "negative": [...]} of the satisfaction index
     sent INTEGER NOT NULL DEFAULT 0, -- 1 once the broker acknowledged this version of the row (the outbox)
+    model TEXT,                      -- JSON {"name", "sha256"} of the model that classified the faces
     PRIMARY KEY (start, zone)
 );
 CREATE INDEX IF NOT EXISTS aggregates_unsent ON aggregates(seq) WHERE sent = 0;
@@ -58,6 +59,7 @@ INSERT INTO aggregates SELECT start, 'all', length_s, faces_seen, visits, emotio
 DROP TABLE aggregates_v1;
 ALTER TABLE visits ADD COLUMN zone TEXT NOT NULL DEFAULT 'all';
 """
+MIGRATE_2_TO_3 = "ALTER TABLE aggregates ADD COLUMN model TEXT"  # rows written before it: model unknown
 
 
 class NewerDatabaseError(EdgeemoError):
@@ -89,6 +91,8 @@ def migrate(connection: sqlite3.Connection, path: Path) -> None:
     try:
         for statement in _statements(MIGRATE_1_TO_2) if old else []:
             connection.execute(statement)
+        if "aggregates" in tables and "model" not in {row[1] for row in connection.execute("PRAGMA table_info(aggregates)")}:
+            connection.execute(MIGRATE_2_TO_3)
         for statement in _statements(SCHEMA):
             connection.execute(statement)
         connection.execute(f"PRAGMA user_version = {DB_VERSION}")
@@ -96,8 +100,8 @@ def migrate(connection: sqlite3.Connection, path: Path) -> None:
     except sqlite3.Error:
         connection.execute("ROLLBACK")
         raise
-    if old:
-        log.info("%s: database migrated from version 1 to %d (zones, labels, sequence numbers)", path, DB_VERSION)
+    if "aggregates" in tables:
+        log.info("%s: database migrated from version %d to %d", path, version or 1, DB_VERSION)
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -15,12 +15,13 @@ import time
 from collections import deque
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from edgeemo.aggregates import satisfaction_from_counts
 from edgeemo.edge.analytics.intervals import Aggregate
 from edgeemo.edge.analytics.schema import NewerDatabaseError, connect, migrate
 from edgeemo.edge.analytics.visits import Visit
+from edgeemo.payload import LENGTHS
 from edgeemo.tomlconfig import Section
 from edgeemo.wire import iso
 
@@ -35,10 +36,18 @@ class StoreConfig(Section):
     """`[store]`: the local database, its intervals, commits and retention."""
 
     path: Path | None = Field(None, description="SQLite file; default: $STATE_DIRECTORY/edgeemo.db or ./edgeemo.db")
-    bucket_s: int = Field(60, ge=10, le=3600, description="aggregation interval (per-minute by default)")
+    bucket_s: int = Field(60, ge=10, le=3600, description="aggregation interval (per-minute by default); it "
+                          "divides an hour, as the hub requires (10, 12, 15, 20, 30, 60, 300, 900, 3600, ...)")
     commit_every_s: float = Field(10.0, gt=0, le=3600, description="batched commits")
     retention_days: float = Field(90.0, gt=0, le=3650)
     max_pending_rows: int = Field(100_000, ge=100, description="rows held in memory while the disk fails")
+
+    @field_validator("bucket_s")
+    @classmethod
+    def _divides_an_hour(cls, value: int) -> int:
+        if value not in LENGTHS:
+            raise ValueError(f"{value} s does not divide an hour; the hub refuses such intervals (use e.g. 60 or 300)")
+        return value
 
 
 class AnalyticsStore:
@@ -54,7 +63,7 @@ class AnalyticsStore:
         self.failing_since: float | None = None
         self.moved_aside: Path | None = None
         self._last_flush = time.monotonic()
-        self._seq = 0  # the highest sequence number given out (or found in the database)
+        self._seq = 0  # the highest sequence number written (kept in meta too: it outlives pruned rows)
         self.meta: dict[str, str] = {}
         self._last_prune: float | None = None  # monotonic time of the last prune; None = never
         self._clock_jumped_at: float | None = None  # monotonic time of the last wall-clock step seen
@@ -71,7 +80,9 @@ class AnalyticsStore:
             except NewerDatabaseError:
                 connection.close()
                 raise
-            self._seq = max(self._seq, connection.execute("SELECT COALESCE(MAX(seq), 0) FROM aggregates").fetchone()[0])
+            self._seq = max(self._seq, *connection.execute(
+                "SELECT COALESCE(MAX(seq), 0), COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_seq'), 0) "
+                "FROM aggregates").fetchone())
             for key, value in self.meta.items():
                 connection.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
         except sqlite3.OperationalError as exc:
@@ -109,11 +120,6 @@ class AnalyticsStore:
         if self.connection is not None:
             self.connection.close()
             self.connection = None
-
-    def next_seq(self) -> int:
-        """The next per-device sequence number of an aggregate (continues across restarts)."""
-        self._seq += 1
-        return self._seq
 
     def set_meta(self, **values: object) -> None:
         """What readers of the database need to know about its rows (labels, satisfaction groups)."""
@@ -160,13 +166,16 @@ class AnalyticsStore:
         assert self.connection is not None
         try:
             self.connection.execute("BEGIN IMMEDIATE")
+            seq = self._seq
             for aggregate in self.pending_aggregates:
-                self._write_aggregate(aggregate)
+                seq = self._write_aggregate(aggregate, seq)
+            self.connection.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (str(seq),))
             self.connection.executemany(
                 "INSERT INTO visits(start, end, dwell_s, dominant, shares, zone) VALUES (?, ?, ?, ?, ?, ?)",
                 [(v.start, v.end, v.dwell_s, v.dominant, json.dumps(v.shares), v.zone) for v in self.pending_visits],
             )
             self.connection.execute("COMMIT")
+            self._seq = seq
         except sqlite3.Error as exc:
             try:
                 self.connection.execute("ROLLBACK")
@@ -182,28 +191,34 @@ class AnalyticsStore:
         self._prune_now_and_then()
         return True
 
-    def _write_aggregate(self, aggregate: Aggregate) -> None:
-        """Insert, or add to the row of the same interval and zone (a restart within the interval)."""
+    def _write_aggregate(self, aggregate: Aggregate, last_seq: int) -> int:
+        """Insert, or add to the row of the same interval and zone (a restart within the interval, or
+        after a clock step); returns the highest sequence number now written.
+
+        The number belongs to the row: it is given when the row is first written, from the
+        database's own count, and a row that changes keeps it (and is sent again under it). So a
+        restart or a clock step never draws a number that then goes unused: no gap a hub waits for."""
         assert self.connection is not None
         emotions = {label: aggregate.visits_by_emotion.get(label, 0) for label in aggregate.labels}
-        faces, dwell, seq = len(aggregate.face_ids), aggregate.dwell_s_total, aggregate.seq
+        faces, dwell = len(aggregate.face_ids), aggregate.dwell_s_total
         row = self.connection.execute(
             "SELECT faces_seen, emotions, dwell_s_total, seq FROM aggregates WHERE start = ? AND zone = ?",
             (aggregate.start, aggregate.zone),
         ).fetchone()
+        seq = row[3] if row is not None and row[3] is not None else last_seq + 1
         if row is not None:
             faces += row[0]
             dwell += row[2]
-            seq = row[3] or seq
             for label, count in json.loads(row[1]).items():
                 emotions[label] = emotions.get(label, 0) + count
         self.connection.execute(  # sent = 0: new, or changed since it was sent (the outbox sends it again)
             "INSERT OR REPLACE INTO aggregates(start, zone, length_s, faces_seen, visits, emotions, satisfaction, "
-            "dwell_s_total, labels, seq, groups, sent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            "dwell_s_total, labels, seq, groups, sent, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
             (aggregate.start, aggregate.zone, aggregate.length_s, faces, sum(emotions.values()), json.dumps(emotions),
              satisfaction_from_counts(emotions, aggregate.groups), dwell, json.dumps(list(aggregate.labels)), seq,
-             json.dumps(aggregate.groups.as_dict())),
+             json.dumps(aggregate.groups.as_dict()), json.dumps(aggregate.model) if aggregate.model else None),
         )
+        return max(last_seq, seq)
 
     # -- the outbox: rows to publish, acknowledged ones, re-send requests ---------------------
     def unsent(self, limit: int, skip: set[int] | frozenset[int] = frozenset()) -> list[tuple[int, dict]]:
@@ -213,13 +228,13 @@ class AnalyticsStore:
         try:
             rows = self.connection.execute(
                 "SELECT seq, start, zone, length_s, faces_seen, visits, emotions, satisfaction, dwell_s_total, labels, "
-                "groups FROM aggregates WHERE sent = 0 AND seq IS NOT NULL ORDER BY seq LIMIT ?",
+                "groups, model FROM aggregates WHERE sent = 0 AND seq IS NOT NULL ORDER BY seq LIMIT ?",
                 (limit + len(skip),)).fetchall()
         except sqlite3.Error as exc:
             log.warning("%s: cannot read the outbox (%s)", self.path, exc)
             return []
         names = ("seq", "start", "zone", "length_s", "faces_seen", "visits", "emotions", "satisfaction",
-                 "dwell_s_total", "labels", "groups")
+                 "dwell_s_total", "labels", "groups", "model")
         return [(row[0], dict(zip(names, row))) for row in rows if row[0] not in skip][:limit]
 
     def mark_sent(self, seqs: list[int], sent: bool = True) -> int:
@@ -286,7 +301,8 @@ class AnalyticsStore:
         if not self.flush():
             log.error("%s: still unwritable at exit; the %d held rows follow as JSON lines", self.path, self.pending)
             for aggregate in self.pending_aggregates:
-                log.error("unwritten aggregate %s", json.dumps(aggregate.payload("", "")))
+                self._seq += 1  # the number it would have had; the journal line is all that is left of it
+                log.error("unwritten aggregate %s", json.dumps(aggregate.payload("", "", self._seq)))
             for visit in self.pending_visits:
                 log.error("unwritten visit %s", json.dumps({
                     "start": visit.start, "end": visit.end, "dominant": visit.dominant, "shares": visit.shares,

@@ -78,7 +78,7 @@ def generate(database: Database, stores: int, days: int, now: float | None = Non
         intervals = zip([store] * len(starts), [DEVICE] * len(starts), [ZONE] * len(starts), rows["start"].tolist(),
                         [60] * len(starts), rows["seq"].tolist(), [labels] * len(starts), texts,
                         [GROUPS] * len(starts), rows["faces"].tolist(), rows["visits"].tolist(), positive.tolist(),
-                        negative.tolist(), rows["dwell"].tolist(), [now] * len(starts))
+                        negative.tolist(), rows["dwell"].tolist(), [None] * len(starts), [now] * len(starts))
         hourly = list(_rollup(rows, HOUR))
         daily = list(_rollup(rows, DAY))
         emotions = [(store, DEVICE, ZONE, b, LABELS[i], int(n)) for b, *_, e in hourly for i, n in enumerate(e) if n]

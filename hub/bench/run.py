@@ -28,15 +28,17 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from edgeemo.aggregates import DEFAULT_GROUPS, build_payload
+from edgeemo.aggregates import DEFAULT_GROUPS
 from edgeemo.hub.bench import loadgen
 from edgeemo.hub.bench.servers import Mosquitto, Postgres, free_port
 from edgeemo.hub.config import HubConfig, MqttSection
 from edgeemo.hub.db import open_database
+from edgeemo.payload import build_payload
 from edgeemo.wire import AGGREGATES, device_topic
 
-FLEET_BROKER = "max_queued_messages 0\nmax_inflight_messages 0\n"  # as the shipped fleet config: never drop
+FLEET_BROKER = "max_queued_messages 0\nmax_inflight_messages 4000\n"  # as the shipped fleet config: never drop
 BENCH_PREFIX = "edgeemo"
+BENCH_MODEL = {"name": "ferplus_cnn_int8.tflite", "sha256": "0" * 64}  # GENERATED devices: a stand-in identity
 
 
 def _device_name(i: int) -> tuple[str, str]:
@@ -67,7 +69,8 @@ def _publish(url: str, first: int, last: int, messages: int, start: int) -> int:
             payload = build_payload(store_id=store, device_id=device, zone="all", seq=j + 1, start=start + 60 * j,
                                     length_s=60, labels=labels, faces_seen=visits + 1,
                                     visits_by_emotion={"happy": visits // 2, "neutral": visits - visits // 2},
-                                    groups=DEFAULT_GROUPS.for_labels(labels), dwell_s_total=12.5 * visits)
+                                    groups=DEFAULT_GROUPS.for_labels(labels), dwell_s_total=12.5 * visits,
+                                    model=BENCH_MODEL)
             body = json.dumps(payload, separators=(",", ":"))
             topic = device_topic(BENCH_PREFIX, store, device, AGGREGATES)
             for _ in range(2 if (i * messages + j) % 100 == 7 else 1):  # 1% re-sent

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable
 
 import psycopg
 from starlette.applications import Starlette
@@ -31,14 +30,14 @@ from edgeemo.hub.queries import QueryError
 from edgeemo.hub.web.api import ApiRoutes
 from edgeemo.hub.web.login import LoginRoutes
 from edgeemo.hub.web.pages import PageRoutes
-from edgeemo.hub.web.site import HUB, LOGIN_CSRF_COOKIE, SECURITY_HEADERS, SESSION_COOKIE, Site
+from edgeemo.hub.web.site import HUB, LOGIN_CSRF_COOKIE, SECURITY_HEADERS, SESSION_COOKIE, IngestStatus, Site
 
 __all__ = ["LOGIN_CSRF_COOKIE", "SESSION_COOKIE", "create_app"]
 log = logging.getLogger(__name__)
 
 
-def create_app(config: HubConfig, database: Database, ingest_stats: Callable[[], dict] | None = None) -> Starlette:
-    site = Site(config, database, ingest_stats)
+def create_app(config: HubConfig, database: Database, ingest: IngestStatus | None = None) -> Starlette:
+    site = Site(config, database, ingest)
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
         headers = dict(SECURITY_HEADERS, **(exc.headers or {}))

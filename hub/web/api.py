@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from edgeemo.hub import auth, queries
+from edgeemo.hub.dead_letters import list_dead_letters
 from edgeemo.hub.queries import choose_bucket
 from edgeemo.hub.web.site import SECURITY_HEADERS, Site
 from edgeemo.wire import iso
@@ -20,19 +21,29 @@ class ApiRoutes:
     def routes(self) -> list[Route]:
         return [Route("/api/health", self.health), Route("/api/gaps", self.gaps), Route("/api/overview", self.overview),
                 Route("/api/stores", self.stores), Route("/api/stores/{store}/{view}", self.store),
-                Route("/api/compare", self.compare), Route("/api/users", self.users)]
+                Route("/api/compare", self.compare), Route("/api/users", self.users),
+                Route("/api/dead-letters", self.dead_letters)]
 
     async def health(self, request: Request) -> Response:
-        """Open to all (a monitor's probe): device counts, gaps, refusals and ingest; no customer numbers."""
+        """Open to all (a monitor's probe): device counts, gaps, refusals and whether ingest makes progress
+        ("degraded", with the problems named, when it does not); no customer numbers."""
         report = queries.health(self.site.database)
-        report = dict(report, open_gaps=len(report["open_gaps"]), status="ok", database=self.site.database.dialect)
-        if self.site.ingest_stats is not None:
-            stats = self.site.ingest_stats()
-            last_commit = stats["last_commit_at"]
-            report.update(mqtt_connected=stats["connected"], received=stats["received"], stored_new=stats["new"],
-                          stored_changed=stats["changed"], duplicates=stats["duplicates"],
-                          db_errors=stats["db_errors"], last_commit_at=iso(last_commit) if last_commit else None,
-                          last_commit_at_unix=last_commit)
+        problems = [(f"{report['dead_letters']} dead letter(s): messages that could not be stored "
+                    "(edgeemo hub dead-letters list)")] if report["dead_letters"] else []
+        report = dict(report, open_gaps=len(report["open_gaps"]), database=self.site.database.dialect)
+        ingest = self.site.ingest
+        if ingest is not None:
+            stalled, stats = ingest.stalled(), ingest.stats
+            if stats.failure is not None:
+                problems.append(f"ingest stopped: {stats.failure}")
+            elif stalled:
+                problems.append(f"ingest stalled: a message has waited {stats.oldest_waiting_s:.0f} s to be stored")
+            last_commit = stats.last_commit_at
+            report.update(mqtt_connected=stats.connected, received=stats.received, stored_new=stats.new,
+                          stored_changed=stats.changed, duplicates=stats.duplicates, flood=stats.flood,
+                          db_errors=stats.db_errors, oldest_waiting_s=stats.oldest_waiting_s,
+                          last_commit_at=iso(last_commit) if last_commit else None, last_commit_at_unix=last_commit)
+        report.update(status="degraded" if problems else "ok", problems=problems)
         return JSONResponse(report, headers=SECURITY_HEADERS)
 
     async def gaps(self, request: Request) -> Response:
@@ -81,3 +92,9 @@ class ApiRoutes:
         self.site.need(request, admin=True)
         users = auth.list_users(self.site.database)
         return self.site.data(request, {"users": users}, users, "users")
+
+    async def dead_letters(self, request: Request) -> Response:
+        """Admins only: the messages that could not be stored (with ?body=1, as received, base64)."""
+        self.site.need(request, admin=True)
+        letters = list_dead_letters(self.site.database, with_body=request.query_params.get("body") == "1")
+        return self.site.data(request, {"dead_letters": letters}, letters, "dead-letters")

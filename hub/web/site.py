@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -30,11 +30,19 @@ SECURITY_HEADERS = {
 }
 
 
+class IngestStatus(Protocol):
+    """What the web side reads of the MQTT ingest (`edgeemo.hub.mqtt_ingest.MqttIngest`)."""
+
+    stats: Any
+
+    def stalled(self) -> bool: ...
+
+
 class Site:
     """The hub's web side: config, database, templates, and the helpers every route uses."""
 
-    def __init__(self, config: HubConfig, database: Database, ingest_stats: Callable[[], dict] | None = None) -> None:
-        self.config, self.web, self.database, self.ingest_stats = config, config.web, database, ingest_stats
+    def __init__(self, config: HubConfig, database: Database, ingest: IngestStatus | None = None) -> None:
+        self.config, self.web, self.database, self.ingest = config, config.web, database, ingest
         self.templates = Environment(loader=FileSystemLoader(HUB / "templates"), autoescape=select_autoescape(["html"]))
         self.templates.filters["tojson_block"] = lambda value: json.dumps(value).replace("<", "\\u003c")
 
