@@ -146,7 +146,16 @@ class IntervalReport:
 @dataclass(frozen=True)
 class Refusal:
     reason: str  # malformed | invalid | time
-    error: str  # one line: what is wrong, and where
+    error: str  # one line: what is wrong, and where (printable: it is logged and stored)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "error", printable(self.error))
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """`text` as one printable line of at most `limit` characters: a refusal quotes what a device
+    sent, and a NUL or a newline must reach neither a log line nor a database (PostgreSQL refuses NUL)."""
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
 
 
 @dataclass(frozen=True)
@@ -168,6 +177,8 @@ def parse_payload(body: bytes, now: float, rules: TimeRules = DEFAULT_TIME_RULES
         return Refusal("invalid", str(exc)[:200])
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return Refusal("malformed", f"not JSON ({str(exc)[:120]})")
+    except RecursionError:  # skipping a deeply nested unknown value on the way to the version tag
+        return Refusal("invalid", "nested too deeply to be an aggregate")
     try:
         return _checked(payload, now, rules)
     except (ValueError, OverflowError, TypeError) as exc:  # a rule the structs cannot state

@@ -23,6 +23,17 @@ from edgeemo.hub.migrations import MIGRATIONS, latest_version
 WRITERS_LOCK = 0x6564676565  # pg_advisory_xact_lock key shared by all hub writers ("edgee")
 
 
+def _database_errors() -> tuple[type[Exception], ...]:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - the hub extra brings it
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
+
+
+DATABASE_ERRORS = _database_errors()  # what either engine raises when it fails (down, full, locked, refused)
+
+
 class DatabaseError(EdgeemoError):
     """The fleet database cannot be opened or is of a version this hub cannot use."""
 

@@ -6,10 +6,9 @@ paho's network thread only queues messages (`manual_ack=True`), after each devic
 sends the acknowledgements. A hub that dies mid-batch has acknowledged nothing of it, so the
 broker delivers it again and the idempotent upsert absorbs what was stored twice.
 
-Nothing a device sends can stop the worker: parsing never raises, a database outage holds the
-batch and retries, and a batch the database refuses while it answers is split until the
-message it cannot store is found; that one is retried, then kept as a dead letter and
-acknowledged, and the rest is stored. Should the worker stop anyway, `on_failure` is called
+Nothing a device sends can stop the worker: parsing never raises, and storing
+(`edgeemo.hub.batches`) holds a batch through a database outage and splits one the database
+refuses until the message it cannot store is found, kept as a dead letter and acknowledged. Should the worker stop anyway, `on_failure` is called
 once (`hub serve` then exits non-zero for systemd to restart it). The worker also runs the gap
 check, sends the re-send requests due, and feeds the systemd watchdog while ingest progresses.
 """
@@ -22,57 +21,23 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 
 from edgeemo.errors import first_line
+from edgeemo.hub.batches import BatchStore, IngestStats, Item
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import Database
 from edgeemo.hub.flood import DeviceBudget
 from edgeemo.hub.gaps import check_gaps, due_requests
-from edgeemo.hub.ingest import Interval, Rejected, parse_message
-from edgeemo.hub.writer import add_reject_counts, keep_dead_letter, store_messages
+from edgeemo.hub.ingest import Interval, parse_message
+from edgeemo.hub.writer import add_reject_counts
+from edgeemo.payload import printable
 from edgeemo.sdnotify import ServiceNotifier
 from edgeemo.wire import AGGREGATES, AVAILABILITY, ONLINE, RESEND, device_topic, hub_subscriptions, split_topic
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class IngestStats:
-    received: int = 0
-    new: int = 0
-    changed: int = 0
-    duplicates: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
-    flood: int = 0
-    dead_letters: int = 0
-    resend_requests: int = 0
-    open_gaps: int = 0
-    last_commit_at: float | None = None
-    oldest_waiting_s: float = 0.0  # age of the oldest message not yet acknowledged
-    connected: bool = False
-    subscribed: bool = False  # the broker acknowledged the subscriptions of this connection
-    db_errors: int = 0
-    failure: str | None = None  # why the worker stopped, if it did
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__, rejected=dict(self.rejected))
-
-
-@dataclass
-class Item:
-    """One received message, read: an interval, a refusal or a device's availability."""
-
-    message: mqtt.MQTTMessage
-    arrived: float  # monotonic
-    store: str = ""
-    device: str = ""
-    interval: Interval | None = None
-    rejected: Rejected | None = None
-    online: bool | None = None
 
 
 class MqttIngest:
@@ -86,10 +51,8 @@ class MqttIngest:
         self.inbox: queue.Queue[tuple[float, mqtt.MQTTMessage]] = queue.Queue()
         self.budget = DeviceBudget(config.ingest.device_rate_per_s, config.ingest.device_burst)
         self.stop_event = threading.Event()
-        self._in_hand_since: float | None = None  # arrival of the oldest message of the batch being stored
         self._flood: dict[tuple[str, str], int] = {}  # messages acknowledged unread, per device, not yet counted
         self._flood_lock = threading.Lock()
-        self._last_error = ""
         self._logged: set[tuple[str, str, str]] = set()  # (store, device, reason) already logged
         self._worker = threading.Thread(target=self._run, name="hub-ingest", daemon=True)
         url = urlsplit(self.mqtt.url)
@@ -110,6 +73,9 @@ class MqttIngest:
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         self.client = client
+        self.batches = BatchStore(database, self.rules, self.stats,
+                                  ack=lambda item: client.ack(item.message.mid, item.message.qos),
+                                  wait=self._wait_alive, log_once=self._log_once)
 
     # -- connection (paho's thread) --------------------------------------------------------------
     def start(self) -> None:
@@ -172,7 +138,7 @@ class MqttIngest:
         """Monotonic arrival of the oldest message not yet acknowledged (None: nothing waits)."""
         with self.inbox.mutex:
             head = self.inbox.queue[0][0] if self.inbox.queue else None
-        held = self._in_hand_since
+        held = self.batches.in_hand_since
         return min(t for t in (head, held) if t is not None) if head is not None or held is not None else None
 
     def stalled(self) -> bool:
@@ -194,7 +160,7 @@ class MqttIngest:
         while not (self.stop_event.is_set() and self.inbox.empty()):
             batch = self._take_batch()
             if batch:
-                self._store(batch)
+                self.batches.store(batch)
             if self._flood:
                 self._count_flood()
             if not self.stalled():
@@ -216,7 +182,7 @@ class MqttIngest:
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.005)
-        self._in_hand_since = batch[0][0]
+        self.batches.in_hand_since = batch[0][0]
         return [self._read(arrived, message) for arrived, message in batch]
 
     def _read(self, arrived: float, message: mqtt.MQTTMessage) -> Item:
@@ -236,76 +202,16 @@ class MqttIngest:
             item.rejected = parsed
         return item
 
-    def _commit(self, items: list[Item]) -> bool:
-        """Store these items in one transaction and acknowledge them; False when the database refused."""
-        intervals = [item.interval for item in items if item.interval is not None]
-        rejects = [item.rejected for item in items if item.rejected is not None]
-        availability = [(item.store, item.device, item.online) for item in items if item.online is not None]
-        try:
-            result = store_messages(self.database, intervals, rejects, availability,
-                                    max_seq_jump=self.rules.max_seq_jump)
-        except Exception as exc:  # noqa: BLE001 - any database failure: hold the items, never crash
-            self.stats.db_errors += 1
-            self._last_error = first_line(exc)
-            return False
-        for item in items:
-            self.client.ack(item.message.mid, item.message.qos)
-        self.stats.received += len(items) - len(availability)
-        self.stats.new += result.new
-        self.stats.changed += result.changed
-        self.stats.duplicates += result.duplicates
-        self.stats.last_commit_at = time.time()
-        for reject in [*rejects, *result.refused]:
-            self.stats.rejected[reject.reason] = self.stats.rejected.get(reject.reason, 0) + 1
-            self._log_once(reject.store, reject.device, reject.reason, reject.error)
-        return True
-
-    def _store(self, batch: list[Item]) -> None:
-        """Store a batch; hold it through a database outage; isolate what the database refuses."""
-        try:
-            if self._commit(batch):
-                return
-            while not self._database_answers():  # an outage: nothing is acknowledged until it is stored
-                log.error("hub: cannot write to %s (%s); holding %d message(s) unacknowledged, retrying",
-                          self.database.describe(), self._last_error, len(batch))
-                if self.stop_event.wait(5.0):
-                    return  # exit without acknowledging: the broker delivers them again
-                if self._commit(batch):
-                    return
-            self._isolate(batch)  # the database answers, yet refused the batch: something in it is poison
-        finally:
-            self._in_hand_since = None
-
-    def _database_answers(self) -> bool:
-        try:
-            with self.database.transaction(write=True) as tx:
-                tx.one("SELECT 1")
-            return True
-        except Exception:  # noqa: BLE001 - the probe's only question is "does it answer"
-            return False
-
-    def _isolate(self, items: list[Item]) -> None:
-        """Halve until the message the database refuses is alone; retry it, then keep it as a dead letter."""
-        if len(items) > 1:
-            middle = len(items) // 2
-            for half in (items[:middle], items[middle:]):
-                if not self._commit(half):
-                    self._isolate(half)
-            return
-        item = items[0]
-        for _ in range(self.rules.max_attempts - 1):
-            if self.stop_event.wait(0.2) or self._commit(items):
-                return
-        try:
-            keep_dead_letter(self.database, item.store, item.device, item.message.topic, item.message.payload,
-                             self._last_error)
-        except Exception as exc:  # noqa: BLE001 - not even the dead letter fits: leave it unacknowledged
-            log.error("hub: cannot keep a dead letter from %s/%s (%s)", item.store, item.device, first_line(exc))
-            return
-        self.client.ack(item.message.mid, item.message.qos)
-        self.stats.dead_letters += 1
-        log.error("hub: a message from %s/%s could not be stored after %d attempts (%s); kept as a dead letter "
-                  "(edgeemo hub dead-letters list)", item.store, item.device, self.rules.max_attempts, self._last_error)
+    def _wait_alive(self, seconds: float) -> bool:
+        """Wait (True when stopped meanwhile), feeding the watchdog until the batch has waited too long:
+        an outage shorter than [ingest] stall_after_s is ridden out, a longer one restarts the hub."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if not self.stalled():
+                self.notifier.watchdog()
+            if self.stop_event.wait(min(left, 1.0)):
+                return True
+        return False
 
     def _count_flood(self) -> None:
         """Flood is noticed on paho's thread; the database learns it here, in the worker's transaction."""
@@ -327,7 +233,7 @@ class MqttIngest:
         if key not in self._logged and len(self._logged) < 100_000:  # once per device and reason
             self._logged.add(key)
             log.warning("hub: refused a payload from %s/%s (%s: %s); counting further ones quietly",
-                        store[:64], device[:64], reason, error)
+                        printable(store, 64), printable(device, 64), reason, printable(error))
 
     def _gaps(self) -> None:
         try:

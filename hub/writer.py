@@ -37,6 +37,7 @@ from edgeemo.hub.schema import (
     interval_of,
     interval_row,
 )
+from edgeemo.payload import printable
 
 DEFAULT_MAX_SEQ_JUMP = 1_000_000
 
@@ -217,8 +218,14 @@ def count_rejects(tx: Tx, rejects: list[Rejected], now: int) -> None:
 
 
 def add_reject_counts(tx: Tx, counts: dict[tuple[str, str, str], list], now: int) -> None:
-    """{(store, device, reason): [count, last error]} added to the counters."""
-    tx.insert(REJECTS.name, REJECT_COLUMNS, [(*key, n, now, error) for key, (n, error) in counts.items()],
+    """{(store, device, reason): [count, last error]} added to the counters. Store and device come
+    from a topic, which may hold anything but a NUL: they are kept printable and short."""
+    merged: dict[tuple, list] = {}
+    for (store, device, reason), (n, error) in counts.items():
+        entry = merged.setdefault((printable(store, 64), printable(device, 64), reason), [0, ""])
+        entry[0] += n
+        entry[1] = printable(error)
+    tx.insert(REJECTS.name, REJECT_COLUMNS, [(*key, n, now, error) for key, (n, error) in merged.items()],
               ON_REJECT_CONFLICT)
 
 
@@ -236,5 +243,5 @@ def keep_dead_letter(database: Database, store: str, device: str, topic: str, bo
     digest = hashlib.sha256(body).hexdigest()
     with database.transaction(write=True) as tx:
         tx.insert(DEAD_LETTERS.name, DEAD_LETTER_COLUMNS,
-                  [(store, device, digest, topic, "unstorable", error[:500], base64.b64encode(body).decode(), 1,
-                    now, now)], ON_DEAD_LETTER_CONFLICT)
+                  [(printable(store, 64), printable(device, 64), digest, printable(topic, 300), "unstorable",
+                    printable(error, 500), base64.b64encode(body).decode(), 1, now, now)], ON_DEAD_LETTER_CONFLICT)

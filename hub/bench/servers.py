@@ -113,15 +113,23 @@ class Postgres:
     def start(self) -> Postgres:
         self._run(_pg_bin("initdb"), "-D", str(self.data), "-U", "edgeemo", "--auth=trust", "-E", "UTF8",
                   "--no-instructions")
-        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 " + " ".join(
-            f"-c {key}={value}" for key, value in self.settings.items())
-        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"), "-w",
-                  "start")
+        self.resume()
         import psycopg
 
         with psycopg.connect(f"postgresql://edgeemo@127.0.0.1:{self.port}/postgres", autocommit=True) as c:
             c.execute("CREATE DATABASE hub")
         return self
+
+    def resume(self) -> None:
+        """Start the server on the cluster (again, after `halt`)."""
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 " + " ".join(
+            f"-c {key}={value}" for key, value in self.settings.items())
+        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"), "-w",
+                  "start")
+
+    def halt(self) -> None:
+        """Stop the server, keeping the cluster (an outage, for the tests)."""
+        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     @property
     def url(self) -> str:

@@ -13,9 +13,7 @@ JSON or CSV and `edgeemo hub export` writes.
 from __future__ import annotations
 
 import logging
-import sqlite3
 
-import psycopg
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -25,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from edgeemo.errors import first_line
 from edgeemo.hub.config import HubConfig
-from edgeemo.hub.db import Database
+from edgeemo.hub.db import DATABASE_ERRORS, Database
 from edgeemo.hub.queries import QueryError
 from edgeemo.hub.web.api import ApiRoutes
 from edgeemo.hub.web.login import LoginRoutes
@@ -61,5 +59,4 @@ def create_app(config: HubConfig, database: Database, ingest: IngestStatus | Non
         Mount("/static", StaticFiles(directory=HUB / "static"), name="static"),
     ]
     return Starlette(routes=routes, exception_handlers={
-        HTTPException: http_error, QueryError: query_error, sqlite3.Error: database_error,
-        psycopg.Error: database_error})
+        HTTPException: http_error, QueryError: query_error, **{kind: database_error for kind in DATABASE_ERRORS}})
