@@ -8,8 +8,8 @@ is written (`edgeemo.hub.writer`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from functools import lru_cache
 
 import msgspec
 
@@ -37,6 +37,11 @@ class Rejected:
     error: str
 
 
+@lru_cache(maxsize=1024)
+def _groups_json(positive: tuple[str, ...], negative: tuple[str, ...]) -> str:
+    return msgspec.json.encode({"positive": positive, "negative": negative}).decode()
+
+
 def interval_of(report: IntervalReport) -> Interval:
     """A checked report as a row of `intervals`."""
     groups = report.groups
@@ -44,7 +49,7 @@ def interval_of(report: IntervalReport) -> Interval:
     return Interval(
         store=report.store_id, device=report.device_id, zone=report.zone, start=report.start,
         length_s=report.length_s, seq=report.seq, labels=report.labels, emotions=report.emotions,
-        groups=json.dumps({"positive": groups.positive, "negative": groups.negative}, separators=(",", ":")),
+        groups=_groups_json(tuple(groups.positive), tuple(groups.negative)),
         faces_seen=report.faces_seen, visits=report.visits,
         positive=sum(counts.get(label, 0) for label in groups.positive),
         negative=sum(counts.get(label, 0) for label in groups.negative),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -36,6 +35,7 @@ from edgeemo.hub.schema import (
     Interval,
     interval_of,
     interval_row,
+    json_list,
 )
 from edgeemo.payload import printable
 
@@ -201,7 +201,7 @@ def _note_devices(tx: Tx, intervals: Iterable[Interval], now: int, result: Batch
         state[1] = interval.labels
         state[2] = max(state[2], interval.seq or 0)
         state[3] = interval.model or state[3]
-    tx.insert(DEVICES.name, DEVICE_COLUMNS, [(store, device, now, start, json.dumps(labels), max_seq, 1, model)
+    tx.insert(DEVICES.name, DEVICE_COLUMNS, [(store, device, now, start, json_list(labels), max_seq, 1, model)
                                           for (store, device), (start, labels, max_seq, model) in devices.items()],
               ON_DEVICE_CONFLICT)
     result.devices = set(devices)
