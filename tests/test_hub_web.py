@@ -4,6 +4,7 @@ refused, CSRF-checked forms, a viewer kept out of admin pages, and k-anonymity i
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 
 import pytest
@@ -27,7 +28,7 @@ def hub(hub_url: str):
     seven = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
     now = int(NOW) - int(NOW) % 60
     quiet = [interval(store="quiet", minute=m, visits=1, happy=1, labels=seven) for m in range(3)]
-    write_batch(database, [i.__class__(**{**i.__dict__, "start": now - 3600 + 60 * n}) for n, i in enumerate(quiet)])
+    write_batch(database, [dataclasses.replace(i, start=now - 3600 + 60 * n) for n, i in enumerate(quiet)])
     auth.add_user(database, "vera", "viewer-password", "viewer")
     auth.add_user(database, "adam", "admin-password", "admin")
     yield database
