@@ -81,6 +81,7 @@ def _fine_tune_config(data: str, made_by: dict):
 
 def convert_int8(options: ConvertOptions) -> ConvertResult:
     from edgeemo.train.evaluate import predict_all
+    from edgeemo.train.metrics import error_calibration
     from edgeemo.train.predictors import load_predictor
     from edgeemo.train.tfkeras import keras, tf
 
@@ -161,6 +162,9 @@ def convert_int8(options: ConvertOptions) -> ConvertResult:
     finally:
         staged.unlink(missing_ok=True)
 
+    # the int8 model's own confusion on the validation split: its estimates are corrected with it
+    measured = error_calibration(val_set.labels, p_int8.argmax(axis=1), list(sidecar.labels),
+                                 f"validation split of {data}, this int8 model's own outputs")
     write_sidecar(output, {
         "stage": "convert",
         "quantization": QUANTIZATION_METHODS[method] + " (int8 weights, activations, input, output)",
@@ -178,7 +182,7 @@ def convert_int8(options: ConvertOptions) -> ConvertResult:
         "train": sidecar.made_by,
         "edgeemo": __version__,
         "tensorflow": tf.__version__,
-    }, labels=list(sidecar.labels), input_shape=sidecar.input_shape)
+    }, labels=list(sidecar.labels), input_shape=sidecar.input_shape, calibration=measured)
     result = ConvertResult(output, report, drift_md, len(flatbuffer), len(gzip.compress(flatbuffer, 9)),
                            method, sparsity, prune_gzip, timings=timings)
     if options.edgetpu:
@@ -189,6 +193,6 @@ def convert_int8(options: ConvertOptions) -> ConvertResult:
         write_sidecar(result.edgetpu.output, {"stage": "edgetpu_compile", "source_model": output.name,
                                               "source_sha256": file_sha256(output),
                                               "ops_on_edgetpu": result.edgetpu.ops_on_tpu},
-                      labels=list(sidecar.labels), input_shape=sidecar.input_shape)
+                      labels=list(sidecar.labels), input_shape=sidecar.input_shape, calibration=measured)
     timings["total_s"] = time.perf_counter() - started
     return result

@@ -15,7 +15,7 @@ from pathlib import Path
 from edgeemo.edge.analytics.intervals import Analytics
 from edgeemo.edge.analytics.mqtt import MqttPublisher
 from edgeemo.edge.analytics.outbox import Outbox
-from edgeemo.edge.analytics.store import AnalyticsStore
+from edgeemo.edge.analytics.store import AnalyticsStore, calibration_since
 from edgeemo.edge.capture.uri import open_source
 from edgeemo.edge.config import RunConfig
 from edgeemo.edge.inference.model import open_edge_model
@@ -83,7 +83,11 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
         pass  # the store reports an unwritable location and holds rows in memory
     store = AnalyticsStore(db_path, config.store.commit_every_s, config.store.retention_days,
                            config.store.max_pending_rows)
-    store.set_meta(labels=list(model.labels), satisfaction_groups=groups.as_dict(), zones=list(zones.names))
+    made_by = {"model": {"name": model.path.name, "sha256": model.sidecar.sha256},
+               "satisfaction_groups": groups.as_dict()}
+    store.set_meta(labels=list(model.labels), zones=list(zones.names), **made_by,
+                   calibration=model.sidecar.calibration,  # what `edgeemo report` corrects the index with ...
+                   calibration_since=calibration_since(store.stored_meta(), made_by))  # ... of visits since then
     publisher = MqttPublisher(config.mqtt, config.store_id, config.device_id) if config.mqtt.enabled else None
     outbox = Outbox(store, publisher, config.mqtt.max_publish_per_s) if publisher is not None else None
     with contextlib.ExitStack() as cleanup:  # closes in reverse: source, publisher, metrics, store

@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        # stdout carries the JSON when --json is given; logs must not mix into it.
-        stream=sys.stderr if getattr(args, "json", False) else sys.stdout,
+        # stdout carries the data when --json or --format is given; logs must not mix into it.
+        stream=sys.stderr if getattr(args, "json", False) or getattr(args, "format", None) else sys.stdout,
     )
     for noisy in ("tensorflow", "absl", "h5py", "matplotlib"):  # SavedModel/converter chatter at INFO
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)

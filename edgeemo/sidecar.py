@@ -23,6 +23,9 @@ class ModelSidecar(BaseModel):
     sha256: str
     model_file: str
     made_by: dict[str, Any] = Field(default_factory=dict)
+    # the model's confusion on its honest validation faces (edgeemo.estimates.Calibration): what the
+    # corrected satisfaction index and mix are computed from; None for a model never measured so
+    calibration: dict[str, Any] | None = None
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -41,6 +44,13 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def write_calibration(model_path: Path, calibration: dict[str, Any]) -> ModelSidecar:
+    """Put a measured calibration into a model's sidecar (the model file, and so its hash, unchanged)."""
+    sidecar = read_sidecar(model_path).model_copy(update={"calibration": calibration})
+    sidecar_path(model_path).write_text(sidecar.model_dump_json(indent=2) + "\n")
+    return sidecar
 
 
 def write_sidecar(model_path: Path, made_by: dict[str, Any], labels: list[str], **fields: Any) -> ModelSidecar:

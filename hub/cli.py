@@ -162,6 +162,8 @@ def _export(args: argparse.Namespace) -> int:
     import time
 
     from edgeemo.hub import queries
+    from edgeemo.hub.estimating import load_calibrations
+    from edgeemo.hub.numbers import EstimateSettings
     from edgeemo.hub.render import to_csv
 
     config, database = _open(args)
@@ -174,7 +176,8 @@ def _export(args: argparse.Namespace) -> int:
         k = args.min_visits if args.min_visits is not None else config.web.min_visits
         bucket = queries.choose_bucket(params, since, until)
         stores = [args.store] if args.store else queries.list_stores(database)
-        results = [queries.series(database, store, since, until, bucket, k) for store in stores]
+        estimates = EstimateSettings(load_calibrations(config.estimates.models_dir), config.estimates.precision_floor)
+        results = [queries.series(database, store, since, until, bucket, k, None, estimates) for store in stores]
     finally:
         database.close()
     if args.format == "json":

@@ -70,6 +70,15 @@ class IngestSection(Section):
         return TimeRules(earliest=parse_iso(self.earliest), max_skew_s=self.max_skew_s)
 
 
+class EstimatesSection(Section):
+    """How figures are corrected for the classifier's error (edgeemo.estimates)."""
+
+    models_dir: Path | None = Field(None, description="sidecars (.json) of models edgeemo does not ship, with "
+                                    "their calibration; the shipped models' are known already")
+    precision_floor: float = Field(0.15, gt=0, le=1, description="an index whose 95% interval is wider than "
+                                   "+- this is shown as imprecise, not as a number")
+
+
 class GapsSection(Section):
     check_every_s: float = Field(10.0, gt=0, le=3600, description="how often sequence numbers are checked")
     first_request_after_s: float = Field(30.0, ge=0, description="a gap younger than this may still fill by itself")
@@ -88,6 +97,7 @@ class HubConfig(Section):
     db: str = Field("hub.db", description="postgresql://... or a SQLite file")
     mqtt: MqttSection = MqttSection()
     ingest: IngestSection = IngestSection()
+    estimates: EstimatesSection = EstimatesSection()
     gaps: GapsSection = GapsSection()
     web: WebSection = WebSection()
 

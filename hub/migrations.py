@@ -46,7 +46,11 @@ STEP_2 = DEVICES.added_in(2)
 # Version 3 (payload version 3): each interval's model and each device's last one; the dead letters.
 STEP_3 = [*INTERVALS.added_in(3), *DEVICES.added_in(3), DEAD_LETTERS.create(3)]
 
-MIGRATIONS: list[list[str]] = [STEP_1, STEP_2, STEP_3]  # MIGRATIONS[i] takes a database from version i to i + 1
+# Version 4 (numbers with their error): each roll-up row's model, each device's satisfaction groups.
+# Rows from before it keep a NULL model: their estimates are the raw count, marked as such.
+STEP_4 = [*HOURLY.added_in(4), *DAILY.added_in(4), *DEVICES.added_in(4)]
+
+MIGRATIONS: list[list[str]] = [STEP_1, STEP_2, STEP_3, STEP_4]  # MIGRATIONS[i] takes a database from version i to i + 1
 
 
 def latest_version() -> int:

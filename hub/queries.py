@@ -2,8 +2,11 @@
 
 Every bucket goes through `bucket_numbers`, which applies the k-anonymity rule of
 `edgeemo report` (`edgeemo.aggregates.is_suppressed`): a bucket with fewer than k visits
-keeps its start and its `suppressed` flag, and nothing else. Buckets are UTC hours, days and
-ISO weeks (Monday). The emotion labels are whatever the devices reported.
+keeps its start and its `suppressed` flag, and nothing else. A shown bucket's satisfaction
+index is the corrected estimate with its 95% interval (`edgeemo.hub.estimating`), flagged
+imprecise when the interval is wider than the precision floor, with the raw count beside it.
+Buckets are UTC hours, days and ISO weeks (Monday). The emotion labels are whatever the
+devices reported.
 """
 
 from __future__ import annotations
@@ -12,11 +15,21 @@ import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from edgeemo.aggregates import is_suppressed, satisfaction_from_totals
+from edgeemo.aggregates import is_suppressed
 from edgeemo.errors import EdgeemoError
+from edgeemo.estimates import difference, holm
 from edgeemo.hub.db import Database, Tx
+from edgeemo.hub.estimating import Estimator, Part
+from edgeemo.hub.numbers import (
+    COUNT_ONLY,
+    NO_INDEX,
+    EstimateSettings,
+    Totals,
+    bucket_numbers,
+    estimator,
+    range_numbers,
+)
 from edgeemo.hub.schema import DAY, HOUR
 from edgeemo.wire import iso, parse_iso
 
@@ -74,45 +87,6 @@ def min_visits(params: dict, default: int) -> int:
     return k
 
 
-@dataclass
-class Totals:
-    visits: int = 0
-    positive: int = 0
-    negative: int = 0
-    faces_seen: int = 0
-    dwell_s_total: float = 0.0
-
-    def add(self, visits: int, positive: int, negative: int, faces: int = 0, dwell: float = 0.0) -> None:
-        self.visits += visits
-        self.positive += positive
-        self.negative += negative
-        self.faces_seen += faces
-        self.dwell_s_total += dwell
-
-
-def bucket_numbers(totals: Totals, min_visits: int, emotions: Counter | None = None,
-                   labels: Iterable[str] = ()) -> dict:
-    """One bucket's public numbers; a bucket under k visits shows only that it was suppressed."""
-    suppressed = is_suppressed(totals.visits, min_visits)
-    numbers = {
-        "visits": None if suppressed else totals.visits,
-        "suppressed": suppressed,
-        "satisfaction_index": None if suppressed else _round(
-            satisfaction_from_totals(totals.positive, totals.negative, totals.visits)),
-        "faces_seen": None if suppressed else totals.faces_seen,
-        "mean_dwell_s": None if suppressed or not totals.visits else round(totals.dwell_s_total / totals.visits, 2),
-    }
-    if emotions is not None:
-        for label in labels:
-            numbers[f"share_{label}"] = None if suppressed or not totals.visits else round(
-                emotions.get(label, 0) / totals.visits, 4)
-    return numbers
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
-
-
 def bucket_start(timestamp: int, bucket: str) -> int:
     if bucket == "week":
         return timestamp - (timestamp - MONDAY_OFFSET) % BUCKETS["week"]
@@ -143,24 +117,27 @@ def _no_devices(store: str) -> dict:
     return {"store": store, "devices": 0, "online": 0, "offline": 0, "stale": 0, "last_seen": None, "open_gaps": 0}
 
 
-def overview(database: Database, min_visits: int, stale_after_s: int, now: float | None = None) -> dict:
-    """Every store: satisfaction and visits for today, 7 and 30 days, against the period before;
-    its devices online, offline and stale."""
+def overview(database: Database, min_visits: int, stale_after_s: int, now: float | None = None,
+             estimates: EstimateSettings = COUNT_ONLY) -> dict:
+    """Every store: satisfaction and visits for today, 7 and 30 days, against the period before (each
+    change marked significant only when it is, over the whole page: Holm's correction); its devices
+    online, offline and stale."""
     now = int(time.time() if now is None else now)
     today = now - now % DAY
     with database.transaction() as tx:
-        rows = tx.rows("SELECT store, bucket, sum(visits), sum(positive), sum(negative) FROM daily "
-                       "WHERE bucket >= ? GROUP BY store, bucket", (today - 59 * DAY,))
+        rows = tx.rows("SELECT store, device, model, bucket, sum(visits), sum(positive), sum(negative) FROM daily "
+                       "WHERE bucket >= ? GROUP BY store, device, model, bucket", (today - 59 * DAY,))
         devices = tx.rows("SELECT store, device, online, last_seen, last_start, gaps FROM devices")
         dead_letters = tx.one("SELECT count(*) FROM dead_letters")[0]
+        estimate = estimator(tx, estimates)
     windows: dict[str, dict[str, Totals]] = defaultdict(lambda: defaultdict(Totals))
-    for store, day, visits, positive, negative in rows:
+    for store, device, model, day, visits, positive, negative in rows:
         age = (today - day) // DAY
         for name, days in PERIODS.items():
             if age < days:
-                windows[store][name].add(visits, positive, negative)
+                windows[store][name].add(visits, positive, negative, part=(f"{store}/{device}", model))
             elif age < 2 * days:
-                windows[store][f"prev_{name}"].add(visits, positive, negative)
+                windows[store][f"prev_{name}"].add(visits, positive, negative, part=(f"{store}/{device}", model))
     stores: dict[str, dict] = {}
     for store, device, online, last_seen, last_start, gaps in devices:
         entry = stores.setdefault(store, _no_devices(store))
@@ -171,23 +148,48 @@ def overview(database: Database, min_visits: int, stale_after_s: int, now: float
         entry["open_gaps"] += len(json.loads(gaps))
         if last_seen and (entry["last_seen"] is None or last_seen > entry["last_seen"]):
             entry["last_seen"] = last_seen
-    result = []
+    result, changes = [], []
     for store in sorted(set(stores) | set(windows)):
         entry = stores.get(store) or _no_devices(store)
         entry = dict(entry, last_seen=iso(entry["last_seen"]) if entry["last_seen"] else None)
         for name in PERIODS:
-            current = bucket_numbers(windows[store][name], min_visits)
-            previous = bucket_numbers(windows[store][f"prev_{name}"], min_visits)
-            entry[f"visits_{name}"] = current["visits"]
-            entry[f"satisfaction_{name}"] = current["satisfaction_index"]
-            entry[f"satisfaction_change_{name}"] = None if None in (
-                current["satisfaction_index"], previous["satisfaction_index"]) else round(
-                current["satisfaction_index"] - previous["satisfaction_index"], 4)
-            entry[f"visits_change_{name}"] = None if None in (current["visits"], previous["visits"]) else (
-                current["visits"] - previous["visits"])
+            current, previous = windows[store][name], windows[store][f"prev_{name}"]
+            shown = bucket_numbers(current, min_visits, estimate)
+            entry[f"visits_{name}"] = shown["visits"]
+            for key in ("index", "low", "high", "method", "imprecise", "raw"):
+                entry[f"satisfaction_{name}" + ("" if key == "index" else f"_{key}")] = shown[f"satisfaction_{key}"]
+            change = _change(current, previous, min_visits, estimate)
+            entry[f"satisfaction_change_{name}"] = change.value if change else None
+            changes.append((entry, name, change))
+            visits_before = bucket_numbers(previous, min_visits)["visits"]
+            entry[f"visits_change_{name}"] = None if None in (shown["visits"], visits_before) else (
+                shown["visits"] - visits_before)
         result.append(entry)
+    _mark_significant(changes, "satisfaction_change_{}_significant")
     return {"generated_at": iso(now), "min_visits": min_visits, "stale_after_s": stale_after_s,
-            "dead_letters": int(dead_letters), "stores": result}
+            "dead_letters": int(dead_letters), "precision_floor": estimates.floor, "stores": result}
+
+
+def _change(current: Totals, previous: Totals, min_visits: int, estimate: Estimator):
+    """The difference of two periods' indices (both shown: at least k visits each), or None. A
+    corrected figure and a raw one do not compare (the correction alone would read as a change):
+    then both are compared raw."""
+    if is_suppressed(current.visits, min_visits) or is_suppressed(previous.visits, min_visits):
+        return None
+    before, after = estimate.index(previous.parts), estimate.index(current.parts)
+    if before.method != after.method:
+        before, after = previous.count(), current.count()
+    found = difference(before, after)
+    return None if found.value is None else found
+
+
+def _mark_significant(changes: list[tuple[dict, str, object]], key: str) -> None:
+    """Holm over every difference of a page: `key` (with the period) says which survive."""
+    significant = holm([change.p_value if change else None for _, _, change in changes])
+    for (entry, name, change), mark in zip(changes, significant):
+        entry[key.format(name)] = mark if change else None  # the same keys on every row (the CSV's columns)
+        for suffix, value in (("", "value"), ("_low", "low"), ("_high", "high")):
+            entry[f"satisfaction_change_{name}{suffix}"] = round(getattr(change, value), 4) if change else None
 
 
 # -- one store ---------------------------------------------------------------------------------
@@ -196,90 +198,111 @@ def _zone_filter(zone: str | None) -> tuple[str, list]:
 
 
 def series(database: Database, store: str, since: int, until: int, bucket: str, min_visits: int,
-           zone: str | None = None) -> dict:
-    """A store's numbers per bucket over [since, until), with each label's share of visits."""
+           zone: str | None = None, estimates: EstimateSettings = COUNT_ONLY) -> dict:
+    """A store's numbers per bucket over [since, until), with each label's share of visits (raw), and
+    the whole range's index."""
     table = "hourly" if bucket == "hour" else "daily"
     first = bucket_start(since, "day" if bucket == "week" else bucket)
     where, extra = _zone_filter(zone)
     with database.transaction() as tx:
         labels = store_labels(tx, [store])
-        rows = tx.rows(f"SELECT bucket, sum(visits), sum(positive), sum(negative), sum(faces_seen), "
+        rows = tx.rows(f"SELECT bucket, device, model, sum(visits), sum(positive), sum(negative), sum(faces_seen), "
                        f"sum(dwell_s_total) FROM {table} WHERE store = ? AND bucket >= ? AND bucket < ?{where} "
-                       "GROUP BY bucket", [store, first, until, *extra])
+                       "GROUP BY bucket, device, model", [store, first, until, *extra])
         mix = tx.rows(f"SELECT bucket, label, sum(visits) FROM hourly_emotions WHERE store = ? AND bucket >= ? "
                       f"AND bucket < ?{where} GROUP BY bucket, label", [store, first, until, *extra])
+        estimate = estimator(tx, estimates, [store])
     totals: dict[int, Totals] = defaultdict(Totals)
-    for start, visits, positive, negative, faces, dwell in rows:
-        totals[bucket_start(start, bucket)].add(visits, positive, negative, faces, dwell)
+    whole = Totals()
+    for start, device, model, visits, positive, negative, faces, dwell in rows:
+        totals[bucket_start(start, bucket)].add(visits, positive, negative, faces, dwell, (f"{store}/{device}", model))
+        whole.add(visits, positive, negative, faces, dwell, (f"{store}/{device}", model))
     emotions: dict[int, Counter] = defaultdict(Counter)
     for start, label, visits in mix:
         emotions[bucket_start(start, bucket)][label] += visits
-    points = [{"start": iso(start), **bucket_numbers(totals[start], min_visits, emotions[start], labels)}
+    points = [{"start": iso(start), **bucket_numbers(totals[start], min_visits, estimate, emotions[start], labels)}
               for start in sorted(totals)]
     return {"store": store, "zone": zone, "bucket": bucket, "since": iso(since), "until": iso(until),
-            "min_visits": min_visits, "labels": labels, "series": points}
+            "min_visits": min_visits, "labels": labels, "series": points, "total": range_numbers(whole, min_visits,
+                                                                                                estimate)}
 
 
 def emotion_mix(database: Database, store: str, since: int, until: int, min_visits: int,
-                zone: str | None = None) -> dict:
+                zone: str | None = None, estimates: EstimateSettings = COUNT_ONLY) -> dict:
+    """Each label's share of the range's visits: corrected, with its 95% interval, and raw."""
     where, extra = _zone_filter(zone)
+    where = where.replace("zone", "e.zone")
     with database.transaction() as tx:
         labels = store_labels(tx, [store])
-        rows = tx.rows(f"SELECT label, sum(visits) FROM hourly_emotions WHERE store = ? AND bucket >= ? "
-                       f"AND bucket < ?{where} GROUP BY label", [store, bucket_start(since, "hour"), until, *extra])
-    counts = Counter({label: visits for label, visits in rows})
+        rows = tx.rows(f"SELECT e.device, h.model, e.label, sum(e.visits) FROM hourly_emotions e LEFT JOIN hourly h "
+                       "ON h.store = e.store AND h.device = e.device AND h.zone = e.zone AND h.bucket = e.bucket "
+                       f"WHERE e.store = ? AND e.bucket >= ? AND e.bucket < ?{where} GROUP BY e.device, h.model, "
+                       "e.label", [store, bucket_start(since, "hour"), until, *extra])
+        estimate = estimator(tx, estimates, [store])
+    parts: dict[Part, Counter] = defaultdict(Counter)
+    for device, model, label, visits in rows:
+        parts[(f"{store}/{device}", model)][label] += visits
+    counts = sum(parts.values(), Counter())
     labels += sorted(set(counts) - set(labels))
     total = sum(counts.values())
     suppressed = is_suppressed(total, min_visits)
+    shares = {} if suppressed else estimate.mix(parts, labels)
     return {"store": store, "labels": labels, "visits": None if suppressed else total, "suppressed": suppressed,
-            "shares": {label: None if suppressed else round(counts[label] / total, 4) for label in labels}}
+            "shares": {label: None if suppressed else shares[label].as_dict(4, estimate.floor)["value"]
+                       for label in labels},
+            "intervals": {label: None if suppressed else shares[label].as_dict(4, estimate.floor)
+                          for label in labels},
+            "shares_raw": {label: None if suppressed else round(counts[label] / total, 4) for label in labels}}
 
 
 def heatmap(database: Database, store: str, since: int, until: int, min_visits: int,
-            zone: str | None = None) -> dict:
+            zone: str | None = None, estimates: EstimateSettings = COUNT_ONLY) -> dict:
     """Visits and satisfaction by weekday and hour of day (UTC) over the range."""
     where, extra = _zone_filter(zone)
     with database.transaction() as tx:
-        rows = tx.rows(f"SELECT bucket, sum(visits), sum(positive), sum(negative) FROM hourly WHERE store = ? "
-                       f"AND bucket >= ? AND bucket < ?{where} GROUP BY bucket",
+        rows = tx.rows(f"SELECT bucket, device, model, sum(visits), sum(positive), sum(negative) FROM hourly "
+                       f"WHERE store = ? AND bucket >= ? AND bucket < ?{where} GROUP BY bucket, device, model",
                        [store, bucket_start(since, "hour"), until, *extra])
+        estimate = estimator(tx, estimates, [store])
     cells: dict[tuple[int, int], Totals] = defaultdict(Totals)
-    for start, visits, positive, negative in rows:
+    for start, device, model, visits, positive, negative in rows:
         weekday = ((start - MONDAY_OFFSET) // DAY) % 7  # 0 = Monday
-        cells[(weekday, (start % DAY) // HOUR)].add(visits, positive, negative)
-    grid = [[{"weekday": day, "hour": hour, **bucket_numbers(cells[(day, hour)], min_visits)} for hour in range(24)]
-            for day in range(7)]
+        cells[(weekday, (start % DAY) // HOUR)].add(visits, positive, negative, part=(f"{store}/{device}", model))
+    grid = [[{"weekday": day, "hour": hour, **bucket_numbers(cells[(day, hour)], min_visits, estimate)}
+             for hour in range(24)] for day in range(7)]
     return {"store": store, "timezone": "UTC", "min_visits": min_visits, "cells": grid}
 
 
 def devices(database: Database, store: str | None, since: int, until: int, min_visits: int,
-            stale_after_s: int, now: float | None = None) -> list[dict]:
+            stale_after_s: int, now: float | None = None, estimates: EstimateSettings = COUNT_ONLY) -> list[dict]:
     """Each device (and zone) of a store: its state and its numbers over the range."""
     now = int(time.time() if now is None else now)
     where, extra = (" WHERE d.store = ?", [store]) if store else ("", [])
     with database.transaction() as tx:
         state = tx.rows(f"SELECT store, device, online, last_seen, last_start, labels, gaps FROM devices d{where} "
                         "ORDER BY store, device", extra)
-        numbers = tx.rows(f"SELECT store, device, zone, sum(visits), sum(positive), sum(negative) FROM daily d"
+        numbers = tx.rows(f"SELECT store, device, zone, model, sum(visits), sum(positive), sum(negative) FROM daily d"
                           f"{where}{' AND' if store else ' WHERE'} bucket >= ? AND bucket < ? "
-                          "GROUP BY store, device, zone", [*extra, bucket_start(since, "day"), until])
+                          "GROUP BY store, device, zone, model", [*extra, bucket_start(since, "day"), until])
+        estimate = estimator(tx, estimates, [store] if store else None)
     zones: dict[tuple[str, str], dict[str, Totals]] = defaultdict(lambda: defaultdict(Totals))
-    for s, d, zone, visits, positive, negative in numbers:
-        zones[(s, d)][zone].add(visits, positive, negative)
+    for s, d, zone, model, visits, positive, negative in numbers:
+        zones[(s, d)][zone].add(visits, positive, negative, part=(f"{s}/{d}", model))
     result = []
     for s, d, online, last_seen, last_start, labels, gaps in state:
         all_zones = Totals()
         for totals in zones[(s, d)].values():
-            all_zones.add(totals.visits, totals.positive, totals.negative)
-        numbers = bucket_numbers(all_zones, min_visits)
+            for part, (visits, positive, negative) in totals.parts.items():
+                all_zones.add(visits, positive, negative, part=part)
+        numbers = bucket_numbers(all_zones, min_visits, estimate)
         result.append({
             "store": s, "device": d, "online": bool(online), "last_seen": iso(last_seen) if last_seen else None,
             "last_interval": iso(last_start) if last_start else None,
             "stale": last_start is None or now - last_start > stale_after_s,
             "labels": json.loads(labels) if labels else [], "open_gaps": json.loads(gaps),
             "visits": numbers["visits"], "suppressed": numbers["suppressed"],
-            "satisfaction_index": numbers["satisfaction_index"],
-            "zones": {zone: bucket_numbers(t, min_visits) for zone, t in sorted(zones[(s, d)].items())},
+            **{key: numbers[key] for key in NO_INDEX},
+            "zones": {zone: bucket_numbers(t, min_visits, estimate) for zone, t in sorted(zones[(s, d)].items())},
         })
     return result
 

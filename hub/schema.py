@@ -130,7 +130,11 @@ META = Table("hub_meta", (col("key", TEXT), col("value", TEXT)), ("key",))
 # one row per device, zone and interval: the payload as received (validated)
 INTERVALS = Table("intervals", (*INTERVAL_FIELDS, col("received_at", BIGINT)), ("store", "device", "zone", "start"))
 # additive roll-ups, kept in the same transaction as the intervals they sum (UTC hours and days)
-HOURLY, DAILY = (Table(name, (*KEY, col("bucket", BIGINT), col("intervals", INTEGER), *NUMBERS),
+# version 4: how a roll-up row's counts were made, "<model sha256>|<satisfaction groups JSON>" ('' when
+# several models or groups were summed, NULL when unknown): what the corrected estimates take the model's
+# calibration and the groups from (hub/estimating.py rollup_key)
+HOURLY, DAILY = (Table(name, (*KEY, col("bucket", BIGINT), col("intervals", INTEGER), *NUMBERS,
+                              col("model", TEXT, null=True, since=4)),
                        ("store", "device", "zone", "bucket")) for name in ("hourly", "daily"))
 HOURLY_EMOTIONS = Table("hourly_emotions", (*KEY, col("bucket", BIGINT), col("label", TEXT), col("visits", INTEGER)),
                         ("store", "device", "zone", "bucket", "label"))
@@ -146,6 +150,8 @@ DEVICES = Table("devices", (
     col("checked_seq", BIGINT, default="0", since=2),
     # version 3: the model of the device's last interval (JSON {"name", "sha256"})
     col("model", TEXT, null=True, since=3),
+    # version 4: the satisfaction groups of its last interval (JSON), which its corrected index uses
+    col("groups", TEXT, null=True, since=4),
 ), ("store", "device"))
 # refused payloads, counted per device and reason
 REJECTS = Table("rejects", (col("store", TEXT), col("device", TEXT), col("reason", TEXT), col("count", BIGINT),

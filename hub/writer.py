@@ -17,8 +17,12 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
+
+import msgspec
 
 from edgeemo.hub.db import Database, Tx
+from edgeemo.hub.estimating import rollup_key
 from edgeemo.hub.ingest import Rejected
 from edgeemo.hub.schema import (
     DAILY,
@@ -51,11 +55,18 @@ class BatchResult:
     devices: set[tuple[str, str]] = field(default_factory=set)
 
 
+@lru_cache(maxsize=256)
+def model_sha(model: str | None) -> str | None:
+    """The sha256 in an interval's model JSON ({"name", "sha256"}), None when unknown."""
+    return None if model is None else msgspec.json.decode(model).get("sha256")
+
+
 @dataclass
 class _Delta:
     intervals: int = 0
     numbers: list[float] = field(default_factory=lambda: [0, 0, 0, 0, 0.0])
     emotions: Counter = field(default_factory=Counter)
+    model: str | None = "?"  # rollup_key: "?" none added yet; '' when intervals of several models or groups
 
     def add(self, interval: Interval, sign: int) -> None:
         self.intervals += sign
@@ -63,13 +74,15 @@ class _Delta:
             self.numbers[i] += sign * value
         for label, visits in interval.emotions:
             self.emotions[label] += sign * visits
+        key = rollup_key(model_sha(interval.model), interval.groups)
+        self.model = key if self.model in ("?", key) else ""
 
 
 INTERVAL_COLUMNS = INTERVALS.arrays()
 ROLLUP_COLUMNS = HOURLY.arrays()
 EMOTION_COLUMNS = HOURLY_EMOTIONS.arrays()
 DEVICE_COLUMNS = DEVICES.arrays(("store", "device", "last_seen", "last_start", "labels", "max_seq", "gaps_dirty",
-                                 "model"))
+                                 "model", "groups"))
 ON_INTERVAL_CONFLICT = f"ON CONFLICT ({', '.join(INTERVALS.key)}) DO UPDATE SET " + ", ".join(
     f"{name} = excluded.{name}" for name in INTERVAL_COLUMNS if name not in INTERVALS.key)
 ON_EMOTION_CONFLICT = ("ON CONFLICT (store, device, zone, bucket, label) DO UPDATE SET "
@@ -79,7 +92,7 @@ ON_DEVICE_CONFLICT = (
     "last_start = CASE WHEN devices.last_start IS NULL OR excluded.last_start > devices.last_start "
     "THEN excluded.last_start ELSE devices.last_start END, labels = excluded.labels, "
     "max_seq = CASE WHEN excluded.max_seq > devices.max_seq THEN excluded.max_seq ELSE devices.max_seq END, "
-    "gaps_dirty = 1, model = COALESCE(excluded.model, devices.model)")
+    "gaps_dirty = 1, model = COALESCE(excluded.model, devices.model), groups = excluded.groups")
 REJECT_COLUMNS = REJECTS.arrays()
 ON_REJECT_CONFLICT = ("ON CONFLICT (store, device, reason) DO UPDATE SET count = rejects.count + excluded.count, "
                       "last_at = excluded.last_at, last_error = excluded.last_error")
@@ -92,8 +105,11 @@ ON_DEAD_LETTER_CONFLICT = ("ON CONFLICT (store, device, digest) DO UPDATE SET co
 
 
 def _on_rollup_conflict(table: str) -> str:
+    """Numbers add up; the model (and groups) stay while every interval summed has them, '' when not."""
     return f"ON CONFLICT ({', '.join(HOURLY.key)}) DO UPDATE SET " + ", ".join(
-        f"{name} = {table}.{name} + excluded.{name}" for name in ("intervals", *(c.name for c in NUMBERS)))
+        f"{name} = {table}.{name} + excluded.{name}" for name in ("intervals", *(c.name for c in NUMBERS))) + (
+        f", model = CASE WHEN COALESCE({table}.model, '?') = COALESCE(excluded.model, '?') THEN {table}.model "
+        "ELSE '' END")
 
 
 def write_batch(database: Database, intervals: list[Interval], now: float | None = None,
@@ -142,7 +158,7 @@ def _write_intervals(tx: Tx, intervals: list[Interval], now: int, max_seq_jump: 
         writes.append(interval_row(interval, now))
     tx.insert(INTERVALS.name, INTERVAL_COLUMNS, writes, ON_INTERVAL_CONFLICT)
     for table, deltas in ((HOURLY.name, hourly), (DAILY.name, daily)):
-        tx.insert(table, ROLLUP_COLUMNS, [(*key, d.intervals, *d.numbers) for key, d in deltas.items()],
+        tx.insert(table, ROLLUP_COLUMNS, [(*key, d.intervals, *d.numbers, d.model) for key, d in deltas.items()],
                   _on_rollup_conflict(table))
     tx.insert(HOURLY_EMOTIONS.name, EMOTION_COLUMNS,
               [(*key, label, n) for key, d in hourly.items() for label, n in d.emotions.items() if n],
@@ -196,14 +212,15 @@ def _checked(tx: Tx, latest: dict[tuple, Interval], max_seq_jump: int, result: B
 def _note_devices(tx: Tx, intervals: Iterable[Interval], now: int, result: BatchResult) -> None:
     devices: dict[tuple, list] = {}
     for interval in intervals:
-        state = devices.setdefault((interval.store, interval.device), [interval.start, interval.labels, 0, None])
+        state = devices.setdefault((interval.store, interval.device), [interval.start, interval.labels, 0, None, None])
         state[0] = max(state[0], interval.start)
         state[1] = interval.labels
         state[2] = max(state[2], interval.seq or 0)
         state[3] = interval.model or state[3]
-    tx.insert(DEVICES.name, DEVICE_COLUMNS, [(store, device, now, start, json_list(labels), max_seq, 1, model)
-                                          for (store, device), (start, labels, max_seq, model) in devices.items()],
-              ON_DEVICE_CONFLICT)
+        state[4] = interval.groups
+    tx.insert(DEVICES.name, DEVICE_COLUMNS, [(store, device, now, start, json_list(labels), max_seq, 1, model, groups)
+                                          for (store, device), (start, labels, max_seq, model, groups) in
+                                          devices.items()], ON_DEVICE_CONFLICT)
     result.devices = set(devices)
 
 

@@ -65,6 +65,9 @@ def test_ptq_passes_the_gate_with_real_calibration(small) -> None:
     assert sidecar.made_by["source_sha256"] == file_sha256(small["model"])
     assert sidecar.made_by["calibration_sha256"] == file_sha256(small["root"] / "good.npz")
     assert sidecar.made_by["drift_gate"]["passed"] is True
+    calibration = sidecar.calibration  # the int8 model's own confusion on the drift gate's faces
+    assert calibration["faces"] == drift.n and calibration["labels"] == sidecar.labels
+    assert sum(map(sum, calibration["counts"])) == drift.n and "int8 model's own outputs" in calibration["source"]
 
     from edgeemo.convert.edgetpu import check_model
     from edgeemo.edge.inference.classifier import TFLiteClassifier

@@ -1,10 +1,13 @@
 """The dashboard in a real headless Chromium (Debian's, driven by playwright): log in, open the
-fleet overview and a store page, and check that the charts drew (the expected series, pixels
-on the canvas) under the page's Content-Security-Policy, with no script errors. The store
-page's screenshot is the README's (EDGEEMO_SCREENSHOTS=1 writes it to docs/)."""
+fleet overview, a store page and the compare view, and check that the charts drew (the expected
+series, pixels on the canvas) under the page's Content-Security-Policy, with no script errors,
+and that every figure shows its 95% interval, a thin store reads "imprecise" and a difference is
+marked significant only when it is. The screenshots are the README's (EDGEEMO_SCREENSHOTS=1
+writes them to docs/)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,10 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from edgeemo.aggregates import DEFAULT_GROUPS
 from edgeemo.hub import auth
 from edgeemo.hub.bench import loadgen
 from edgeemo.hub.bench.servers import free_port
 from edgeemo.hub.db import open_database
+from edgeemo.hub.ingest import parse_message
+from edgeemo.hub.writer import write_batch
+from edgeemo.payload import build_payload
 from tests.conftest import REPO
 
 CHROMIUM = shutil.which("chromium")
@@ -42,6 +49,8 @@ def dashboard(tmp_path: Path):
     db = tmp_path / "hub.db"
     database = open_database(str(db))
     loadgen.generate(database, stores=3, days=21)  # GENERATED load data: three stores, three weeks
+    write_batch(database, [minute("thin", 4, 3)])  # seven visits today: over k, far too few to read
+    write_batch(database, [minute("glad", 9, 1, ago=i) for i in range(1, 61)])  # 600 happy, 60 sad: clearly not load-*
     auth.add_user(database, "manager", "manager-password", "viewer")
     database.close()
     port = free_port()
@@ -61,6 +70,17 @@ def dashboard(tmp_path: Path):
     yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=30)
+
+
+def minute(store: str, happy: int, sad: int, ago: int = 1):
+    """The interval `ago` minutes back from the current one (seq = ago) with these visits."""
+    now = int(time.time())
+    payload = build_payload(store_id=store, device_id="cam-1", zone="all", seq=ago, start=now - now % 60 - 60 * ago,
+                            length_s=60, labels=loadgen.LABELS, faces_seen=happy + sad,
+                            visits_by_emotion={"happy": happy, "sad": sad},
+                            groups=DEFAULT_GROUPS.for_labels(loadgen.LABELS), dwell_s_total=10.0,
+                            model=loadgen.shipped_model())
+    return parse_message(store, "cam-1", json.dumps(payload).encode(), 1 << 16, now + 3600)
 
 
 def test_the_charts_draw_after_login(dashboard: str, tmp_path: Path) -> None:
@@ -85,8 +105,12 @@ def test_the_charts_draw_after_login(dashboard: str, tmp_path: Path) -> None:
         page.wait_for_url(f"{dashboard}/stores/load-001?days=14")  # back where the login began
         page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('emotion-chart'))")
         series = page.evaluate(DRAWN, "series-chart")
-        assert series["labels"] == ["satisfaction index", "visits"]
-        assert series["points"][0] >= 13 and series["points"][1] >= 13 and series["painted"] > 5000
+        assert series["labels"] == ["satisfaction index", "95% interval", "95% interval (low)", "raw count", "visits"]
+        assert min(series["points"]) >= 13 and series["painted"] > 5000  # the index, its band, the raw count
+        total = page.locator("#store-total").inner_text()
+        assert "±" in total and "visits" in total and "raw count" in total
+        assert page.locator("#emotion-table tbody tr").count() == len(loadgen.LABELS)
+        assert "–" in page.locator("#emotion-table tbody tr", has_text="contempt").inner_text()
         mix = page.evaluate(DRAWN, "emotion-chart")
         assert mix["categories"] == list(loadgen.LABELS) and mix["painted"] > 5000  # the devices' eight labels
         assert page.locator("#heatmap td[class^=heat-]").count() == 7 * 24
@@ -95,9 +119,26 @@ def test_the_charts_draw_after_login(dashboard: str, tmp_path: Path) -> None:
         page.goto(f"{dashboard}/")
         page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('overview-chart'))")
         overview = page.evaluate(DRAWN, "overview-chart")
-        assert overview["categories"] == ["load-000", "load-001", "load-002"] and overview["painted"] > 2000
-        assert page.locator("#overview-table tbody tr").count() == 3
+        assert overview["categories"] == ["glad", "load-000", "load-001", "load-002", "thin"]
+        assert overview["painted"] > 2000
+        assert page.locator("#overview-table tbody tr").count() == 5
+        thin = page.locator("#overview-table tbody tr", has_text="thin")
+        assert thin.locator(".imprecise").count() == 3  # today, 7 and 30 days: 7 visits are not a number
+        assert page.locator("#overview-table tbody tr", has_text="load-000").locator(".interval").count() >= 2
         page.screenshot(path=str(tmp_path / "hub-overview.png"), full_page=True)
+        page.goto(f"{dashboard}/compare?stores=load-000&stores=glad&stores=thin&days=14")
+        page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('compare-chart'))")
+        compare = page.evaluate(DRAWN, "compare-chart")
+        assert compare["labels"][:3] == ["load-000", "load-000 95% interval", "load-000 95% interval (low)"]
+        assert compare["painted"] > 5000
+        totals = {row.locator("td").first.inner_text(): row.locator("td").nth(2).inner_text()
+                  for row in page.locator("#compare-totals tbody tr").all()}
+        assert "±" in totals["load-000"] and "±" in totals["glad"] and totals["thin"].startswith("imprecise")
+        marks = {(row.locator("td").nth(0).inner_text(), row.locator("td").nth(1).inner_text()):
+                 row.locator("td").nth(3).inner_text() for row in page.locator("#compare-differences tbody tr").all()}
+        assert marks[("load-000", "glad")] == "yes"  # glad's index is over 0.6, load-000's (10,000 visits) under 0.3
+        assert marks[("load-000", "thin")] == "no: within noise"
+        page.screenshot(path=str(tmp_path / "hub-compare.png"), full_page=True)
         browser.close()
     assert errors == []  # nothing blocked by the CSP, no script error
     assert screenshot.stat().st_size > 20_000
@@ -105,3 +146,4 @@ def test_the_charts_draw_after_login(dashboard: str, tmp_path: Path) -> None:
         DOCS.mkdir(exist_ok=True)
         shutil.copy(screenshot, DOCS / "hub-store.png")
         shutil.copy(tmp_path / "hub-overview.png", DOCS / "hub-overview.png")
+        shutil.copy(tmp_path / "hub-compare.png", DOCS / "hub-compare.png")

@@ -54,16 +54,24 @@ def _add_evaluate(commands: Subcommands) -> None:
     parser.add_argument("--model", type=Path, default=None,
                         help="model file (.keras or .tflite); default: the bundled models/fer_cnn.keras")
     parser.add_argument("--data", required=True, help="Kaggle folder tree or fer2013.csv")
-    parser.add_argument("--split", choices=("train", "test", "private", "validation"), default="test",
+    parser.add_argument("--split", choices=("train", "test", "private", "validation", "own"), default="test",
                         help="for a CSV: Training/PublicTest/PrivateTest rows; for a dataset root: the subfolder; "
                         "validation: the honest validation split `edgeemo train` carved from --data (the training "
-                        "data), with the seed and fraction from the model's sidecar, never used for training")
+                        "data), with the seed and fraction from the model's sidecar, never used for training; "
+                        "own: every face in --data, a folder of label folders the model never trained on (a "
+                        "store's own labelled visits)")
     parser.add_argument("--votes", type=Path, metavar="CSV",
                         help="FER+ ferplus_votes.csv: evaluate on the FER+ majority labels (8 classes)")
     parser.add_argument("--train-data", metavar="DIR_OR_CSV",
                         help="the training data: also report accuracy on the faces with no copy in it")
     parser.add_argument("--tta", choices=("none", "flip"), default="none",
                         help="test-time augmentation: flip averages each face with its mirror image")
+    parser.add_argument("--write-calibration", action="store_true",
+                        help="with --split validation or own: write the model's confusion there into its sidecar, "
+                        "the calibration the corrected satisfaction index and mix are computed from")
+    parser.add_argument("--quantify", action="store_true",
+                        help="also simulate store-days from these faces (still faces, not a store): the error and "
+                        "95%% interval coverage of the raw and the corrected satisfaction index and mix")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     parser.add_argument("--out", type=Path, help="also write report.json, report.md and confusion_matrix.png here")
     parser.set_defaults(handler=_run_evaluate)
@@ -76,7 +84,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     model = args.model or bundled_model("fer_cnn.keras")
     report = evaluate(model, args.data, args.split, args.out, progress=not args.json, votes=args.votes,
-                      train_data=args.train_data, tta=args.tta)
+                      train_data=args.train_data, tta=args.tta, write_calibration=args.write_calibration,
+                      quantify=args.quantify)
     if args.json:
         print(json.dumps({"model": str(model), **report.to_dict()}))
     else:

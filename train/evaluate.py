@@ -27,9 +27,15 @@ def predict_all(predictor: Predictor, faces: np.ndarray, batch_size: int = 256, 
 
 def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None = None,
              progress: bool = True, votes: Path | None = None, train_data: str | None = None,
-             tta: str = "none") -> Report:
+             tta: str = "none", write_calibration: bool = False, quantify: bool = False) -> Report:
     """Evaluate on `data`; with `train_data`, also on the faces that have no copy in it (FER-2013's
-    PublicTest holds 280 pixel-identical copies of training images)."""
+    PublicTest holds 280 pixel-identical copies of training images). With `write_calibration` (on the
+    model's validation split, or on `own` labelled faces it never trained on, such as a store's: never
+    on faces a figure will later be judged on), the model's confusion there goes into its sidecar
+    (edgeemo.estimates)."""
+    if write_calibration and split not in ("validation", "own"):
+        raise EdgeemoError("--write-calibration measures on the model's own validation split (--split validation "
+                           "with --data its training data) or on your own labelled faces (--split own), never test")
     predictor = load_predictor(model_path)
     dataset = _faces(model_path, data, split, predictor.input_size, votes).for_model(predictor.labels, model_path)
     if tta != "none":
@@ -37,6 +43,20 @@ def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None 
         predictor.predict = lambda faces: predict_with_tta(plain, faces, tta)
     probabilities = predict_all(predictor, dataset.images, progress=progress)
     report = classification_report(dataset.labels, probabilities, predictor.labels)
+    if quantify:
+        report.quantification = _quantification(model_path, dataset, probabilities, predictor.labels)
+    if write_calibration:
+        from edgeemo.sidecar import write_calibration as write
+        from edgeemo.train.metrics import error_calibration
+
+        if split == "validation":
+            seed, fraction = validation_split_of(model_path)
+            source = f"validation split ({fraction:.0%}, seed {seed}) of {data}"
+        else:
+            source = f"own labelled faces in {data}"
+        write(model_path, error_calibration(dataset.labels, probabilities.argmax(axis=1), predictor.labels,
+                                            source + (f" with FER+ votes {Path(votes).name}" if votes else "")
+                                            + (", flip TTA" if tta != "none" else "")))
     if train_data is not None:
         unseen = unseen_mask(dataset, load_faces(train_data, "train", predictor.input_size))
         report.unseen_n = int(unseen.sum())
@@ -44,6 +64,20 @@ def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None 
     if out is not None:
         write_report(report, model_path, dataset.summary(), predictor.kind, out)
     return report
+
+
+def _quantification(model_path: Path, dataset: FaceDataset, probabilities: np.ndarray, labels) -> dict:
+    """Simulated store-days from these faces, corrected with the calibration in the model's sidecar."""
+    from edgeemo.estimates import Calibration
+    from edgeemo.sidecar import sidecar_path
+    from edgeemo.train.quantify import NOTE, quantify
+
+    stored = read_sidecar(model_path).calibration if sidecar_path(model_path).exists() else None
+    calibration = Calibration.from_dict(stored) if stored and tuple(stored["labels"]) == tuple(labels) else None
+    rows = quantify(dataset.labels, probabilities.argmax(axis=1), labels, calibration)
+    return {"rows": rows, "note": NOTE,
+            "calibration": stored["source"] if calibration is not None else "none in the sidecar: "
+            "`corrected` is the raw count (edgeemo evaluate --split validation --write-calibration)"}
 
 
 def validation_split_of(model_path: Path) -> tuple[int, float]:
@@ -59,6 +93,8 @@ def validation_split_of(model_path: Path) -> tuple[int, float]:
 
 def _faces(model_path: Path, data: str, split: str, size: tuple[int, int], votes: Path | None) -> FaceDataset:
     """The faces to score: a split of `data`, or the model's own validation split carved from it."""
+    if split == "own" and Path(data).is_file():
+        raise EdgeemoError(f"--split own: {data} is a file; pass the folder of label folders holding your faces")
     if split != "validation":
         return load_faces(data, split, size, votes)
     seed, fraction = validation_split_of(model_path)

@@ -59,6 +59,7 @@ class Report:
     # accuracy on the faces with no pixel-identical copy in the training data (when it was given)
     unseen_accuracy: float | None = None
     unseen_n: int | None = None
+    quantification: dict | None = None  # `evaluate --quantify`: simulated store-days (train/quantify.py)
 
     def to_dict(self) -> dict:
         return {
@@ -69,6 +70,9 @@ class Report:
             "confusion_matrix": self.confusion.tolist(),
             **({"unseen_accuracy": self.unseen_accuracy, "unseen_n": self.unseen_n}
                if self.unseen_n is not None else {}),
+            **({"quantification": self.quantification["rows"], "quantification_note": self.quantification["note"],
+                "quantification_calibration": self.quantification["calibration"]}
+               if self.quantification is not None else {}),
         }
 
     def table(self) -> str:
@@ -104,3 +108,28 @@ def classification_report(y_true: np.ndarray, probabilities: np.ndarray, labels:
         per_class=per_class,
         confusion=matrix,
     )
+
+
+def error_calibration(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str] | tuple[str, ...],
+                      source: str) -> dict:
+    """A model's calibration for its sidecar (edgeemo.estimates): its confusion on labelled faces it
+    never trained on, with the satisfaction index's correction for the default groups written out
+    (weights on the predicted positive / negative / other shares, and their covariance)."""
+    from edgeemo.aggregates import DEFAULT_GROUPS
+    from edgeemo.estimates import Calibration
+
+    counts = confusion_matrix(y_true, y_pred, len(labels))
+    groups = DEFAULT_GROUPS.for_labels(labels)
+    record = {"source": source, "faces": int(counts.sum()), "labels": list(labels), "counts": counts.tolist(),
+              "temperature": None}
+    found = Calibration(tuple(labels), counts.astype(float)).group_matrix(groups)
+    if found is not None:
+        matrix, faces = found
+        inverse = np.linalg.inv(matrix)
+        weights = np.array([1.0, -1.0, 0.0]) @ inverse
+        per_group = (weights**2 @ matrix) - (weights @ matrix) ** 2  # Var(w . one face's predicted group)
+        covariance = sum(per_group[j] / faces[j] * np.outer(inverse[j], inverse[j]) for j in range(3))
+        record["index"] = {"groups": groups.as_dict(), "order": ["positive", "negative", "other"],
+                           "weights": [round(float(x), 6) for x in weights],
+                           "covariance": [[round(float(x), 8) for x in row] for row in covariance]}
+    return record

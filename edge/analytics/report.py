@@ -12,34 +12,23 @@ import json
 import logging
 import sqlite3
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from edgeemo.aggregates import DEFAULT_GROUPS, SatisfactionGroups, is_suppressed, satisfaction_from_counts
+from edgeemo.edge.analytics.charts import write_charts
 from edgeemo.edge.analytics.schema import open_readonly
 from edgeemo.errors import EdgeemoError
+from edgeemo.estimates import PRECISION_FLOOR, Calibration, index_estimate, mix_estimate
 from edgeemo.labels import LABELS
 from edgeemo.wire import iso, parse_iso
 
 log = logging.getLogger(__name__)
+TOTAL = "(all zones)"
 LATEST_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last moment an ISO date can name
 BUCKET_SECONDS = {"15min": 900, "hour": 3600, "day": 86400}
-COLOURS = {"angry": "#d62728", "contempt": "#e377c2", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c",
-           "neutral": "#c7c7c7", "sad": "#1f77b4", "surprise": "#ff7f0e"}
-OTHER_COLOURS = ("#17becf", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a")
-TOTAL = "(all zones)"
-
-
-def colour(label: str, labels: list[str]) -> str:
-    """A fixed colour per known emotion; labels of other models get the next free one."""
-    if label in COLOURS:
-        return COLOURS[label]
-    others = [x for x in labels if x not in COLOURS]
-    return OTHER_COLOURS[others.index(label) % len(OTHER_COLOURS)]
-
-
 def _parse_time(value: str | None, flag: str) -> float | None:
     if value is None:
         return None
@@ -57,6 +46,13 @@ class VisitRows:
     labels: list[str]
     groups: SatisfactionGroups
     zones: list[str]
+    calibration: Calibration | None = None  # the run's model's, from its sidecar: corrects the index ...
+    calibration_since: float = float("inf")  # ... of the visits that ended since then (that model's)
+
+    def calibration_for(self, ends: Iterable[float]) -> Calibration | None:
+        """The calibration for these visits: only when the current model classified all of them."""
+        ends = list(ends)
+        return self.calibration if ends and min(ends) >= self.calibration_since else None
 
 
 def read_visits(db_path: Path, since: float | None, until: float | None, zone: str | None = None) -> VisitRows:
@@ -91,92 +87,66 @@ def read_visits(db_path: Path, since: float | None, until: float | None, zone: s
         labels = json.loads(meta["labels"]) if "labels" in meta else list(LABELS)  # version 1: FER-2013's
         groups = (SatisfactionGroups(**{k: tuple(v) for k, v in json.loads(meta["satisfaction_groups"]).items()})
                   if "satisfaction_groups" in meta else DEFAULT_GROUPS)
-    except (ValueError, TypeError) as exc:
+        stored = json.loads(meta["calibration"]) if meta.get("calibration") else None
+        calibration = Calibration.from_dict(stored) if stored and stored.get("labels") == labels else None
+        since = float(json.loads(meta["calibration_since"])) if meta.get("calibration_since") else float("inf")
+    except (ValueError, TypeError, KeyError) as exc:
         raise EdgeemoError(f"{db_path}: unreadable meta table ({exc})") from exc
     labels += sorted({row[2] for row in rows} - set(labels))  # a visit of a label the last model lacks
     zones = [zone] if zone is not None else sorted({row[3] for row in rows}) or all_zones
-    return VisitRows(rows, labels, groups, zones)
+    return VisitRows(rows, labels, groups, zones, calibration, since)
+
+
+def index_fields(counts: Counter, groups: SatisfactionGroups, calibration: Calibration | None,
+                 suppressed: bool) -> dict[str, Any]:
+    """The satisfaction index of visits: corrected when the model's calibration is known, its 95%
+    interval and whether it is too wide to read, the raw count beside it; nothing when suppressed."""
+    if suppressed:
+        return dict.fromkeys(INDEX_FIELDS)
+    estimate = index_estimate(counts, groups, calibration).as_dict(4, PRECISION_FLOOR)
+    raw = satisfaction_from_counts(counts, groups)
+    return {"satisfaction_index": estimate["value"], "satisfaction_low": estimate["low"],
+            "satisfaction_high": estimate["high"], "satisfaction_method": estimate["method"],
+            "satisfaction_imprecise": estimate["imprecise"], "satisfaction_raw": None if raw is None else round(raw, 4)}
+
+
+INDEX_FIELDS = ("satisfaction_index", "satisfaction_low", "satisfaction_high", "satisfaction_method",
+                "satisfaction_imprecise", "satisfaction_raw")
 
 
 def bucket_rows(visits: list[tuple], bucket_s: int, min_visits: int, labels: list[str],
-                groups: SatisfactionGroups = DEFAULT_GROUPS) -> list[dict[str, Any]]:
+                groups: SatisfactionGroups = DEFAULT_GROUPS, data: VisitRows | None = None) -> list[dict[str, Any]]:
     """Per-bucket numbers from (end, dwell_s, dominant, ...) visits; small buckets are suppressed."""
-    grouped: dict[int, list[tuple[float, str]]] = {}
+    grouped: dict[int, list[tuple[float, str, float]]] = {}
     for end, dwell, dominant, *_ in visits:
-        grouped.setdefault(int(end // bucket_s) * bucket_s, []).append((dwell, dominant))
+        grouped.setdefault(int(end // bucket_s) * bucket_s, []).append((dwell, dominant, end))
     rows = []
     for start in sorted(grouped):
         members = grouped[start]
-        counts = Counter(dominant for _, dominant in members)
+        counts = Counter(dominant for _, dominant, _ in members)
+        calibration = data.calibration_for(end for *_, end in members) if data is not None else None
         suppressed = is_suppressed(len(members), min_visits)
         rows.append({
             "start": iso(start),
             "end": iso(start + bucket_s),
             "visits": None if suppressed else len(members),
             "suppressed": suppressed,
-            "satisfaction_index": None if suppressed else satisfaction_from_counts(counts, groups),
-            "mean_dwell_s": None if suppressed else round(sum(d for d, _ in members) / len(members), 2),
+            **index_fields(counts, groups, calibration, suppressed),
+            "mean_dwell_s": None if suppressed else round(sum(d for d, *_ in members) / len(members), 2),
             **{f"share_{label}": None if suppressed else counts[label] / len(members) for label in labels},
         })
     return rows
 
 
-def write_charts(rows: list[dict[str, Any]], out: Path, labels: list[str], groups: SatisfactionGroups,
-                 zone_rows: dict[str, list[dict[str, Any]]] | None = None) -> None:
-    """satisfaction.png (overall, and one line per zone when there are several) and emotion_mix.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def shown_of(series: list[dict[str, Any]]) -> tuple[list, list]:
-        kept = [row for row in series if not row["suppressed"]]
-        return [datetime.fromtimestamp(parse_iso(row["start"]), tz=timezone.utc) for row in kept], kept
-
-    times, shown = shown_of(rows)
-    figure, axis = plt.subplots(figsize=(9, 3.5))
-    axis.axhline(0, color="grey", linewidth=0.8)
-    axis.plot(times, [row["satisfaction_index"] for row in shown], marker="o", label="all zones", color="black")
-    for zone, series in (zone_rows or {}).items():
-        zone_times, zone_shown = shown_of(series)
-        axis.plot(zone_times, [row["satisfaction_index"] for row in zone_shown], marker=".", label=zone, alpha=0.8)
-    if zone_rows:
-        axis.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    axis.set_ylim(-1.05, 1.05)
-    axis.set_ylabel("satisfaction index")
-    axis.set_title(f"Satisfaction over time (share {'/'.join(groups.positive) or '-'} − share "
-                   f"{'/'.join(groups.negative) or '-'})", fontsize=10)
-    if not shown:
-        axis.text(0.5, 0.5, "no bucket has enough visits to show", ha="center", transform=axis.transAxes)
-    figure.autofmt_xdate()
-    figure.tight_layout()
-    figure.savefig(out / "satisfaction.png", dpi=110)
-    plt.close(figure)
-
-    figure, axis = plt.subplots(figsize=(9, 3.5))
-    bottom = [0.0] * len(shown)
-    ticks = [row["start"][:16].replace("T", " ") for row in shown]
-    for label in labels:
-        shares = [row[f"share_{label}"] for row in shown]
-        axis.bar(ticks, shares, bottom=bottom, label=label, color=colour(label, labels))
-        bottom = [b + s for b, s in zip(bottom, shares)]
-    axis.set_ylim(0, 1)
-    axis.set_ylabel("share of visits")
-    axis.set_title("Emotion mix (dominant emotion per visit)")
-    axis.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    if not shown:
-        axis.text(0.5, 0.5, "no bucket has enough visits to show", ha="center", transform=axis.transAxes)
-    axis.tick_params(axis="x", labelrotation=30, labelsize=8)
-    figure.tight_layout()
-    figure.savefig(out / "emotion_mix.png", dpi=110)
-    plt.close(figure)
-
-
-def _summary(rows: list[tuple], min_visits: int, groups: SatisfactionGroups) -> dict[str, Any]:
+def _summary(rows: list[tuple], min_visits: int, data: VisitRows) -> dict[str, Any]:
+    """The whole range's numbers: the index, and each label's share corrected with its interval."""
     counts = Counter(row[2] for row in rows)
     suppressed = is_suppressed(len(rows), min_visits)
+    calibration = data.calibration_for(row[0] for row in rows)
+    mix = None if suppressed else {label: estimate.as_dict(4, PRECISION_FLOOR) for label, estimate in
+                                   mix_estimate(counts, data.labels, calibration).items()}
     return {"visits": None if suppressed and rows else len(rows), "suppressed": suppressed,
-            "satisfaction_index": None if suppressed else satisfaction_from_counts(counts, groups)}
+            **index_fields(counts, data.groups, calibration, suppressed), "emotion_mix": mix}
 
 
 def build_report(db_path: Path, out: Path, since: str | None, until: str | None, bucket: str = "hour",
@@ -188,9 +158,9 @@ def build_report(db_path: Path, out: Path, since: str | None, until: str | None,
         raise EdgeemoError(f"--since {since} is not before --until {until}: the range is empty")
     data = read_visits(Path(db_path), start, stop, zone)
     bucket_s = BUCKET_SECONDS[bucket]
-    rows = bucket_rows(data.rows, bucket_s, min_visits, data.labels, data.groups)
+    rows = bucket_rows(data.rows, bucket_s, min_visits, data.labels, data.groups, data)
     by_zone = {name: [row for row in data.rows if row[3] == name] for name in data.zones}
-    zone_rows = {name: bucket_rows(visits, bucket_s, min_visits, data.labels, data.groups)
+    zone_rows = {name: bucket_rows(visits, bucket_s, min_visits, data.labels, data.groups, data)
                  for name, visits in by_zone.items()}
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -198,16 +168,18 @@ def build_report(db_path: Path, out: Path, since: str | None, until: str | None,
             "database": str(db_path), "since": since, "until": until, "bucket": bucket, "min_visits": min_visits,
             "zone": zone, "labels": data.labels, "satisfaction_groups": data.groups.as_dict(),
             "visits": len(data.rows),
-            "satisfaction_index": _summary(data.rows, min_visits, data.groups)["satisfaction_index"],
+            **{key: value for key, value in _summary(data.rows, min_visits, data).items()
+               if key in (*INDEX_FIELDS, "emotion_mix")},
+            "calibration": data.calibration_for(row[0] for row in data.rows) is not None,
             "suppressed_buckets": sum(row["suppressed"] for row in rows),
             "buckets": rows,
-            "zones": {name: {**_summary(by_zone[name], min_visits, data.groups), "buckets": zone_rows[name]}
+            "zones": {name: {**_summary(by_zone[name], min_visits, data), "buckets": zone_rows[name]}
                       for name in data.zones},
         }
         (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         several = len(data.zones) > 1
         with open(out / "report.csv", "w", newline="") as handle:
-            fields = ["zone", "start", "end", "visits", "suppressed", "satisfaction_index", "mean_dwell_s",
+            fields = ["zone", "start", "end", "visits", "suppressed", *INDEX_FIELDS, "mean_dwell_s",
                       *(f"share_{label}" for label in data.labels)]
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()

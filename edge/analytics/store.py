@@ -50,6 +50,17 @@ class StoreConfig(Section):
         return value
 
 
+def calibration_since(previous: dict[str, object], made_by: dict[str, object], now: float | None = None) -> float:
+    """Since when visits have been classified by this model with these satisfaction groups: kept
+    from the last run when it ran the same, else now. `edgeemo report` corrects only those visits
+    with the model's calibration; earlier ones (another model, other groups) are counted raw."""
+    same = all(previous.get(key) == json.loads(json.dumps(value)) for key, value in made_by.items())
+    since = previous.get("calibration_since")
+    if same and isinstance(since, (int, float)) and not isinstance(since, bool):
+        return float(since)
+    return time.time() if now is None else now
+
+
 class AnalyticsStore:
     def __init__(self, path: Path, commit_every_s: float = 10.0, retention_days: float = 90.0,
                  max_pending_rows: int = 100_000) -> None:
@@ -120,6 +131,15 @@ class AnalyticsStore:
         if self.connection is not None:
             self.connection.close()
             self.connection = None
+
+    def stored_meta(self) -> dict[str, object]:
+        """What an earlier run wrote into meta (decoded); empty when the database cannot be read."""
+        if self.connection is None:
+            return {}
+        try:
+            return {key: json.loads(value) for key, value in self.connection.execute("SELECT key, value FROM meta")}
+        except (sqlite3.Error, ValueError):
+            return {}
 
     def set_meta(self, **values: object) -> None:
         """What readers of the database need to know about its rows (labels, satisfaction groups)."""

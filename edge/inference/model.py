@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from edgeemo.bundled import bundled_model
+from edgeemo.bundled import DEFAULT_MODEL, bundled_model
 from edgeemo.edge.inference.classifier import TFLiteClassifier
 from edgeemo.edge.inference.edgetpu import load_edgetpu_delegate
 from edgeemo.errors import EdgeemoError
@@ -23,9 +23,6 @@ from edgeemo.sidecar import ModelSidecar, read_sidecar
 from edgeemo.tomlconfig import Section
 
 log = logging.getLogger(__name__)
-# FER+ (8 classes, labels from 10 annotators per face) rather than FER-2013 (7 classes, one
-# annotator): the same size and speed, right far more often (models/MODEL_CARD.md says why).
-DEFAULT_MODEL = "ferplus_cnn_int8.tflite"
 
 
 class ModelConfig(Section):

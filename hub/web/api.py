@@ -76,18 +76,24 @@ class ApiRoutes:
         params = dict(request.query_params)
         since, until, k, zone = self.site.store_params(params)
         database, data = self.site.database, self.site.data
+        estimates = self.site.estimates
         if view == "series":
-            result = queries.series(database, store, since, until, choose_bucket(params, since, until), k, zone)
+            result = queries.series(database, store, since, until, choose_bucket(params, since, until), k, zone,
+                                    estimates)
             return data(request, result, result["series"], f"{store}-series")
         if view == "emotions":
-            result = queries.emotion_mix(database, store, since, until, k, zone)
-            rows = [{"label": label, "share": share} for label, share in result["shares"].items()]
+            result = queries.emotion_mix(database, store, since, until, k, zone, estimates)
+            rows = []
+            for label, share in result["shares"].items():
+                interval = result["intervals"][label] or {}  # None when suppressed
+                rows.append({"label": label, "share": share, "low": interval.get("low"), "high": interval.get("high"),
+                             "method": interval.get("method"), "share_raw": result["shares_raw"][label]})
             return data(request, result, rows, f"{store}-emotions")
         if view == "heatmap":
-            result = queries.heatmap(database, store, since, until, k, zone)
+            result = queries.heatmap(database, store, since, until, k, zone, estimates)
             return data(request, result, [cell for row in result["cells"] for cell in row], f"{store}-heatmap")
         if view == "devices":
-            rows = queries.devices(database, store, since, until, k, self.site.web.stale_after_s)
+            rows = queries.devices(database, store, since, until, k, self.site.web.stale_after_s, estimates=estimates)
             return data(request, {"store": store, "devices": rows}, rows, f"{store}-devices")
         raise HTTPException(404, f"no view {view!r}: series, emotions, heatmap or devices")
 

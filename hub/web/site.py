@@ -17,6 +17,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from edgeemo.hub import auth, queries
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import Database
+from edgeemo.hub.estimating import load_calibrations
+from edgeemo.hub.numbers import EstimateSettings, compare_ranges
 from edgeemo.hub.queries import QueryError, choose_bucket, min_visits, time_range
 from edgeemo.hub.render import to_csv
 
@@ -43,6 +45,8 @@ class Site:
 
     def __init__(self, config: HubConfig, database: Database, ingest: IngestStatus | None = None) -> None:
         self.config, self.web, self.database, self.ingest = config, config.web, database, ingest
+        self.estimates = EstimateSettings(load_calibrations(config.estimates.models_dir),
+                                          config.estimates.precision_floor)
         self.templates = Environment(loader=FileSystemLoader(HUB / "templates"), autoescape=select_autoescape(["html"]))
         self.templates.filters["tojson_block"] = lambda value: json.dumps(value).replace("<", "\\u003c")
 
@@ -82,7 +86,7 @@ class Site:
 
     # -- the views' numbers ----------------------------------------------------------------------
     def overview(self) -> dict:
-        return queries.overview(self.database, self.web.min_visits, self.web.stale_after_s)
+        return queries.overview(self.database, self.web.min_visits, self.web.stale_after_s, estimates=self.estimates)
 
     def store_params(self, params: dict) -> tuple[int, int, int, str | None]:
         """A store view's [since, until), k and zone from the query string."""
@@ -92,11 +96,12 @@ class Site:
     def store(self, store: str, params: dict) -> dict:
         since, until, k, zone = self.store_params(params)
         bucket = choose_bucket(params, since, until)
+        database, estimates = self.database, self.estimates
         return {
-            "series": queries.series(self.database, store, since, until, bucket, k, zone),
-            "emotions": queries.emotion_mix(self.database, store, since, until, k, zone),
-            "heatmap": queries.heatmap(self.database, store, since, until, k, zone),
-            "devices": queries.devices(self.database, store, since, until, k, self.web.stale_after_s),
+            "series": queries.series(database, store, since, until, bucket, k, zone, estimates),
+            "emotions": queries.emotion_mix(database, store, since, until, k, zone, estimates),
+            "heatmap": queries.heatmap(database, store, since, until, k, zone, estimates),
+            "devices": queries.devices(database, store, since, until, k, self.web.stale_after_s, estimates=estimates),
         }
 
     def compare(self, params) -> dict:
@@ -109,11 +114,13 @@ class Site:
             if len(stores) != 1:
                 raise QueryError("comparing two periods takes one store")
             since2, until2 = time_range(params, suffix="2")
-            panels = [dict(queries.series(self.database, stores[0], since, until, bucket, k), label="period 1"),
-                      dict(queries.series(self.database, stores[0], since2, until2, bucket, k), label="period 2")]
+            panels = [dict(queries.series(self.database, stores[0], since, until, bucket, k, None, self.estimates),
+                           label="period 1"),
+                      dict(queries.series(self.database, stores[0], since2, until2, bucket, k, None, self.estimates),
+                           label="period 2")]
         else:
             if not 2 <= len(stores) <= 12:
                 raise QueryError("compare 2 to 12 stores (stores=a,b), or one store and two periods (since2=...)")
-            panels = [dict(queries.series(self.database, store, since, until, bucket, k), label=store)
-                      for store in stores]
-        return {"bucket": bucket, "min_visits": k, "panels": panels}
+            panels = [dict(queries.series(self.database, store, since, until, bucket, k, None, self.estimates),
+                           label=store) for store in stores]
+        return {"bucket": bucket, "min_visits": k, "panels": panels, "differences": compare_ranges(panels)}

@@ -1,0 +1,106 @@
+"""`edgeemo report` on the device: the index corrected with the calibration its model recorded,
+with a 95% interval, the raw count beside it and the imprecise state, in the JSON, the CSV and
+the chart; the raw count (said to be one) when the database has no calibration; nothing at all
+for a bucket under k."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from edgeemo import bundled
+from edgeemo.aggregates import DEFAULT_GROUPS
+from edgeemo.edge.analytics.report import build_report
+from edgeemo.edge.analytics.store import AnalyticsStore, calibration_since
+from edgeemo.edge.analytics.visits import Visit
+
+SIDECAR = json.loads(bundled.bundled_model(bundled.DEFAULT_MODEL).with_suffix(".json").read_text())
+LABELS = SIDECAR["labels"]
+DAY = 86400
+TODAY = int(time.time()) // DAY * DAY - 2 * DAY  # two whole days ago: inside the retention, one UTC day
+
+
+def device_db(path: Path, calibration: dict | None, day_mixes: list[dict[str, int]],
+              calibration_since: float = 0.0) -> Path:
+    """A device database with one day of visits per mix (and one lonely visit on the next day)."""
+    store = AnalyticsStore(path)
+    store.set_meta(labels=LABELS, satisfaction_groups=DEFAULT_GROUPS.for_labels(LABELS).as_dict(),
+                   calibration=calibration, calibration_since=calibration_since)
+    track = 0
+    for day, mix in enumerate([*day_mixes, {"happy": 1}]):
+        for label, count in mix.items():
+            for _ in range(count):
+                track += 1
+                end = TODAY + day * DAY + 36_000 + track
+                store.add_visit(Visit(track, end - 10.0, float(end), label, {label: 1.0}))
+    store.close()
+    return path
+
+
+@pytest.mark.parametrize("calibrated", [True, False])
+def test_the_report_corrects_with_the_models_calibration(tmp_path: Path, calibrated: bool) -> None:
+    db = device_db(tmp_path / "device.db", SIDECAR["calibration"] if calibrated else None,
+                   [{"happy": 300, "sad": 200, "neutral": 500}, {"happy": 4, "sad": 3}])
+    out = tmp_path / "report"
+    report = build_report(db, out, None, None, bucket="day", min_visits=5)
+    big, thin, lonely = report["buckets"]
+    assert big["visits"] == 1000 and big["satisfaction_raw"] == 0.1
+    if calibrated:
+        weights = SIDECAR["calibration"]["index"]["weights"]
+        assert report["calibration"] is True and big["satisfaction_method"] == "corrected"
+        assert big["satisfaction_index"] == pytest.approx(0.3 * weights[0] + 0.2 * weights[1] + 0.5 * weights[2],
+                                                          abs=1e-4)
+    else:
+        assert report["calibration"] is False and big["satisfaction_method"] == "count"
+        assert big["satisfaction_index"] == 0.1
+    assert big["satisfaction_low"] < big["satisfaction_index"] < big["satisfaction_high"]
+    assert big["satisfaction_imprecise"] is False
+    assert thin["visits"] == 7 and thin["satisfaction_imprecise"] is True
+    assert lonely["suppressed"] and all(lonely[key] is None for key in (
+        "satisfaction_index", "satisfaction_low", "satisfaction_high", "satisfaction_method", "satisfaction_raw"))
+    assert report["satisfaction_method"] == big["satisfaction_method"]  # the whole range
+    happy = report["emotion_mix"]["happy"]
+    assert happy["method"] == big["satisfaction_method"] and happy["low"] < happy["value"] < happy["high"]
+    assert sum(share["value"] for share in report["emotion_mix"].values()) == pytest.approx(1.0, abs=0.01)
+    alone = build_report(db, tmp_path / "one", None, None, bucket="day", min_visits=2000)
+    assert alone["emotion_mix"] is None and alone["satisfaction_index"] is None  # the whole range under k
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    assert rows[0]["satisfaction_low"] == str(big["satisfaction_low"]) and rows[0]["satisfaction_raw"] == "0.1"
+    assert rows[2]["satisfaction_index"] == "" and rows[2]["suppressed"] == "True"
+    assert cv2.imread(str(out / "satisfaction.png")) is not None
+
+
+def test_a_calibration_of_other_labels_is_not_used(tmp_path: Path) -> None:
+    other = {**SIDECAR["calibration"], "labels": ["a", "b"], "counts": [[5, 1], [1, 5]]}
+    db = device_db(tmp_path / "device.db", other, [{"happy": 30, "sad": 20}])
+    report = build_report(db, tmp_path / "report", None, None, bucket="day", min_visits=5)
+    assert report["calibration"] is False and report["buckets"][0]["satisfaction_method"] == "count"
+
+
+def test_visits_of_an_earlier_model_are_counted_raw(tmp_path: Path) -> None:
+    """The database says since when its current model (and groups) classified the visits: a
+    bucket before that is the raw count, marked so; one after is corrected."""
+    db = device_db(tmp_path / "device.db", SIDECAR["calibration"], [{"happy": 300, "sad": 200, "neutral": 500}] * 2,
+                   calibration_since=TODAY + DAY)  # the model changed at the start of the second day
+    report = build_report(db, tmp_path / "report", None, None, bucket="day", min_visits=5)
+    before, after, _ = report["buckets"]
+    assert before["satisfaction_method"] == "count" and after["satisfaction_method"] == "corrected"
+    assert report["satisfaction_method"] == "count" and report["calibration"] is False  # the range mixes both
+    assert report["emotion_mix"]["happy"]["method"] == "count"
+
+
+def test_a_run_keeps_the_calibration_start_only_when_it_runs_the_same_model() -> None:
+    made_by = {"model": {"name": "m.tflite", "sha256": "ab" * 32},
+               "satisfaction_groups": DEFAULT_GROUPS.for_labels(LABELS).as_dict()}
+    stored = json.loads(json.dumps({**made_by, "calibration_since": 1000.0}))  # as meta holds it
+    assert calibration_since(stored, made_by, now=5000.0) == 1000.0
+    other_model = {**made_by, "model": {"name": "m.tflite", "sha256": "cd" * 32}}
+    assert calibration_since(stored, other_model, now=5000.0) == 5000.0
+    other_groups = {**made_by, "satisfaction_groups": {"positive": ["happy", "surprise"], "negative": ["sad"]}}
+    assert calibration_since(stored, other_groups, now=5000.0) == 5000.0
+    assert calibration_since({}, made_by, now=5000.0) == 5000.0  # a database from before: its visits are raw
