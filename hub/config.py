@@ -91,6 +91,11 @@ class WebSection(Section):
     secure_cookies: bool = Field(False, description="true behind a TLS reverse proxy")
     stale_after_s: int = Field(900, ge=60, description="a device with no interval for this long is flagged stale")
     min_visits: int = Field(5, ge=1, description="k: buckets with fewer visits are suppressed everywhere")
+    login_failures_per_name: int = Field(5, ge=1, le=1000, description="failed logins for one name before it is locked")
+    login_failures_per_address: int = Field(20, ge=1, le=10000,
+                                            description="failed logins from one address before it is locked")
+    login_window_s: int = Field(900, ge=1, le=86400, description="failures older than this are forgotten")
+    login_lockout_s: int = Field(900, ge=1, le=86400, description="how long a locked name or address waits")
 
 
 class HubConfig(Section):

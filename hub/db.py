@@ -21,6 +21,9 @@ from edgeemo.errors import EdgeemoError, first_line
 from edgeemo.hub.migrations import MIGRATIONS, latest_version
 
 WRITERS_LOCK = 0x6564676565  # pg_advisory_xact_lock key shared by all hub writers ("edgee")
+READ_WAIT_S = 1.5  # a read (a page, the API) waits this long for a connection: a page says "down" within 2 s
+WRITE_WAIT_S = 10.0  # a write (the ingest: it retries) waits longer
+CONNECT_TIMEOUT_S = 2  # libpq's connect_timeout: an unreachable server fails fast, not after the OS's minutes
 
 
 def _database_errors() -> tuple[type[Exception], ...]:
@@ -144,7 +147,8 @@ class Database:
             from psycopg import OperationalError
             from psycopg_pool import ConnectionPool, PoolTimeout
 
-            self._pool = ConnectionPool(url, min_size=1, max_size=8, open=False, timeout=10)
+            self._pool = ConnectionPool(url, min_size=1, max_size=8, open=False, timeout=WRITE_WAIT_S,
+                                        kwargs={"connect_timeout": CONNECT_TIMEOUT_S})
             try:
                 self._pool.open(wait=True, timeout=10)
             except (PoolTimeout, OperationalError) as exc:  # PoolTimeout carries the cause in its message
@@ -173,7 +177,8 @@ class Database:
     def transaction(self, write: bool = False) -> Iterator[Tx]:
         """A transaction; `write=True` also takes the writers' lock (one writer at a time)."""
         if self.dialect == "postgresql":
-            with self._pool.connection() as connection, connection.transaction():
+            wait_s = WRITE_WAIT_S if write else READ_WAIT_S
+            with self._pool.connection(timeout=wait_s) as connection, connection.transaction():
                 if write:
                     connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITERS_LOCK,))
                 yield Tx(connection, self.dialect)

@@ -5,13 +5,14 @@ Every bucket goes through `bucket_numbers`, which applies the k-anonymity rule o
 keeps its start and its `suppressed` flag, and nothing else. A shown bucket's satisfaction
 index is the corrected estimate with its 95% interval (`edgeemo.hub.estimating`), flagged
 imprecise when the interval is wider than the precision floor, with the raw count beside it.
-Buckets are UTC hours, days and ISO weeks (Monday). The emotion labels are whatever the
+Buckets are UTC hours, days and ISO weeks (Monday first). The emotion labels are whatever the
 devices reported.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -31,10 +32,12 @@ from edgeemo.hub.numbers import (
     range_numbers,
 )
 from edgeemo.hub.schema import DAY, HOUR
-from edgeemo.wire import iso, parse_iso
+from edgeemo.wire import NAME_PATTERN, ZONE_PATTERN, iso, parse_iso
 
 BUCKETS = {"hour": HOUR, "day": DAY, "week": 7 * DAY}
-MONDAY_OFFSET = 3 * DAY  # the unix epoch was a Thursday
+MONDAY_OFFSET = 4 * DAY  # the unix epoch was a Thursday: 1970-01-05, four days on, a Monday
+EARLIEST, LATEST = 946_684_800, 7_258_118_400  # 2000-01-01 and 2200-01-01 UTC: the range a query may ask about
+NAMES = {"store": re.compile(NAME_PATTERN), "zone": re.compile(ZONE_PATTERN)}
 
 
 class QueryError(EdgeemoError):
@@ -42,11 +45,23 @@ class QueryError(EdgeemoError):
 
 
 def parse_time(text: str, name: str) -> int:
-    """A date (2026-11-01) or date-time (2026-11-01T10:00[Z]) as unix seconds, UTC unless it says otherwise."""
+    """A date (2026-11-01) or date-time (2026-11-01T10:00[Z]) as unix seconds, UTC unless it says otherwise,
+    in 2000-2199 (a range every day, week and offset of which has a name)."""
     try:
-        return int(parse_iso(text))
+        moment = int(parse_iso(text[:64]))
     except ValueError:
-        raise QueryError(f"{name}={text!r}: expected a date like 2026-11-01 or 2026-11-01T10:00Z") from None
+        raise QueryError(f"{name}={text[:64]!r}: expected a date like 2026-11-01 or 2026-11-01T10:00Z") from None
+    if not EARLIEST <= moment < LATEST:
+        raise QueryError(f"{name}={text[:64]!r}: expected a time from 2000-01-01 to 2199-12-31")
+    return moment
+
+
+def check_name(value: str, kind: str) -> str:
+    """A store or zone name as the devices may send it (letters, digits, _ . -), else a QueryError naming it."""
+    if not NAMES[kind].match(value):
+        raise QueryError(f"{kind}={value[:80]!r}: not a {kind} name (letters, digits, _ . -; "
+                         f"at most {64 if kind == 'store' else 32})")
+    return value
 
 
 def time_range(params: dict, default_days: int = 7, suffix: str = "") -> tuple[int, int]:
@@ -59,10 +74,10 @@ def time_range(params: dict, default_days: int = 7, suffix: str = "") -> tuple[i
         try:
             days = float(params.get(f"days{suffix}", default_days))
         except ValueError:
-            raise QueryError(f"days{suffix}={params.get(f'days{suffix}')!r}: expected a number") from None
+            raise QueryError(f"days{suffix}={str(params.get(f'days{suffix}'))[:64]!r}: expected a number") from None
         if not 0 < days <= 3660:
             raise QueryError(f"days{suffix}={days:g}: expected 0 < days <= 3660")
-        since = until - int(days * 86400)
+        since = max(until - int(days * 86400), EARLIEST)
     if since >= until:
         raise QueryError(f"since{suffix} must be before until{suffix}")
     return since, until
@@ -79,9 +94,11 @@ def choose_bucket(params: dict, since: int, until: int) -> str:
 
 def min_visits(params: dict, default: int) -> int:
     try:
-        k = int(params.get("min_visits", default))
+        k = int(str(params.get("min_visits", default))[:12])
     except ValueError:
         raise QueryError("min_visits: expected an integer") from None
+    if k > 1_000_000:
+        raise QueryError(f"min_visits={k}: at most 1,000,000")
     if k < default:  # a viewer may suppress more, never less, than the fleet's k
         raise QueryError(f"min_visits={k}: the hub's k is {default}; only larger values are allowed")
     return k

@@ -16,19 +16,28 @@ import logging
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from edgeemo.errors import first_line
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import DATABASE_ERRORS, Database
 from edgeemo.hub.queries import QueryError
 from edgeemo.hub.web.api import ApiRoutes
+from edgeemo.hub.web.guard import HeaderedStaticFiles, RefuseControlCharacters
 from edgeemo.hub.web.login import LoginRoutes
 from edgeemo.hub.web.pages import PageRoutes
-from edgeemo.hub.web.site import HUB, LOGIN_CSRF_COOKIE, SECURITY_HEADERS, SESSION_COOKIE, IngestStatus, Site
+from edgeemo.hub.web.site import (
+    HUB,
+    LOGIN_CSRF_COOKIE,
+    SECURITY_HEADERS,
+    SESSION_COOKIE,
+    STATIC_HEADERS,
+    IngestStatus,
+    Site,
+)
 
 __all__ = ["LOGIN_CSRF_COOKIE", "SESSION_COOKIE", "create_app"]
 log = logging.getLogger(__name__)
@@ -37,26 +46,35 @@ log = logging.getLogger(__name__)
 def create_app(config: HubConfig, database: Database, ingest: IngestStatus | None = None) -> Starlette:
     site = Site(config, database, ingest)
 
-    async def http_error(request: Request, exc: HTTPException) -> Response:
+    def http_error(request: Request, exc: HTTPException, session_known: bool = True) -> Response:
         headers = dict(SECURITY_HEADERS, **(exc.headers or {}))
         if request.url.path.startswith("/api/") or exc.status_code in (303,):
             body = {"error": exc.detail} if exc.status_code != 303 else None
             return JSONResponse(body, status_code=exc.status_code, headers=headers)
-        return site.page("error.html", site.session_of(request), status=exc.status_code, error=exc.detail)
+        session = None
+        if session_known:
+            try:
+                session = site.session_of(request)
+            except DATABASE_ERRORS:  # an error page must not fail on the database
+                session = None
+        response = site.page("error.html", session, status=exc.status_code, error=exc.detail)
+        response.headers.update(exc.headers or {})
+        return response
 
-    async def database_error(request: Request, exc: Exception) -> Response:
+    def database_error(request: Request, exc: Exception) -> Response:
         """The database failed under a request (down, full, locked): one log line, a 503, no traceback."""
         log.error("hub: %s %s: database error (%s)", request.method, request.url.path, first_line(exc))
-        return await http_error(request, HTTPException(503, "the fleet database is not answering; try again "
-                                                            "in a minute (the hub's log says why)"))
+        return http_error(request, HTTPException(503, "the fleet database is not answering; try again in a "
+                                                      "minute (the hub's log says why)"), session_known=False)
 
-    async def query_error(request: Request, exc: QueryError) -> Response:
-        return await http_error(request, HTTPException(400, str(exc)))
+    def query_error(request: Request, exc: QueryError) -> Response:
+        return http_error(request, HTTPException(400, str(exc)))
 
     routes = [
         Route("/favicon.ico", lambda request: Response(status_code=204)),  # browsers ask; nothing to show
         *PageRoutes(site).routes(), *LoginRoutes(site).routes(), *ApiRoutes(site).routes(),
-        Mount("/static", StaticFiles(directory=HUB / "static"), name="static"),
+        Mount("/static", HeaderedStaticFiles(directory=HUB / "static", headers=STATIC_HEADERS), name="static"),
     ]
-    return Starlette(routes=routes, exception_handlers={
-        HTTPException: http_error, QueryError: query_error, **{kind: database_error for kind in DATABASE_ERRORS}})
+    return Starlette(routes=routes, middleware=[Middleware(RefuseControlCharacters, headers=SECURITY_HEADERS)],
+                     exception_handlers={HTTPException: http_error, QueryError: query_error,
+                                         **{kind: database_error for kind in DATABASE_ERRORS}})

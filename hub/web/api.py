@@ -1,4 +1,7 @@
-"""The JSON API (and CSV with ?format=csv): every page's numbers, plus the open health check."""
+"""The JSON API (and CSV with ?format=csv): every page's numbers, plus the open health check.
+
+Plain `def` handlers: Starlette runs them in worker threads, so a slow query never holds up the
+event loop (nor `/api/health`)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from edgeemo.errors import first_line
 from edgeemo.hub import auth, queries
 from edgeemo.hub.db import DATABASE_ERRORS
 from edgeemo.hub.dead_letters import list_dead_letters
-from edgeemo.hub.queries import choose_bucket
+from edgeemo.hub.queries import check_name, choose_bucket
 from edgeemo.hub.web.site import SECURITY_HEADERS, Site
 from edgeemo.wire import iso
 
@@ -26,7 +29,7 @@ class ApiRoutes:
                 Route("/api/compare", self.compare), Route("/api/users", self.users),
                 Route("/api/dead-letters", self.dead_letters)]
 
-    async def health(self, request: Request) -> Response:
+    def health(self, request: Request) -> Response:
         """Open to all (a monitor's probe): device counts, gaps, refusals and whether ingest makes progress
         ("degraded", with the problems named, when it does not); no customer numbers."""
         try:
@@ -55,24 +58,24 @@ class ApiRoutes:
         report.update(status="degraded" if problems else "ok", problems=problems)
         return JSONResponse(report, headers=SECURITY_HEADERS)
 
-    async def gaps(self, request: Request) -> Response:
+    def gaps(self, request: Request) -> Response:
         self.site.need(request)
         gaps = queries.health(self.site.database)["open_gaps"]
         return self.site.data(request, {"open_gaps": gaps}, gaps, "gaps")
 
-    async def overview(self, request: Request) -> Response:
+    def overview(self, request: Request) -> Response:
         self.site.need(request)
         result = self.site.overview()
         return self.site.data(request, result, result["stores"], "overview")
 
-    async def stores(self, request: Request) -> Response:
+    def stores(self, request: Request) -> Response:
         self.site.need(request)
         stores = [{"store": s} for s in queries.list_stores(self.site.database)]
         return self.site.data(request, {"stores": stores}, stores, "stores")
 
-    async def store(self, request: Request) -> Response:
+    def store(self, request: Request) -> Response:
         self.site.need(request)
-        store, view = request.path_params["store"], request.path_params["view"]
+        store, view = check_name(request.path_params["store"], "store"), request.path_params["view"]
         params = dict(request.query_params)
         since, until, k, zone = self.site.store_params(params)
         database, data = self.site.database, self.site.data
@@ -97,18 +100,18 @@ class ApiRoutes:
             return data(request, {"store": store, "devices": rows}, rows, f"{store}-devices")
         raise HTTPException(404, f"no view {view!r}: series, emotions, heatmap or devices")
 
-    async def compare(self, request: Request) -> Response:
+    def compare(self, request: Request) -> Response:
         self.site.need(request)
         result = self.site.compare(request.query_params)
         rows = [dict(point, panel=panel["label"]) for panel in result["panels"] for point in panel["series"]]
         return self.site.data(request, result, rows, "compare")
 
-    async def users(self, request: Request) -> Response:
+    def users(self, request: Request) -> Response:
         self.site.need(request, admin=True)
         users = auth.list_users(self.site.database)
         return self.site.data(request, {"users": users}, users, "users")
 
-    async def dead_letters(self, request: Request) -> Response:
+    def dead_letters(self, request: Request) -> Response:
         """Admins only: the messages that could not be stored (with ?body=1, as received, base64)."""
         self.site.need(request, admin=True)
         letters = list_dead_letters(self.site.database, with_body=request.query_params.get("body") == "1")

@@ -1,7 +1,9 @@
-"""The dashboard's pages: fleet overview, one store, compare, and the admin's users page."""
+"""The dashboard's pages: fleet overview, one store, compare, and the admin's users page (plain
+`def` handlers, or a form read and then a worker thread: no database call on the event loop)."""
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,18 +20,18 @@ class PageRoutes:
         return [Route("/", self.overview), Route("/stores/{store}", self.store), Route("/compare", self.compare),
                 Route("/admin/users", self.users, methods=["GET", "POST"])]
 
-    async def overview(self, request: Request) -> Response:
+    def overview(self, request: Request) -> Response:
         session = self.site.need(request)
         return self.site.page("overview.html", session, overview=self.site.overview())
 
-    async def store(self, request: Request) -> Response:
+    def store(self, request: Request) -> Response:
         session = self.site.need(request)
         store = request.path_params["store"]
         params = dict(request.query_params)
         return self.site.page("store.html", session, store=store, params=params, data=self.site.store(store, params),
                               query=request.url.query)
 
-    async def compare(self, request: Request) -> Response:
+    def compare(self, request: Request) -> Response:
         session = self.site.need(request)
         params = request.query_params
         result = self.site.compare(params) if params.getlist("stores") else None
@@ -37,10 +39,13 @@ class PageRoutes:
                               params=dict(params), query=request.url.query)
 
     async def users(self, request: Request) -> Response:
+        form = await request.form() if request.method == "POST" else None
+        return await run_in_threadpool(self.edit_users, request, form)
+
+    def edit_users(self, request: Request, form) -> Response:
         session = self.site.need(request, admin=True)
         database, message = self.site.database, None
-        if request.method == "POST":
-            form = await request.form()
+        if form is not None:
             self.site.check_csrf(form, session.csrf)
             name = str(form.get("name", ""))
             try:

@@ -4,6 +4,7 @@ data (the same numbers for a page, its API twin and its CSV)."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,7 +20,7 @@ from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import Database
 from edgeemo.hub.estimating import load_calibrations
 from edgeemo.hub.numbers import EstimateSettings, compare_ranges
-from edgeemo.hub.queries import QueryError, choose_bucket, min_visits, time_range
+from edgeemo.hub.queries import QueryError, check_name, choose_bucket, min_visits, time_range
 from edgeemo.hub.render import to_csv
 
 HUB = Path(__file__).resolve().parent.parent  # templates/ and static/ live beside the hub's modules
@@ -30,6 +31,14 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+STATIC_HEADERS = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"}  # the same, cacheable
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition header for a download (RFC 6266): a plain ASCII name and the exact one
+    percent-encoded, so no quote, CR, LF or NUL in a name can reach the header."""
+    plain = re.sub(r"[^A-Za-z0-9_.-]", "_", filename)[:128]
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename[:128], safe='')}"
 
 
 class IngestStatus(Protocol):
@@ -79,9 +88,12 @@ class Site:
     @staticmethod
     def data(request: Request, payload, rows: list[dict] | None = None, name: str = "data") -> Response:
         """`payload` as JSON, or `rows` (the payload itself by default) as CSV with ?format=csv."""
-        if request.query_params.get("format", "json") == "csv":
+        kind = request.query_params.get("format", "json")
+        if kind not in ("json", "csv"):
+            raise QueryError(f"format={kind[:16]!r}: choose json or csv")
+        if kind == "csv":
             return Response(to_csv(rows if rows is not None else payload), media_type="text/csv", headers={
-                **SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}.csv"'})
+                **SECURITY_HEADERS, "Content-Disposition": attachment(f"{name}.csv")})
         return JSONResponse(payload, headers=SECURITY_HEADERS)
 
     # -- the views' numbers ----------------------------------------------------------------------
@@ -91,9 +103,11 @@ class Site:
     def store_params(self, params: dict) -> tuple[int, int, int, str | None]:
         """A store view's [since, until), k and zone from the query string."""
         since, until = time_range(params)
-        return since, until, min_visits(params, self.web.min_visits), params.get("zone") or None
+        zone = check_name(params["zone"], "zone") if params.get("zone") else None
+        return since, until, min_visits(params, self.web.min_visits), zone
 
     def store(self, store: str, params: dict) -> dict:
+        check_name(store, "store")
         since, until, k, zone = self.store_params(params)
         bucket = choose_bucket(params, since, until)
         database, estimates = self.database, self.estimates
@@ -106,7 +120,10 @@ class Site:
 
     def compare(self, params) -> dict:
         """Two to twelve stores over one range, or one store over two periods."""
-        stores = [s for value in params.getlist("stores") for s in value.split(",") if s]
+        values = params.getlist("stores")
+        if sum(len(value) + 1 for value in values) > 13 * 65:  # longer than twelve names can be
+            raise QueryError("stores: compare at most 12 stores")
+        stores = [check_name(s, "store") for value in values for s in value.split(",") if s]
         since, until = time_range(params)
         bucket = choose_bucket(params, since, until)
         k = min_visits(params, self.web.min_visits)
