@@ -15,7 +15,7 @@ Topics under `<topic_prefix>/<store_id>/<device_id>/`:
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 
 # store_id, device_id and each topic_prefix level become MQTT topic levels: no wildcards
 # (+ #), no empty levels, nothing a broker or an ACL pattern would read differently.
@@ -80,13 +80,14 @@ def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def parse_iso(text: str) -> float:
-    """An ISO date (2026-11-01) or date-time (2026-11-01T10:00[:00][Z|+01:00]) as unix seconds, UTC
-    unless it says otherwise; ValueError (naming the text) when it is neither or out of range."""
+def parse_iso(text: str, local: tzinfo | None = None) -> float:
+    """An ISO date (2026-11-01) or date-time (2026-11-01T10:00[:00][Z|+01:00]) as unix seconds, in
+    `local` (UTC by default) unless it says otherwise; ValueError (naming the text) when it is
+    neither or out of range."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=local or timezone.utc)
         return moment.timestamp()
     except (ValueError, OverflowError) as exc:
         raise ValueError(f"{text!r} is not an ISO date or date-time ({exc})") from None

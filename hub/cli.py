@@ -1,4 +1,5 @@
-"""`edgeemo hub …`: the fleet hub's commands (serve, import, export, user, bench).
+"""`edgeemo hub …`: the fleet hub's commands (serve, import, export, bench; user, store and dead-letters
+in `admin_cli.py`).
 
 Nothing here imports TensorFlow, OpenCV or `edgeemo.edge`: the hub installs with the `hub`
 extra only. Heavy imports (the web stack, psycopg) happen inside the handlers.
@@ -10,51 +11,15 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 
 from edgeemo.cli_common import Formatter, Subcommands, positive_int
 from edgeemo.errors import EdgeemoError
-from edgeemo.wire import NAME_PATTERN, NAME_RULE
+from edgeemo.hub.admin_cli import ADMIN_COMMANDS
+from edgeemo.hub.cli_shared import add_db, open_database_of, store_name
 
 log = logging.getLogger(__name__)
-NAME = re.compile(NAME_PATTERN)
-
-
-def _name(text: str) -> str:
-    if not NAME.match(text):
-        raise argparse.ArgumentTypeError(f"{text!r}: use {NAME_RULE} (as in the devices' config)")
-    return text
-
-
-def _add_db(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="postgresql://USER:PASS@HOST/DB or an SQLite file (default: [db] of --config, "
-                        "else hub.db)")
-    parser.add_argument("--config", type=Path, help="hub.toml (see hub/hub.example.toml)")
-
-
-def _config(args: argparse.Namespace):
-    from edgeemo.hub.config import load_config
-
-    config = load_config(args.config)
-    if args.db:
-        config.db = args.db
-    if getattr(args, "mqtt", None):
-        config.mqtt.url = args.mqtt
-    if getattr(args, "listen", None):
-        config.web.listen = args.listen
-    if getattr(args, "min_visits", None):
-        config.web.min_visits = args.min_visits
-    return config
-
-
-def _open(args: argparse.Namespace):
-    from edgeemo.hub.db import open_database
-
-    config = _config(args)
-    return config, open_database(config.db)
-
 
 # -- serve ---------------------------------------------------------------------------------------
 def _serve(args: argparse.Namespace) -> int:
@@ -67,7 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
     from edgeemo.hub.web import create_app
     from edgeemo.sdnotify import ServiceNotifier
 
-    config, database = _open(args)
+    config, database = open_database_of(args)
     host, _, port = config.web.listen.rpartition(":")
     notifier = ServiceNotifier()
     server: uvicorn.Server | None = None
@@ -116,7 +81,7 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("serve", formatter_class=Formatter, help="ingest over MQTT and serve the dashboard",
                                  description="Subscribe to every device's aggregates (an MQTT 5 shared "
                                  "subscription), store them, and serve the dashboard and API.")
-    _add_db(parser)
+    add_db(parser)
     parser.add_argument("--mqtt", help="mqtt://HOST:PORT (mqtts:// for TLS); default: [mqtt] url of --config; "
                         "none: dashboard only")
     parser.add_argument("--listen", help="HOST:PORT of the dashboard (default 127.0.0.1:8080: put a TLS "
@@ -133,7 +98,7 @@ def _import(args: argparse.Namespace) -> int:
     from edgeemo.hub.gaps import check_gaps
     from edgeemo.hub.importer import import_device_db
 
-    config, database = _open(args)
+    config, database = open_database_of(args)
     try:
         result = import_device_db(database, args.device_db, args.store, args.device, config.ingest.time_rules(),
                                   config.ingest.max_seq_jump)
@@ -152,9 +117,9 @@ def _add_import(commands: argparse._SubParsersAction) -> None:
                                  description="Load a device's SQLite file (for a store without a network link, "
                                  "or a backfill after an outage). Idempotent.")
     parser.add_argument("device_db", type=Path, metavar="DEVICE.db")
-    _add_db(parser)
-    parser.add_argument("--store", type=_name, required=True, help="the device's store_id")
-    parser.add_argument("--device", type=_name, required=True, help="the device's device_id")
+    add_db(parser)
+    parser.add_argument("--store", type=store_name, required=True, help="the device's store_id")
+    parser.add_argument("--device", type=store_name, required=True, help="the device's device_id")
     parser.set_defaults(handler=_import)
 
 
@@ -165,23 +130,28 @@ def _export(args: argparse.Namespace) -> int:
     from edgeemo.hub.estimating import load_calibrations
     from edgeemo.hub.numbers import EstimateSettings
     from edgeemo.hub.render import to_csv
+    from edgeemo.hub.stores import zone_of
 
-    config, database = _open(args)
+    config, database = open_database_of(args)
     try:
-        params = {"bucket": args.bucket}
-        until = queries.parse_time(args.until, "--until") if args.until else int(time.time())
-        since = queries.parse_time(args.since, "--since") if args.since else until - 30 * 86400
-        if since >= until:
-            raise EdgeemoError("--since must be before --until")
         k = args.min_visits if args.min_visits is not None else config.web.min_visits
-        bucket = queries.choose_bucket(params, since, until)
         stores = [args.store] if args.store else queries.list_stores(database)
         estimates = EstimateSettings(load_calibrations(config.estimates.models_dir), config.estimates.precision_floor)
-        results = [queries.series(database, store, since, until, bucket, k, None, estimates) for store in stores]
+        results = []
+        for store in [None, *stores]:  # dates in each store's own zone (None: checked once, in UTC)
+            with database.transaction() as tx:
+                timezone = zone_of(tx, store) if store else "UTC"
+            until = queries.parse_time(args.until, "--until", timezone) if args.until else int(time.time())
+            since = queries.parse_time(args.since, "--since", timezone) if args.since else until - 30 * 86400
+            if since >= until:
+                raise EdgeemoError("--since must be before --until")
+            bucket = queries.choose_bucket({"bucket": args.bucket}, since, until)
+            if store:
+                results.append(queries.series(database, store, since, until, bucket, k, None, estimates))
     finally:
         database.close()
     if args.format == "json":
-        text = json.dumps({"min_visits": k, "bucket": bucket, "stores": results}, indent=1)
+        text = json.dumps({"min_visits": k, "bucket": args.bucket, "stores": results}, indent=1)
     else:
         text = to_csv([{"store": r["store"], **point} for r in results for point in r["series"]])
     if args.out:
@@ -197,103 +167,16 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("export", formatter_class=Formatter, help="the dashboard's numbers as CSV or JSON",
                                  description="Per-bucket numbers of one or all stores; buckets with fewer than "
                                  "k visits are suppressed (as in `edgeemo report` and the dashboard).")
-    _add_db(parser)
-    parser.add_argument("--store", type=_name, help="one store (default: all)")
-    parser.add_argument("--since", help="start, a date or date-time (UTC unless it says); default: 30 days ago")
+    add_db(parser)
+    parser.add_argument("--store", type=store_name, help="one store (default: all)")
+    parser.add_argument("--since", help="start, a date or date-time (in each store's zone unless it names an "
+                        "offset); default: 30 days ago")
     parser.add_argument("--until", help="end (exclusive); default: now")
     parser.add_argument("--bucket", choices=["hour", "day", "week"], default="day")
     parser.add_argument("--min-visits", type=positive_int, help="k (default: [web] min_visits, 5)")
     parser.add_argument("--format", choices=["csv", "json"], default="csv")
     parser.add_argument("--out", type=Path, help="file to write (default: stdout)")
     parser.set_defaults(handler=_export)
-
-
-# -- dead letters --------------------------------------------------------------------------------
-def _dead_letters(args: argparse.Namespace) -> int:
-    from edgeemo.hub.dead_letters import delete_dead_letters, list_dead_letters
-
-    _, database = _open(args)
-    try:
-        if args.action == "list":
-            letters = list_dead_letters(database)
-            if args.json:
-                print(json.dumps(letters))
-            for letter in [] if args.json else letters:
-                print(f"{letter['digest'][:12]}  {letter['store']}/{letter['device']}  x{letter['count']}  "
-                      f"last {letter['last_at']}  {letter['error']}")
-            if not args.json:
-                print(f"{len(letters)} dead letter(s)")
-        elif args.action == "export":
-            letters = list_dead_letters(database, with_body=True)
-            args.out.write_text("".join(json.dumps(letter) + "\n" for letter in letters))
-            print(f"wrote {args.out}: {len(letters)} dead letter(s), one JSON object a line (body: base64)")
-        else:
-            if args.digest is None and not args.all:
-                raise EdgeemoError("dead-letters delete: name one (its digest, or the first characters of it) "
-                                   "or pass --all")
-            print(f"deleted {delete_dead_letters(database, None if args.all else args.digest)} dead letter(s)")
-    finally:
-        database.close()
-    return 0
-
-
-def _add_dead_letters(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("dead-letters", formatter_class=Formatter,
-                                 help="list, export or delete the messages that could not be stored",
-                                 description="A message the database refused after [ingest] max_attempts is kept "
-                                 "as a dead letter and acknowledged, so it never blocks ingest.")
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", formatter_class=Formatter, help="one line each, newest first")
-    listing.add_argument("--json", action="store_true", help="one JSON array")
-    export = actions.add_parser("export", formatter_class=Formatter, help="every dead letter with its body")
-    export.add_argument("--out", type=Path, required=True, help="a file: one JSON object a line")
-    delete = actions.add_parser("delete", formatter_class=Formatter, help="delete one, or all")
-    delete.add_argument("digest", nargs="?", help="its digest, or the first characters of it (see list)")
-    delete.add_argument("--all", action="store_true", help="delete every dead letter")
-    for sub in (listing, export, delete):
-        _add_db(sub)
-        sub.set_defaults(handler=_dead_letters)
-
-
-# -- users ---------------------------------------------------------------------------------------
-def _user(args: argparse.Namespace) -> int:
-    from edgeemo.hub import auth
-
-    _, database = _open(args)
-    try:
-        if args.action == "add":
-            if sys.stdin.isatty():
-                import getpass
-
-                password = getpass.getpass(f"password for {args.name}: ")
-            else:
-                password = sys.stdin.readline().rstrip("\n")
-            new = auth.add_user(database, args.name, password, args.role)
-            print(f"{'added' if new else 'updated'} {args.name} ({args.role})")
-        elif args.action == "remove":
-            if not auth.remove_user(database, args.name):
-                raise EdgeemoError(f"no user {args.name!r} (edgeemo hub user list)")
-            print(f"removed {args.name}")
-        else:
-            for user in auth.list_users(database):
-                print(f"{user['name']}\t{user['role']}")
-    finally:
-        database.close()
-    return 0
-
-
-def _add_user(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("user", formatter_class=Formatter, help="add, remove or list dashboard users")
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = actions.add_parser("add", formatter_class=Formatter, help="add a user or change one (password on stdin)")
-    add.add_argument("name")
-    add.add_argument("--role", choices=["viewer", "admin"], default="viewer")
-    remove = actions.add_parser("remove", formatter_class=Formatter, help="remove a user and end their sessions")
-    remove.add_argument("name")
-    listing = actions.add_parser("list", formatter_class=Formatter, help="list users")
-    for sub in (add, remove, listing):
-        _add_db(sub)
-        sub.set_defaults(handler=_user)
 
 
 # -- bench ---------------------------------------------------------------------------------------
@@ -329,7 +212,7 @@ def _add_hub(commands: Subcommands) -> None:
                                  description="Gather every store's aggregates (MQTT → PostgreSQL or SQLite) and "
                                  "serve a dashboard.")
     sub = parser.add_subparsers(dest="hub_command", metavar="COMMAND", required=True)
-    for add in (_add_serve, _add_import, _add_export, _add_user, _add_dead_letters, _add_bench):
+    for add in (_add_serve, _add_import, _add_export, *ADMIN_COMMANDS, _add_bench):
         add(sub)
 
 

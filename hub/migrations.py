@@ -4,7 +4,7 @@ A hub opening an older database applies the missing steps in one transaction; a 
 (written by a later edgeemo) is refused, since this code would misread it. The tables are
 described once in `edgeemo.hub.schema`; each step here creates them as they were at its
 version or adds the columns its version introduced. Times are unix seconds (UTC); roll-up
-buckets are UTC hours and days.
+buckets start at the store's local hours and days (UTC until version 5).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from edgeemo.hub.schema import (
     META,
     REJECTS,
     SESSIONS,
+    STORES,
     USERS,
 )
 
@@ -50,7 +51,11 @@ STEP_3 = [*INTERVALS.added_in(3), *DEVICES.added_in(3), DEAD_LETTERS.create(3)]
 # Rows from before it keep a NULL model: their estimates are the raw count, marked as such.
 STEP_4 = [*HOURLY.added_in(4), *DAILY.added_in(4), *DEVICES.added_in(4)]
 
-MIGRATIONS: list[list[str]] = [STEP_1, STEP_2, STEP_3, STEP_4]  # MIGRATIONS[i] takes a database from version i to i + 1
+# Version 5 (each store's time zone): a store without a row stays in UTC, so its roll-ups (cut at UTC hours
+# and days before) are already right; `edgeemo hub store set --timezone` re-derives them for another zone.
+STEP_5 = [STORES.create(5)]
+
+MIGRATIONS: list[list[str]] = [STEP_1, STEP_2, STEP_3, STEP_4, STEP_5]  # MIGRATIONS[i] takes a database from version i to i + 1
 
 
 def latest_version() -> int:

@@ -19,9 +19,18 @@ from collections.abc import Iterable
 
 from edgeemo.aggregates import is_suppressed
 from edgeemo.errors import EdgeemoError
-from edgeemo.estimates import difference, holm
 from edgeemo.hub.db import Database, Tx
-from edgeemo.hub.estimating import Estimator, Part
+from edgeemo.hub.estimating import Part
+from edgeemo.hub.localtime import (
+    UTC,
+    bucket_start,
+    day_start,
+    hour_start,
+    local_iso,
+    offset_label,
+    parse_local,
+    weekday_hour,
+)
 from edgeemo.hub.numbers import (
     COUNT_ONLY,
     NO_INDEX,
@@ -31,11 +40,10 @@ from edgeemo.hub.numbers import (
     estimator,
     range_numbers,
 )
-from edgeemo.hub.schema import DAY, HOUR
-from edgeemo.wire import NAME_PATTERN, ZONE_PATTERN, iso, parse_iso
+from edgeemo.hub.stores import zone_of
+from edgeemo.wire import NAME_PATTERN, ZONE_PATTERN, iso
 
-BUCKETS = {"hour": HOUR, "day": DAY, "week": 7 * DAY}
-MONDAY_OFFSET = 4 * DAY  # the unix epoch was a Thursday: 1970-01-05, four days on, a Monday
+BUCKETS = ("hour", "day", "week")
 EARLIEST, LATEST = 946_684_800, 7_258_118_400  # 2000-01-01 and 2200-01-01 UTC: the range a query may ask about
 NAMES = {"store": re.compile(NAME_PATTERN), "zone": re.compile(ZONE_PATTERN)}
 
@@ -44,12 +52,12 @@ class QueryError(EdgeemoError):
     """A range, bucket or k that cannot be shown (the API answers 400, the CLI one line)."""
 
 
-def parse_time(text: str, name: str) -> int:
-    """A date (2026-11-01) or date-time (2026-11-01T10:00[Z]) as unix seconds, UTC unless it says otherwise,
-    in 2000-2199 (a range every day, week and offset of which has a name)."""
+def parse_time(text: str, name: str, timezone: str = UTC) -> int:
+    """A date (2026-11-01) or date-time (2026-11-01T10:00[Z]) as unix seconds, in the store's local time
+    unless it names its offset, in 2000-2199 (a range every day, week and offset of which has a name)."""
     try:
-        moment = int(parse_iso(text[:64]))
-    except ValueError:
+        moment = int(parse_local(text[:64], timezone))
+    except (ValueError, OverflowError):
         raise QueryError(f"{name}={text[:64]!r}: expected a date like 2026-11-01 or 2026-11-01T10:00Z") from None
     if not EARLIEST <= moment < LATEST:
         raise QueryError(f"{name}={text[:64]!r}: expected a time from 2000-01-01 to 2199-12-31")
@@ -64,12 +72,12 @@ def check_name(value: str, kind: str) -> str:
     return value
 
 
-def time_range(params: dict, default_days: int = 7, suffix: str = "") -> tuple[int, int]:
-    """[since, until) from since/until or days (ending now)."""
+def time_range(params: dict, default_days: int = 7, suffix: str = "", timezone: str = UTC) -> tuple[int, int]:
+    """[since, until) from since/until (dates in the store's zone) or days (ending now)."""
     now = int(time.time())
-    until = parse_time(params[f"until{suffix}"], f"until{suffix}") if params.get(f"until{suffix}") else now
+    until = parse_time(params[f"until{suffix}"], f"until{suffix}", timezone) if params.get(f"until{suffix}") else now
     if params.get(f"since{suffix}"):
-        since = parse_time(params[f"since{suffix}"], f"since{suffix}")
+        since = parse_time(params[f"since{suffix}"], f"since{suffix}", timezone)
     else:
         try:
             days = float(params.get(f"days{suffix}", default_days))
@@ -104,12 +112,6 @@ def min_visits(params: dict, default: int) -> int:
     return k
 
 
-def bucket_start(timestamp: int, bucket: str) -> int:
-    if bucket == "week":
-        return timestamp - (timestamp - MONDAY_OFFSET) % BUCKETS["week"]
-    return timestamp - timestamp % BUCKETS[bucket]
-
-
 def store_labels(tx: Tx, stores: Iterable[str]) -> list[str]:
     """The union of the stores' devices' labels, in the order the models report them."""
     labels: list[str] = []
@@ -126,89 +128,6 @@ def list_stores(database: Database) -> list[str]:
         return [row[0] for row in tx.rows("SELECT DISTINCT store FROM devices ORDER BY store")]
 
 
-# -- the fleet overview ------------------------------------------------------------------------
-PERIODS = {"today": 1, "7d": 7, "30d": 30}
-
-
-def _no_devices(store: str) -> dict:
-    return {"store": store, "devices": 0, "online": 0, "offline": 0, "stale": 0, "last_seen": None, "open_gaps": 0}
-
-
-def overview(database: Database, min_visits: int, stale_after_s: int, now: float | None = None,
-             estimates: EstimateSettings = COUNT_ONLY) -> dict:
-    """Every store: satisfaction and visits for today, 7 and 30 days, against the period before (each
-    change marked significant only when it is, over the whole page: Holm's correction); its devices
-    online, offline and stale."""
-    now = int(time.time() if now is None else now)
-    today = now - now % DAY
-    with database.transaction() as tx:
-        rows = tx.rows("SELECT store, device, model, bucket, sum(visits), sum(positive), sum(negative) FROM daily "
-                       "WHERE bucket >= ? GROUP BY store, device, model, bucket", (today - 59 * DAY,))
-        devices = tx.rows("SELECT store, device, online, last_seen, last_start, gaps FROM devices")
-        dead_letters = tx.one("SELECT count(*) FROM dead_letters")[0]
-        estimate = estimator(tx, estimates)
-    windows: dict[str, dict[str, Totals]] = defaultdict(lambda: defaultdict(Totals))
-    for store, device, model, day, visits, positive, negative in rows:
-        age = (today - day) // DAY
-        for name, days in PERIODS.items():
-            if age < days:
-                windows[store][name].add(visits, positive, negative, part=(f"{store}/{device}", model))
-            elif age < 2 * days:
-                windows[store][f"prev_{name}"].add(visits, positive, negative, part=(f"{store}/{device}", model))
-    stores: dict[str, dict] = {}
-    for store, device, online, last_seen, last_start, gaps in devices:
-        entry = stores.setdefault(store, _no_devices(store))
-        entry["devices"] += 1
-        entry["online" if online else "offline"] += 1
-        fresh = last_start is not None and now - last_start <= stale_after_s
-        entry["stale"] += int(not fresh)
-        entry["open_gaps"] += len(json.loads(gaps))
-        if last_seen and (entry["last_seen"] is None or last_seen > entry["last_seen"]):
-            entry["last_seen"] = last_seen
-    result, changes = [], []
-    for store in sorted(set(stores) | set(windows)):
-        entry = stores.get(store) or _no_devices(store)
-        entry = dict(entry, last_seen=iso(entry["last_seen"]) if entry["last_seen"] else None)
-        for name in PERIODS:
-            current, previous = windows[store][name], windows[store][f"prev_{name}"]
-            shown = bucket_numbers(current, min_visits, estimate)
-            entry[f"visits_{name}"] = shown["visits"]
-            for key in ("index", "low", "high", "method", "imprecise", "raw"):
-                entry[f"satisfaction_{name}" + ("" if key == "index" else f"_{key}")] = shown[f"satisfaction_{key}"]
-            change = _change(current, previous, min_visits, estimate)
-            entry[f"satisfaction_change_{name}"] = change.value if change else None
-            changes.append((entry, name, change))
-            visits_before = bucket_numbers(previous, min_visits)["visits"]
-            entry[f"visits_change_{name}"] = None if None in (shown["visits"], visits_before) else (
-                shown["visits"] - visits_before)
-        result.append(entry)
-    _mark_significant(changes, "satisfaction_change_{}_significant")
-    return {"generated_at": iso(now), "min_visits": min_visits, "stale_after_s": stale_after_s,
-            "dead_letters": int(dead_letters), "precision_floor": estimates.floor, "stores": result}
-
-
-def _change(current: Totals, previous: Totals, min_visits: int, estimate: Estimator):
-    """The difference of two periods' indices (both shown: at least k visits each), or None. A
-    corrected figure and a raw one do not compare (the correction alone would read as a change):
-    then both are compared raw."""
-    if is_suppressed(current.visits, min_visits) or is_suppressed(previous.visits, min_visits):
-        return None
-    before, after = estimate.index(previous.parts), estimate.index(current.parts)
-    if before.method != after.method:
-        before, after = previous.count(), current.count()
-    found = difference(before, after)
-    return None if found.value is None else found
-
-
-def _mark_significant(changes: list[tuple[dict, str, object]], key: str) -> None:
-    """Holm over every difference of a page: `key` (with the period) says which survive."""
-    significant = holm([change.p_value if change else None for _, _, change in changes])
-    for (entry, name, change), mark in zip(changes, significant):
-        entry[key.format(name)] = mark if change else None  # the same keys on every row (the CSV's columns)
-        for suffix, value in (("", "value"), ("_low", "low"), ("_high", "high")):
-            entry[f"satisfaction_change_{name}{suffix}"] = round(getattr(change, value), 4) if change else None
-
-
 # -- one store ---------------------------------------------------------------------------------
 def _zone_filter(zone: str | None) -> tuple[str, list]:
     return (" AND zone = ?", [zone]) if zone else ("", [])
@@ -219,9 +138,10 @@ def series(database: Database, store: str, since: int, until: int, bucket: str, 
     """A store's numbers per bucket over [since, until), with each label's share of visits (raw), and
     the whole range's index."""
     table = "hourly" if bucket == "hour" else "daily"
-    first = bucket_start(since, "day" if bucket == "week" else bucket)
     where, extra = _zone_filter(zone)
     with database.transaction() as tx:
+        timezone = zone_of(tx, store)
+        first = bucket_start(timezone, since, "day" if bucket == "week" else bucket)
         labels = store_labels(tx, [store])
         rows = tx.rows(f"SELECT bucket, device, model, sum(visits), sum(positive), sum(negative), sum(faces_seen), "
                        f"sum(dwell_s_total) FROM {table} WHERE store = ? AND bucket >= ? AND bucket < ?{where} "
@@ -232,14 +152,16 @@ def series(database: Database, store: str, since: int, until: int, bucket: str, 
     totals: dict[int, Totals] = defaultdict(Totals)
     whole = Totals()
     for start, device, model, visits, positive, negative, faces, dwell in rows:
-        totals[bucket_start(start, bucket)].add(visits, positive, negative, faces, dwell, (f"{store}/{device}", model))
+        totals[bucket_start(timezone, start, bucket)].add(visits, positive, negative, faces, dwell,
+                                                         (f"{store}/{device}", model))
         whole.add(visits, positive, negative, faces, dwell, (f"{store}/{device}", model))
     emotions: dict[int, Counter] = defaultdict(Counter)
     for start, label, visits in mix:
-        emotions[bucket_start(start, bucket)][label] += visits
-    points = [{"start": iso(start), **bucket_numbers(totals[start], min_visits, estimate, emotions[start], labels)}
-              for start in sorted(totals)]
-    return {"store": store, "zone": zone, "bucket": bucket, "since": iso(since), "until": iso(until),
+        emotions[bucket_start(timezone, start, bucket)][label] += visits
+    points = [{"start": local_iso(timezone, start),
+               **bucket_numbers(totals[start], min_visits, estimate, emotions[start], labels)} for start in sorted(totals)]
+    return {"store": store, "zone": zone, "bucket": bucket, "timezone": timezone, "since": local_iso(timezone, since),
+            "until": local_iso(timezone, until),
             "min_visits": min_visits, "labels": labels, "series": points, "total": range_numbers(whole, min_visits,
                                                                                                 estimate)}
 
@@ -250,11 +172,12 @@ def emotion_mix(database: Database, store: str, since: int, until: int, min_visi
     where, extra = _zone_filter(zone)
     where = where.replace("zone", "e.zone")
     with database.transaction() as tx:
+        timezone = zone_of(tx, store)
         labels = store_labels(tx, [store])
         rows = tx.rows(f"SELECT e.device, h.model, e.label, sum(e.visits) FROM hourly_emotions e LEFT JOIN hourly h "
                        "ON h.store = e.store AND h.device = e.device AND h.zone = e.zone AND h.bucket = e.bucket "
                        f"WHERE e.store = ? AND e.bucket >= ? AND e.bucket < ?{where} GROUP BY e.device, h.model, "
-                       "e.label", [store, bucket_start(since, "hour"), until, *extra])
+                       "e.label", [store, hour_start(timezone, since), until, *extra])
         estimate = estimator(tx, estimates, [store])
     parts: dict[Part, Counter] = defaultdict(Counter)
     for device, model, label, visits in rows:
@@ -274,20 +197,21 @@ def emotion_mix(database: Database, store: str, since: int, until: int, min_visi
 
 def heatmap(database: Database, store: str, since: int, until: int, min_visits: int,
             zone: str | None = None, estimates: EstimateSettings = COUNT_ONLY) -> dict:
-    """Visits and satisfaction by weekday and hour of day (UTC) over the range."""
+    """Visits and satisfaction by weekday (0 = Monday) and hour of day, in the store's local time."""
     where, extra = _zone_filter(zone)
     with database.transaction() as tx:
+        timezone = zone_of(tx, store)
         rows = tx.rows(f"SELECT bucket, device, model, sum(visits), sum(positive), sum(negative) FROM hourly "
                        f"WHERE store = ? AND bucket >= ? AND bucket < ?{where} GROUP BY bucket, device, model",
-                       [store, bucket_start(since, "hour"), until, *extra])
+                       [store, hour_start(timezone, since), until, *extra])
         estimate = estimator(tx, estimates, [store])
     cells: dict[tuple[int, int], Totals] = defaultdict(Totals)
     for start, device, model, visits, positive, negative in rows:
-        weekday = ((start - MONDAY_OFFSET) // DAY) % 7  # 0 = Monday
-        cells[(weekday, (start % DAY) // HOUR)].add(visits, positive, negative, part=(f"{store}/{device}", model))
+        cells[weekday_hour(timezone, start)].add(visits, positive, negative, part=(f"{store}/{device}", model))
     grid = [[{"weekday": day, "hour": hour, **bucket_numbers(cells[(day, hour)], min_visits, estimate)}
              for hour in range(24)] for day in range(7)]
-    return {"store": store, "timezone": "UTC", "min_visits": min_visits, "cells": grid}
+    return {"store": store, "timezone": timezone, "offset": offset_label(timezone, until), "min_visits": min_visits,
+            "cells": grid}
 
 
 def devices(database: Database, store: str | None, since: int, until: int, min_visits: int,
@@ -296,11 +220,12 @@ def devices(database: Database, store: str | None, since: int, until: int, min_v
     now = int(time.time() if now is None else now)
     where, extra = (" WHERE d.store = ?", [store]) if store else ("", [])
     with database.transaction() as tx:
+        first = day_start(zone_of(tx, store) if store else UTC, since)  # all stores: UTC days
         state = tx.rows(f"SELECT store, device, online, last_seen, last_start, labels, gaps FROM devices d{where} "
                         "ORDER BY store, device", extra)
         numbers = tx.rows(f"SELECT store, device, zone, model, sum(visits), sum(positive), sum(negative) FROM daily d"
                           f"{where}{' AND' if store else ' WHERE'} bucket >= ? AND bucket < ? "
-                          "GROUP BY store, device, zone, model", [*extra, bucket_start(since, "day"), until])
+                          "GROUP BY store, device, zone, model", [*extra, first, until])
         estimate = estimator(tx, estimates, [store] if store else None)
     zones: dict[tuple[str, str], dict[str, Totals]] = defaultdict(lambda: defaultdict(Totals))
     for s, d, zone, model, visits, positive, negative in numbers:

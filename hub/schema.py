@@ -129,7 +129,8 @@ NUMBERS = tuple(c for c in INTERVAL_FIELDS if c.name in ("faces_seen", "visits",
 META = Table("hub_meta", (col("key", TEXT), col("value", TEXT)), ("key",))
 # one row per device, zone and interval: the payload as received (validated)
 INTERVALS = Table("intervals", (*INTERVAL_FIELDS, col("received_at", BIGINT)), ("store", "device", "zone", "start"))
-# additive roll-ups, kept in the same transaction as the intervals they sum (UTC hours and days)
+# additive roll-ups, kept in the same transaction as the intervals they sum (the store's local hours and days,
+# from version 5; UTC before, and for a store in UTC)
 # version 4: how a roll-up row's counts were made, "<model sha256>|<satisfaction groups JSON>" ('' when
 # several models or groups were summed, NULL when unknown): what the corrected estimates take the model's
 # calibration and the groups from (hub/estimating.py rollup_key)
@@ -163,6 +164,10 @@ DEAD_LETTERS = Table("dead_letters", (
     col("body", TEXT, since=3),  # base64 of the message as received
     col("count", BIGINT, since=3), col("first_at", BIGINT, since=3), col("last_at", BIGINT, since=3),
 ), ("store", "device", "digest"))
+# version 5: each store's IANA time zone (a store without a row is in UTC); its roll-ups are cut at its local
+# hours and days (hub/localtime.py), and a change of zone re-derives them (hub/stores.py)
+STORES = Table("stores", (col("store", TEXT, since=5), col("timezone", TEXT, since=5), col("set_at", BIGINT, since=5)),
+               ("store",))
 USERS = Table("users", (col("name", TEXT), col("password_hash", TEXT), col("role", TEXT), col("created_at", BIGINT)),
               ("name",))
 SESSIONS = Table("sessions", (col("token_hash", TEXT), col("name", TEXT, references="users (name) ON DELETE CASCADE"),

@@ -14,33 +14,26 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
-
-import msgspec
 
 from edgeemo.hub.db import Database, Tx
-from edgeemo.hub.estimating import rollup_key
 from edgeemo.hub.ingest import Rejected
+from edgeemo.hub.localtime import UTC
+from edgeemo.hub.rollups import RollupDelta, add_to_rollups, write_rollups
 from edgeemo.hub.schema import (
-    DAILY,
-    DAY,
     DEAD_LETTERS,
     DEVICES,
-    HOUR,
-    HOURLY,
-    HOURLY_EMOTIONS,
     INTERVAL_FIELDS,
     INTERVALS,
-    NUMBERS,
     REJECTS,
     Interval,
     interval_of,
     interval_row,
     json_list,
 )
+from edgeemo.hub.stores import store_zones
 from edgeemo.payload import printable
 
 DEFAULT_MAX_SEQ_JUMP = 1_000_000
@@ -55,38 +48,11 @@ class BatchResult:
     devices: set[tuple[str, str]] = field(default_factory=set)
 
 
-@lru_cache(maxsize=256)
-def model_sha(model: str | None) -> str | None:
-    """The sha256 in an interval's model JSON ({"name", "sha256"}), None when unknown."""
-    return None if model is None else msgspec.json.decode(model).get("sha256")
-
-
-@dataclass
-class _Delta:
-    intervals: int = 0
-    numbers: list[float] = field(default_factory=lambda: [0, 0, 0, 0, 0.0])
-    emotions: Counter = field(default_factory=Counter)
-    model: str | None = "?"  # rollup_key: "?" none added yet; '' when intervals of several models or groups
-
-    def add(self, interval: Interval, sign: int) -> None:
-        self.intervals += sign
-        for i, value in enumerate(interval.numbers()):
-            self.numbers[i] += sign * value
-        for label, visits in interval.emotions:
-            self.emotions[label] += sign * visits
-        key = rollup_key(model_sha(interval.model), interval.groups)
-        self.model = key if self.model in ("?", key) else ""
-
-
 INTERVAL_COLUMNS = INTERVALS.arrays()
-ROLLUP_COLUMNS = HOURLY.arrays()
-EMOTION_COLUMNS = HOURLY_EMOTIONS.arrays()
 DEVICE_COLUMNS = DEVICES.arrays(("store", "device", "last_seen", "last_start", "labels", "max_seq", "gaps_dirty",
                                  "model", "groups"))
 ON_INTERVAL_CONFLICT = f"ON CONFLICT ({', '.join(INTERVALS.key)}) DO UPDATE SET " + ", ".join(
     f"{name} = excluded.{name}" for name in INTERVAL_COLUMNS if name not in INTERVALS.key)
-ON_EMOTION_CONFLICT = ("ON CONFLICT (store, device, zone, bucket, label) DO UPDATE SET "
-                       "visits = hourly_emotions.visits + excluded.visits")
 ON_DEVICE_CONFLICT = (
     "ON CONFLICT (store, device) DO UPDATE SET last_seen = excluded.last_seen, "
     "last_start = CASE WHEN devices.last_start IS NULL OR excluded.last_start > devices.last_start "
@@ -102,14 +68,6 @@ ON_AVAILABILITY_CONFLICT = ("ON CONFLICT (store, device) DO UPDATE SET online = 
 DEAD_LETTER_COLUMNS = DEAD_LETTERS.arrays()
 ON_DEAD_LETTER_CONFLICT = ("ON CONFLICT (store, device, digest) DO UPDATE SET count = dead_letters.count + "
                            "excluded.count, last_at = excluded.last_at, error = excluded.error, reason = excluded.reason")
-
-
-def _on_rollup_conflict(table: str) -> str:
-    """Numbers add up; the model (and groups) stay while every interval summed has them, '' when not."""
-    return f"ON CONFLICT ({', '.join(HOURLY.key)}) DO UPDATE SET " + ", ".join(
-        f"{name} = {table}.{name} + excluded.{name}" for name in ("intervals", *(c.name for c in NUMBERS))) + (
-        f", model = CASE WHEN COALESCE({table}.model, '?') = COALESCE(excluded.model, '?') THEN {table}.model "
-        "ELSE '' END")
 
 
 def write_batch(database: Database, intervals: list[Interval], now: float | None = None,
@@ -138,8 +96,9 @@ def _write_intervals(tx: Tx, intervals: list[Interval], now: int, max_seq_jump: 
     result = BatchResult(duplicates=len(intervals) - len(latest))
     accepted = _checked(tx, latest, max_seq_jump, result)
     stored = accepted.pop(None)
-    hourly: dict[tuple, _Delta] = defaultdict(_Delta)
-    daily: dict[tuple, _Delta] = defaultdict(_Delta)
+    hourly: dict[tuple, RollupDelta] = defaultdict(RollupDelta)
+    daily: dict[tuple, RollupDelta] = defaultdict(RollupDelta)
+    zones = store_zones(tx, {key[0] for key in accepted})  # read under the writers' lock: a zone change waits
     writes = []
     for key, interval in accepted.items():
         old = stored.get(key)
@@ -150,19 +109,10 @@ def _write_intervals(tx: Tx, intervals: list[Interval], now: int, max_seq_jump: 
             result.new += 1
         else:
             result.changed += 1
-        store, device, zone, start = key
-        for table, bucket in ((hourly, start - start % HOUR), (daily, start - start % DAY)):
-            if old is not None:
-                table[(store, device, zone, bucket)].add(old, -1)
-            table[(store, device, zone, bucket)].add(interval, +1)
+        add_to_rollups(hourly, daily, interval, old, zones.get(interval.store, UTC))
         writes.append(interval_row(interval, now))
     tx.insert(INTERVALS.name, INTERVAL_COLUMNS, writes, ON_INTERVAL_CONFLICT)
-    for table, deltas in ((HOURLY.name, hourly), (DAILY.name, daily)):
-        tx.insert(table, ROLLUP_COLUMNS, [(*key, d.intervals, *d.numbers, d.model) for key, d in deltas.items()],
-                  _on_rollup_conflict(table))
-    tx.insert(HOURLY_EMOTIONS.name, EMOTION_COLUMNS,
-              [(*key, label, n) for key, d in hourly.items() for label, n in d.emotions.items() if n],
-              ON_EMOTION_CONFLICT)
+    write_rollups(tx, hourly, daily)
     _note_devices(tx, accepted.values(), now, result)
     return result
 

@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from edgeemo import bundled
 from edgeemo.aggregates import DEFAULT_GROUPS, SatisfactionGroups
 from edgeemo.hub import auth, queries
+from edgeemo.hub import overview as fleet
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import open_database
 from edgeemo.hub.estimating import load_calibrations
@@ -65,7 +66,7 @@ def settings() -> EstimateSettings:
 
 
 def stores_of(database, now: int = NOW) -> dict[str, dict]:
-    found = queries.overview(database, 5, 3600, now=now, estimates=settings())
+    found = fleet.overview(database, 5, 3600, now=now, estimates=settings())
     return {s["store"]: s for s in found["stores"]}
 
 
@@ -224,7 +225,7 @@ def test_a_device_that_changes_its_groups_is_corrected_with_the_groups_of_each_r
                                                    '"disgust","fear","sad"]}')
     store = stores_of(database)["store"]
     assert store["satisfaction_today_method"] == "corrected" and store["satisfaction_7d_method"] == "corrected"
-    yesterday_alone = queries.overview(database, 5, 3600, now=NOW - DAY, estimates=settings())["stores"][0]
+    yesterday_alone = fleet.overview(database, 5, 3600, now=NOW - DAY, estimates=settings())["stores"][0]
     assert store["satisfaction_today"] != yesterday_alone["satisfaction_today"]  # other groups, other numbers
     write_batch(database, [day_of("store", "cam", 0, 30, 20, 50, groups=DEFAULT_GROUPS.for_labels(LABELS), seq=3,
                                   minute=5)])  # the old groups again, the same day

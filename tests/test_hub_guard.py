@@ -19,7 +19,8 @@ import pytest
 import uvicorn
 from starlette.testclient import TestClient
 
-from edgeemo.hub import auth, queries
+from edgeemo.hub import auth, localtime
+from edgeemo.hub import overview as fleet
 from edgeemo.hub.bench.servers import Postgres, free_port
 from edgeemo.hub.config import HubConfig, WebSection
 from edgeemo.hub.db import open_database
@@ -61,7 +62,7 @@ def test_weeks_start_on_monday_and_sunday_is_sunday(hub) -> None:
     cells = client.get("/api/stores/s1/heatmap?since=2026-11-23&until=2026-11-30").json()["cells"]
     busy = [(cell["weekday"], cell["hour"]) for row in cells for cell in row if cell.get("visits")]
     assert busy == [(6, 10)]  # 0 is Monday: Sunday is the last row
-    assert queries.bucket_start(SUNDAY_10H, "week") == int(datetime(2026, 11, 23, tzinfo=timezone.utc).timestamp())
+    assert localtime.bucket_start("UTC", SUNDAY_10H, "week") == int(datetime(2026, 11, 23, tzinfo=timezone.utc).timestamp())
 
 
 @pytest.mark.parametrize(("query", "named"), [
@@ -166,14 +167,14 @@ def test_a_slow_page_does_not_hold_up_the_health_check(hub, monkeypatch: pytest.
     """A page blocked in its query (here: until the test releases it) while /api/health and the login
     form still answer: the handlers run in worker threads, not on the event loop."""
     entered, release = threading.Event(), threading.Event()
-    real_overview = queries.overview
+    real_overview = fleet.overview
 
     def blocked_overview(*args, **kwargs):
         entered.set()
         release.wait(60)
         return real_overview(*args, **kwargs)
 
-    monkeypatch.setattr(queries, "overview", blocked_overview)
+    monkeypatch.setattr(fleet, "overview", blocked_overview)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(HubConfig(), hub), host="127.0.0.1", port=port,
                                           log_level="warning"))

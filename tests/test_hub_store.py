@@ -95,9 +95,10 @@ def test_an_older_database_is_migrated_in_place(hub_url: str, monkeypatch: pytes
                "VALUES ('s1', 'd1', ?, ?, '[]', 4, 1)", (T0, T0 + 180))
     database.close()
     monkeypatch.undo()
-    database = open_database(hub_url)  # version 2 adds devices.checked_seq, 3 models, 4 roll-ups' models
+    database = open_database(hub_url)  # 2 adds devices.checked_seq, 3 models, 4 roll-ups' models, 5 stores' zones
     with database.transaction() as tx:
-        assert database.schema_version(tx) == migrations.latest_version() == 4
+        assert database.schema_version(tx) == migrations.latest_version() == 5
+        assert tx.one("SELECT count(*) FROM stores")[0] == 0  # every store stays in UTC
         assert tx.one("SELECT count(*), sum(visits) FROM intervals") == (3, 6)  # data kept
         assert tx.one("SELECT checked_seq, model, groups FROM devices") == (0, None, None)
         assert tx.one("SELECT count(*) FROM intervals WHERE model IS NULL")[0] == 3

@@ -69,12 +69,13 @@
   const compare = read("compare-data");
   if (compare) {
     const longest = compare.panels.reduce((a, p) => (p.series.length > a.series.length ? p : a), compare.panels[0]);
-    const samePeriod = compare.panels.every((p) => p.since === compare.panels[0].since);
+    const samePeriod = compare.mode !== "periods";  // stores side by side, each bucket by its local wall time
+    const wall = (p) => label(p.start, compare.bucket);
     const labels = longest.series.map((p, i) => samePeriod ? label(p.start, compare.bucket) : `#${i + 1}`);
     const align = (panel, key) => {
       if (!samePeriod) return panel.series.map((p) => p[key]);
-      const byStart = new Map(panel.series.map((p) => [p.start, p[key]]));
-      return longest.series.map((p) => (byStart.has(p.start) ? byStart.get(p.start) : null));
+      const byStart = new Map(panel.series.map((p) => [wall(p), p[key]]));
+      return longest.series.map((p) => (byStart.has(wall(p)) ? byStart.get(wall(p)) : null));
     };
     for (const [id, key] of [["compare-chart", "satisfaction_index"], ["compare-visits-chart", "visits"]]) {
       const datasets = [];
@@ -83,7 +84,7 @@
         datasets.push({ type: key === "visits" ? "bar" : "line", label: panel.label, data: align(panel, key),
                         borderColor: color, backgroundColor: color, pointRadius: 2 });
         if (key !== "visits") {
-          const rows = samePeriod ? longest.series.map((p) => panel.series.find((q) => q.start === p.start) || {})
+          const rows = samePeriod ? longest.series.map((p) => panel.series.find((q) => wall(q) === wall(p)) || {})
                                   : panel.series;
           datasets.push(...band(rows, color).map((d) => ({ ...d, label: `${panel.label} ${d.label}` })));
         }

@@ -77,7 +77,7 @@ class ApiRoutes:
         self.site.need(request)
         store, view = check_name(request.path_params["store"], "store"), request.path_params["view"]
         params = dict(request.query_params)
-        since, until, k, zone = self.site.store_params(params)
+        since, until, k, zone = self.site.store_params(store, params)
         database, data = self.site.database, self.site.data
         estimates = self.site.estimates
         if view == "series":

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from edgeemo.hub import auth, queries
+from edgeemo.errors import EdgeemoError
+from edgeemo.hub import auth, queries, stores
+from edgeemo.hub.localtime import local_iso
 from edgeemo.hub.web.site import Site
 
 
@@ -18,7 +22,8 @@ class PageRoutes:
 
     def routes(self) -> list[Route]:
         return [Route("/", self.overview), Route("/stores/{store}", self.store), Route("/compare", self.compare),
-                Route("/admin/users", self.users, methods=["GET", "POST"])]
+                Route("/admin/users", self.users, methods=["GET", "POST"]),
+                Route("/admin/stores", self.stores, methods=["GET", "POST"])]
 
     def overview(self, request: Request) -> Response:
         session = self.site.need(request)
@@ -59,3 +64,25 @@ class PageRoutes:
             except auth.UserError as exc:
                 message = str(exc)
         return self.site.page("users.html", session, users=auth.list_users(database), message=message)
+
+    async def stores(self, request: Request) -> Response:
+        form = await request.form() if request.method == "POST" else None
+        return await run_in_threadpool(self.edit_stores, request, form)
+
+    def edit_stores(self, request: Request, form) -> Response:
+        """Admins: every store's time zone, and setting one (its roll-ups re-derived)."""
+        session = self.site.need(request, admin=True)
+        message = None
+        if form is not None:
+            self.site.check_csrf(form, session.csrf)
+            store, name = str(form.get("store", "")), str(form.get("timezone", "")).strip()
+            try:
+                read = stores.set_timezone(self.site.database, queries.check_name(store, "store"), name)
+                message = f"{store}: {name}" + (" (unchanged)" if read is None else
+                                                 f" (roll-ups re-derived from {read} intervals)")
+            except EdgeemoError as exc:
+                message = str(exc)
+        now = time.time()
+        rows = [dict(entry, now=local_iso(entry["timezone"], now)[:16].replace("T", " "))
+                for entry in stores.list_store_zones(self.site.database)]
+        return self.site.page("stores.html", session, stores=rows, message=message)

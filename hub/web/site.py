@@ -16,12 +16,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from edgeemo.hub import auth, queries
+from edgeemo.hub import overview as fleet
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import Database
 from edgeemo.hub.estimating import load_calibrations
 from edgeemo.hub.numbers import EstimateSettings, compare_ranges
 from edgeemo.hub.queries import QueryError, check_name, choose_bucket, min_visits, time_range
 from edgeemo.hub.render import to_csv
+from edgeemo.hub.stores import zone_of
 
 HUB = Path(__file__).resolve().parent.parent  # templates/ and static/ live beside the hub's modules
 SESSION_COOKIE, LOGIN_CSRF_COOKIE = "edgeemo_session", "edgeemo_login_csrf"
@@ -98,17 +100,21 @@ class Site:
 
     # -- the views' numbers ----------------------------------------------------------------------
     def overview(self) -> dict:
-        return queries.overview(self.database, self.web.min_visits, self.web.stale_after_s, estimates=self.estimates)
+        return fleet.overview(self.database, self.web.min_visits, self.web.stale_after_s, estimates=self.estimates)
 
-    def store_params(self, params: dict) -> tuple[int, int, int, str | None]:
-        """A store view's [since, until), k and zone from the query string."""
-        since, until = time_range(params)
+    def timezone(self, store: str) -> str:
+        with self.database.transaction() as tx:
+            return zone_of(tx, store)
+
+    def store_params(self, store: str, params: dict) -> tuple[int, int, int, str | None]:
+        """A store view's [since, until) (dates in the store's own zone), k and zone from the query string."""
+        since, until = time_range(params, timezone=self.timezone(store))
         zone = check_name(params["zone"], "zone") if params.get("zone") else None
         return since, until, min_visits(params, self.web.min_visits), zone
 
     def store(self, store: str, params: dict) -> dict:
         check_name(store, "store")
-        since, until, k, zone = self.store_params(params)
+        since, until, k, zone = self.store_params(store, params)
         bucket = choose_bucket(params, since, until)
         database, estimates = self.database, self.estimates
         return {
@@ -124,20 +130,22 @@ class Site:
         if sum(len(value) + 1 for value in values) > 13 * 65:  # longer than twelve names can be
             raise QueryError("stores: compare at most 12 stores")
         stores = [check_name(s, "store") for value in values for s in value.split(",") if s]
+        ranges = {store: time_range(params, timezone=self.timezone(store)) for store in stores}  # each its own days
         since, until = time_range(params)
         bucket = choose_bucket(params, since, until)
         k = min_visits(params, self.web.min_visits)
         if params.get("since2") or params.get("days2") or params.get("until2"):
             if len(stores) != 1:
                 raise QueryError("comparing two periods takes one store")
-            since2, until2 = time_range(params, suffix="2")
-            panels = [dict(queries.series(self.database, stores[0], since, until, bucket, k, None, self.estimates),
-                           label="period 1"),
+            since2, until2 = time_range(params, suffix="2", timezone=self.timezone(stores[0]))
+            panels = [dict(queries.series(self.database, stores[0], *ranges[stores[0]], bucket, k, None,
+                                          self.estimates), label="period 1"),
                       dict(queries.series(self.database, stores[0], since2, until2, bucket, k, None, self.estimates),
                            label="period 2")]
         else:
             if not 2 <= len(stores) <= 12:
                 raise QueryError("compare 2 to 12 stores (stores=a,b), or one store and two periods (since2=...)")
-            panels = [dict(queries.series(self.database, store, since, until, bucket, k, None, self.estimates),
+            panels = [dict(queries.series(self.database, store, *ranges[store], bucket, k, None, self.estimates),
                            label=store) for store in stores]
-        return {"bucket": bucket, "min_visits": k, "panels": panels, "differences": compare_ranges(panels)}
+        mode = "periods" if panels[0]["label"] == "period 1" else "stores"  # no store name has a space
+        return {"bucket": bucket, "min_visits": k, "mode": mode, "panels": panels, "differences": compare_ranges(panels)}

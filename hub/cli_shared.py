@@ -1,0 +1,45 @@
+"""What the `edgeemo hub` commands share: the store-name argument and opening the configured database."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from edgeemo.wire import NAME_PATTERN, NAME_RULE
+
+NAME = re.compile(NAME_PATTERN)
+
+
+def store_name(text: str) -> str:
+    if not NAME.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: use {NAME_RULE} (as in the devices' config)")
+    return text
+
+
+def add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="postgresql://USER:PASS@HOST/DB or an SQLite file (default: [db] of --config, "
+                        "else hub.db)")
+    parser.add_argument("--config", type=Path, help="hub.toml (see hub/hub.example.toml)")
+
+
+def config_of(args: argparse.Namespace):
+    from edgeemo.hub.config import load_config
+
+    config = load_config(args.config)
+    if args.db:
+        config.db = args.db
+    if getattr(args, "mqtt", None):
+        config.mqtt.url = args.mqtt
+    if getattr(args, "listen", None):
+        config.web.listen = args.listen
+    if getattr(args, "min_visits", None):
+        config.web.min_visits = args.min_visits
+    return config
+
+
+def open_database_of(args: argparse.Namespace):
+    from edgeemo.hub.db import open_database
+
+    config = config_of(args)
+    return config, open_database(config.db)

@@ -1,0 +1,150 @@
+"""Each store's own calendar: its IANA time zone, and the local hours, days and ISO weeks its
+roll-ups and views are cut at.
+
+Buckets are kept as unix seconds of their local start, so an hour bucket of a store in
+Asia/Kathmandu (+05:45) starts at :15 UTC, a day bucket at local midnight, and a day across a
+DST change is 23 or 25 hours long. Every zone's offsets and changes fall on quarter hours, so
+all the minutes of one UTC quarter hour share their local hour and day: the cache is keyed by
+it. A device's intervals must not straddle a local hour: its `bucket_s` must divide 15 minutes
+(the default, 60 s, does) for the roll-ups to be exact in every zone.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from edgeemo.errors import EdgeemoError
+from edgeemo.wire import parse_iso
+
+UTC = "UTC"
+QUARTER, HOUR, DAY = 900, 3600, 86400
+MONDAY_OFFSET = 4 * DAY  # the unix epoch was a Thursday: 1970-01-05, four days on, a Monday
+
+
+class TimeZoneError(EdgeemoError):
+    """A time zone name that is not an IANA zone this host knows."""
+
+
+@functools.lru_cache(maxsize=1024)
+def zone(name: str) -> ZoneInfo:
+    """The zone of an IANA name (America/Los_Angeles), or TimeZoneError naming it."""
+    if not isinstance(name, str) or not 0 < len(name) <= 64 or name.startswith(("/", ".")) or ".." in name:
+        raise TimeZoneError(f"time zone {str(name)[:64]!r}: expected an IANA name like Europe/Berlin")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise TimeZoneError(f"time zone {name[:64]!r}: not an IANA zone this host knows (e.g. America/New_York, "
+                            "Asia/Kolkata; `python -c 'import zoneinfo; print(zoneinfo.available_timezones())'` "
+                            "lists them)") from None
+
+
+def _local(name: str, timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=zone(name))
+
+
+def _start_of(moment: datetime) -> int:
+    """Unix seconds of a local wall time (the earlier one when the clock was set back)."""
+    return int(moment.replace(fold=0).timestamp())
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _quarter_buckets(name: str, quarter: int) -> tuple[int, int]:
+    local = _local(name, quarter * QUARTER)
+    hour = int(quarter * QUARTER - local.minute * 60 - local.second)  # a local hour is one offset long
+    return hour, day_start(name, quarter * QUARTER)
+
+
+def rollup_buckets(name: str, timestamp: int) -> tuple[int, int]:
+    """(hour bucket, day bucket) of an interval starting at `timestamp`, in the zone's local time."""
+    return _quarter_buckets(name, timestamp // QUARTER)
+
+
+def hour_start(name: str, timestamp: int) -> int:
+    if name == UTC:
+        return timestamp - timestamp % HOUR
+    return rollup_buckets(name, int(timestamp))[0]
+
+
+def day_start(name: str, timestamp: float) -> int:
+    """Unix seconds of local midnight of the day holding `timestamp`."""
+    if name == UTC:
+        return int(timestamp - timestamp % DAY)
+    local = _local(name, timestamp)
+    return _start_of(local.replace(hour=0, minute=0, second=0, microsecond=0))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def week_start(name: str, timestamp: float) -> int:
+    """Unix seconds of local midnight on the Monday of the ISO week holding `timestamp`."""
+    if name == UTC:
+        return int(timestamp - (timestamp - MONDAY_OFFSET) % (7 * DAY))
+    local = _local(name, timestamp)
+    monday = (local - timedelta(days=local.weekday())).date()
+    return _start_of(datetime(monday.year, monday.month, monday.day, tzinfo=zone(name)))
+
+
+def next_day(name: str, day: int) -> int:
+    """The local midnight after the one at `day` (23, 24 or 25 hours on)."""
+    date = _local(name, day).date() + timedelta(days=1)
+    return _start_of(datetime(date.year, date.month, date.day, tzinfo=zone(name)))
+
+
+def bucket_start(name: str, timestamp: int, bucket: str) -> int:
+    """The start of the local hour, day or ISO week holding `timestamp`."""
+    if bucket == "hour":
+        return hour_start(name, timestamp)
+    if bucket == "day":
+        return day_start(name, timestamp) if name == UTC else rollup_buckets(name, int(timestamp))[1]
+    return week_start(name, day_start(name, timestamp))
+
+
+def bucket_end(name: str, start: int, bucket: str) -> int:
+    """The end of the local bucket that starts at `start`."""
+    if bucket == "hour":
+        return start + 3600
+    end = next_day(name, start)
+    for _ in range(6 if bucket == "week" else 0):
+        end = next_day(name, end)
+    return end
+
+
+def weekday_hour(name: str, timestamp: int) -> tuple[int, int]:
+    """(ISO weekday with 0 = Monday, hour of day) in local time."""
+    if name == UTC:
+        return int((timestamp - MONDAY_OFFSET) // DAY % 7), int(timestamp % DAY // HOUR)
+    local = _local(name, timestamp)
+    return local.weekday(), local.hour
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _ordinal(name: str, timestamp: int) -> int:
+    return _local(name, timestamp).date().toordinal()
+
+
+def days_between(name: str, earlier: int, later: int) -> int:
+    """Calendar days from the local date of `earlier` to that of `later`."""
+    if name == UTC:
+        return int(later // DAY - earlier // DAY)
+    return _ordinal(name, later) - _ordinal(name, earlier)
+
+
+def offset_label(name: str, timestamp: float) -> str:
+    """The zone with its UTC offset at that time, e.g. "America/Los_Angeles (UTC-08:00)"."""
+    if name == UTC:
+        return "UTC"
+    offset = _local(name, timestamp).strftime("%z")
+    return f"{name} (UTC{offset[:3]}:{offset[3:]})"
+
+
+def local_iso(name: str, timestamp: float) -> str:
+    """A time as the store's local date-time with its offset (2026-11-01T00:00:00-07:00); UTC as Z."""
+    if name == UTC:
+        return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return _local(name, timestamp).isoformat(timespec="seconds")
+
+
+def parse_local(text: str, name: str) -> float:
+    """An ISO date or date-time in the store's local time unless it names its own offset (ValueError)."""
+    return parse_iso(text, zone(name))

@@ -1,0 +1,106 @@
+"""The fleet overview: every store's today, 7 and 30 days against the period before, in each
+store's own calendar (its "today" starts at its local midnight), with every change marked
+significant only when it is over the whole page (Holm's correction)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+
+from edgeemo.aggregates import is_suppressed
+from edgeemo.estimates import difference, holm
+from edgeemo.hub.db import Database
+from edgeemo.hub.estimating import Estimator
+from edgeemo.hub.localtime import UTC, day_start, days_between, local_iso
+from edgeemo.hub.numbers import COUNT_ONLY, EstimateSettings, Totals, bucket_numbers, estimator
+from edgeemo.hub.schema import DAY
+from edgeemo.hub.stores import store_zones
+from edgeemo.wire import iso
+
+PERIODS = {"today": 1, "7d": 7, "30d": 30}
+
+
+def _no_devices(store: str) -> dict:
+    return {"store": store, "devices": 0, "online": 0, "offline": 0, "stale": 0, "last_seen": None, "open_gaps": 0}
+
+
+def overview(database: Database, min_visits: int, stale_after_s: int, now: float | None = None,
+             estimates: EstimateSettings = COUNT_ONLY) -> dict:
+    """Every store: satisfaction and visits for today, 7 and 30 days, against the period before (each
+    change marked significant only when it is, over the whole page: Holm's correction); its devices
+    online, offline and stale."""
+    now = int(time.time() if now is None else now)
+    with database.transaction() as tx:  # 61 days back from the earliest local midnight (UTC+14) covers every zone
+        rows = tx.rows("SELECT store, device, model, bucket, sum(visits), sum(positive), sum(negative) FROM daily "
+                       "WHERE bucket >= ? GROUP BY store, device, model, bucket", (now - now % DAY - 61 * DAY,))
+        devices = tx.rows("SELECT store, device, online, last_seen, last_start, gaps FROM devices")
+        dead_letters = tx.one("SELECT count(*) FROM dead_letters")[0]
+        estimate = estimator(tx, estimates)
+        zones = store_zones(tx)
+    windows: dict[str, dict[str, Totals]] = defaultdict(lambda: defaultdict(Totals))
+    todays = {store: day_start(zone, now) for store, zone in zones.items()}
+    for store, device, model, day, visits, positive, negative in rows:
+        zone = zones.get(store, UTC)
+        age = days_between(zone, day, todays.get(store, now - now % DAY))
+        for name, days in PERIODS.items():
+            if age < days:
+                windows[store][name].add(visits, positive, negative, part=(f"{store}/{device}", model))
+            elif age < 2 * days:
+                windows[store][f"prev_{name}"].add(visits, positive, negative, part=(f"{store}/{device}", model))
+    stores: dict[str, dict] = {}
+    for store, device, online, last_seen, last_start, gaps in devices:
+        entry = stores.setdefault(store, _no_devices(store))
+        entry["devices"] += 1
+        entry["online" if online else "offline"] += 1
+        fresh = last_start is not None and now - last_start <= stale_after_s
+        entry["stale"] += int(not fresh)
+        entry["open_gaps"] += len(json.loads(gaps))
+        if last_seen and (entry["last_seen"] is None or last_seen > entry["last_seen"]):
+            entry["last_seen"] = last_seen
+    result, changes = [], []
+    for store in sorted(set(stores) | set(windows)):
+        entry = stores.get(store) or _no_devices(store)
+        zone = zones.get(store, UTC)
+        entry = dict(entry, last_seen=iso(entry["last_seen"]) if entry["last_seen"] else None, timezone=zone,
+                     today_starts=local_iso(zone, todays.get(store, now - now % DAY)))
+        for name in PERIODS:
+            current, previous = windows[store][name], windows[store][f"prev_{name}"]
+            shown = bucket_numbers(current, min_visits, estimate)
+            entry[f"visits_{name}"] = shown["visits"]
+            for key in ("index", "low", "high", "method", "imprecise", "raw"):
+                entry[f"satisfaction_{name}" + ("" if key == "index" else f"_{key}")] = shown[f"satisfaction_{key}"]
+            change = _change(current, previous, min_visits, estimate)
+            entry[f"satisfaction_change_{name}"] = change.value if change else None
+            changes.append((entry, name, change))
+            visits_before = bucket_numbers(previous, min_visits)["visits"]
+            entry[f"visits_change_{name}"] = None if None in (shown["visits"], visits_before) else (
+                shown["visits"] - visits_before)
+        result.append(entry)
+    _mark_significant(changes, "satisfaction_change_{}_significant")
+    return {"generated_at": iso(now), "min_visits": min_visits, "stale_after_s": stale_after_s,
+            "dead_letters": int(dead_letters), "precision_floor": estimates.floor, "stores": result}
+
+
+def _change(current: Totals, previous: Totals, min_visits: int, estimate: Estimator):
+    """The difference of two periods' indices (both shown: at least k visits each), or None. A
+    corrected figure and a raw one do not compare (the correction alone would read as a change):
+    then both are compared raw."""
+    if is_suppressed(current.visits, min_visits) or is_suppressed(previous.visits, min_visits):
+        return None
+    before, after = estimate.index(previous.parts), estimate.index(current.parts)
+    if before.method != after.method:
+        before, after = previous.count(), current.count()
+    found = difference(before, after)
+    return None if found.value is None else found
+
+
+def _mark_significant(changes: list[tuple[dict, str, object]], key: str) -> None:
+    """Holm over every difference of a page: `key` (with the period) says which survive."""
+    significant = holm([change.p_value if change else None for _, _, change in changes])
+    for (entry, name, change), mark in zip(changes, significant):
+        entry[key.format(name)] = mark if change else None  # the same keys on every row (the CSV's columns)
+        for suffix, value in (("", "value"), ("_low", "low"), ("_high", "high")):
+            entry[f"satisfaction_change_{name}{suffix}"] = round(getattr(change, value), 4) if change else None
+
+

@@ -1,0 +1,82 @@
+"""The additive roll-ups (hourly, daily, hourly_emotions): how an interval moves them.
+
+Shared by the writer (each batch moves its stores' roll-ups by the difference) and by a change
+of a store's time zone (hub/stores.py re-derives them all), so both cut buckets and sum alike.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import msgspec
+
+from edgeemo.hub.db import Tx
+from edgeemo.hub.estimating import rollup_key
+from edgeemo.hub.localtime import UTC, rollup_buckets
+from edgeemo.hub.schema import DAILY, DAY, HOUR, HOURLY, HOURLY_EMOTIONS, NUMBERS, Interval
+
+ROLLUP_COLUMNS = HOURLY.arrays()
+EMOTION_COLUMNS = HOURLY_EMOTIONS.arrays()
+ON_EMOTION_CONFLICT = ("ON CONFLICT (store, device, zone, bucket, label) DO UPDATE SET "
+                       "visits = hourly_emotions.visits + excluded.visits")
+
+
+@lru_cache(maxsize=256)
+def model_sha(model: str | None) -> str | None:
+    """The sha256 in an interval's model JSON ({"name", "sha256"}), None when unknown."""
+    return None if model is None else msgspec.json.decode(model).get("sha256")
+
+
+@dataclass
+class RollupDelta:
+    intervals: int = 0
+    numbers: list[float] = field(default_factory=lambda: [0, 0, 0, 0, 0.0])
+    emotions: Counter = field(default_factory=Counter)
+    model: str | None = "?"  # rollup_key: "?" none added yet; '' when intervals of several models or groups
+
+    def add(self, interval: Interval, sign: int) -> None:
+        self.intervals += sign
+        for i, value in enumerate(interval.numbers()):
+            self.numbers[i] += sign * value
+        for label, visits in interval.emotions:
+            self.emotions[label] += sign * visits
+        key = rollup_key(model_sha(interval.model), interval.groups)
+        self.model = key if self.model in ("?", key) else ""
+
+
+def buckets_of(timezone: str, start: int) -> tuple[int, int]:
+    """(hour bucket, day bucket) of an interval start in the store's zone (UTC: plain arithmetic)."""
+    if timezone == UTC:
+        return start - start % HOUR, start - start % DAY
+    return rollup_buckets(timezone, start)
+
+
+def add_to_rollups(hourly: dict, daily: dict, interval: Interval, old: Interval | None, timezone: str) -> None:
+    """Move the deltas by an interval stored (and by the one it replaces, taken back)."""
+    hour, day = buckets_of(timezone, interval.start)
+    for table, bucket in ((hourly, hour), (daily, day)):
+        key = (interval.store, interval.device, interval.zone, bucket)
+        if old is not None:
+            table[key].add(old, -1)
+        table[key].add(interval, +1)
+
+
+def write_rollups(tx: Tx, hourly: dict, daily: dict) -> None:
+    for table, deltas in ((HOURLY.name, hourly), (DAILY.name, daily)):
+        tx.insert(table, ROLLUP_COLUMNS, [(*key, d.intervals, *d.numbers, d.model) for key, d in deltas.items()],
+                  _on_rollup_conflict(table))
+    tx.insert(HOURLY_EMOTIONS.name, EMOTION_COLUMNS,
+              [(*key, label, n) for key, d in hourly.items() for label, n in d.emotions.items() if n],
+              ON_EMOTION_CONFLICT)
+
+
+def _on_rollup_conflict(table: str) -> str:
+    """Numbers add up; the model (and groups) stay while every interval summed has them, '' when not."""
+    return f"ON CONFLICT ({', '.join(HOURLY.key)}) DO UPDATE SET " + ", ".join(
+        f"{name} = {table}.{name} + excluded.{name}" for name in ("intervals", *(c.name for c in NUMBERS))) + (
+        f", model = CASE WHEN COALESCE({table}.model, '?') = COALESCE(excluded.model, '?') THEN {table}.model "
+        "ELSE '' END")
+
+

@@ -1,0 +1,86 @@
+"""Each store's time zone, and its roll-ups re-derived when the zone changes.
+
+A store has one IANA zone (UTC until one is set). The ingest cuts the store's hourly and daily
+roll-ups at its local hours and days, so a view in local time reads whole buckets; setting a
+zone re-derives the store's roll-ups from its intervals in the same transaction (the writers'
+lock keeps the ingest out meanwhile), which is also what `rederive` does for a store whose
+roll-ups are in doubt: running it twice gives the same rows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+
+from edgeemo.hub.db import Database, Tx
+from edgeemo.hub.localtime import UTC, zone
+from edgeemo.hub.rollups import RollupDelta, add_to_rollups, write_rollups
+from edgeemo.hub.schema import INTERVAL_FIELDS, INTERVALS, interval_of
+
+WINDOW_S = 30 * 86400  # intervals read per query while re-deriving (memory stays bounded)
+
+
+def store_zones(tx: Tx, stores: Iterable[str] | None = None) -> dict[str, str]:
+    """{store: IANA zone} of the stores that have one set (the others are in UTC)."""
+    if stores is None:
+        return dict(tx.rows("SELECT store, timezone FROM stores"))
+    stores = sorted(set(stores))
+    if not stores:
+        return {}
+    return dict(tx.rows_by_keys("stores", "store, timezone", {"store": "text"}, [(s,) for s in stores]))
+
+
+def zone_of(tx: Tx, store: str) -> str:
+    return store_zones(tx, [store]).get(store, UTC)
+
+
+def list_store_zones(database: Database) -> list[dict]:
+    """Every store the hub knows (from its devices or a zone set ahead of them) with its zone."""
+    with database.transaction() as tx:
+        known = {row[0] for row in tx.rows("SELECT DISTINCT store FROM devices")}
+        zones = store_zones(tx)
+    return [{"store": store, "timezone": zones.get(store, UTC)} for store in sorted(known | set(zones))]
+
+
+def set_timezone(database: Database, store: str, name: str) -> int | None:
+    """Set a store's zone and re-derive its roll-ups; returns the intervals re-read (None: it had that zone)."""
+    zone(name)  # a TimeZoneError naming it, before anything changes
+    with database.transaction(write=True) as tx:
+        if zone_of(tx, store) == name and tx.one("SELECT 1 FROM stores WHERE store = ?", (store,)):
+            return None
+        tx.run("INSERT INTO stores (store, timezone, set_at) VALUES (?, ?, ?) ON CONFLICT (store) DO UPDATE SET "
+               "timezone = excluded.timezone, set_at = excluded.set_at", (store, name, int(time.time())))
+        return rebuild_rollups(tx, store, name)
+
+
+def rederive(database: Database, stores: Iterable[str] | None = None) -> dict[str, int]:
+    """Re-derive the roll-ups of these stores (all by default) from their intervals, in their zones."""
+    with database.transaction() as tx:
+        names = sorted(stores) if stores is not None else [
+            row[0] for row in tx.rows("SELECT DISTINCT store FROM intervals ORDER BY store")]
+    done = {}
+    for store in names:  # one transaction a store: the ingest waits for one store at a time
+        with database.transaction(write=True) as tx:
+            done[store] = rebuild_rollups(tx, store, zone_of(tx, store))
+    return done
+
+
+def rebuild_rollups(tx: Tx, store: str, name: str) -> int:
+    """Replace the store's roll-ups with the sums of its intervals cut at `name`'s local hours and days."""
+    for table in ("hourly", "daily", "hourly_emotions"):
+        tx.run(f"DELETE FROM {table} WHERE store = ?", (store,))
+    columns = INTERVALS.names(INTERVAL_FIELDS)
+    read = 0
+    for device, first, last in tx.rows("SELECT device, min(start), max(start) FROM intervals WHERE store = ? "
+                                       "GROUP BY device", (store,)):
+        hourly: dict[tuple, RollupDelta] = defaultdict(RollupDelta)
+        daily: dict[tuple, RollupDelta] = defaultdict(RollupDelta)
+        for since in range(first, last + 1, WINDOW_S):
+            for row in tx.rows(f"SELECT {columns} FROM intervals WHERE store = ? AND device = ? AND start >= ? "
+                               "AND start < ?", (store, device, since, since + WINDOW_S)):
+                add_to_rollups(hourly, daily, interval_of(row), None, name)
+                read += 1
+        write_rollups(tx, hourly, daily)
+    return read
+
