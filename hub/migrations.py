@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from edgeemo.hub.schema import (
     DAILY,
+    DAILY_EMOTIONS,
     DEAD_LETTERS,
     DEVICES,
     HOURLY,
@@ -53,7 +54,12 @@ STEP_4 = [*HOURLY.added_in(4), *DAILY.added_in(4), *DEVICES.added_in(4)]
 
 # Version 5 (each store's time zone): a store without a row stays in UTC, so its roll-ups (cut at UTC hours
 # and days before) are already right; `edgeemo hub store set --timezone` re-derives them for another zone.
-STEP_5 = [STORES.create(5)]
+# The daily emotion roll-up (a long range's mix read from days, not hours), filled from the hourly one.
+STEP_5 = [STORES.create(5), DAILY_EMOTIONS.create(5),
+          ("INSERT INTO daily_emotions (store, device, zone, bucket, label, visits) SELECT store, device, zone, "
+          "bucket - bucket % 86400, label, sum(visits) FROM hourly_emotions GROUP BY store, device, zone, "
+          "bucket - bucket % 86400, label"),
+          "CREATE INDEX daily_emotions_store ON daily_emotions (store, bucket)"]
 
 MIGRATIONS: list[list[str]] = [STEP_1, STEP_2, STEP_3, STEP_4, STEP_5]  # MIGRATIONS[i] takes a database from version i to i + 1
 

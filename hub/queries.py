@@ -146,7 +146,7 @@ def series(database: Database, store: str, since: int, until: int, bucket: str, 
         rows = tx.rows(f"SELECT bucket, device, model, sum(visits), sum(positive), sum(negative), sum(faces_seen), "
                        f"sum(dwell_s_total) FROM {table} WHERE store = ? AND bucket >= ? AND bucket < ?{where} "
                        "GROUP BY bucket, device, model", [store, first, until, *extra])
-        mix = tx.rows(f"SELECT bucket, label, sum(visits) FROM hourly_emotions WHERE store = ? AND bucket >= ? "
+        mix = tx.rows(f"SELECT bucket, label, sum(visits) FROM {table}_emotions WHERE store = ? AND bucket >= ? "
                       f"AND bucket < ?{where} GROUP BY bucket, label", [store, first, until, *extra])
         estimate = estimator(tx, estimates, [store])
     totals: dict[int, Totals] = defaultdict(Totals)
@@ -167,17 +167,20 @@ def series(database: Database, store: str, since: int, until: int, bucket: str, 
 
 
 def emotion_mix(database: Database, store: str, since: int, until: int, min_visits: int,
-                zone: str | None = None, estimates: EstimateSettings = COUNT_ONLY) -> dict:
-    """Each label's share of the range's visits: corrected, with its 95% interval, and raw."""
+                zone: str | None = None, estimates: EstimateSettings = COUNT_ONLY, bucket: str = "hour") -> dict:
+    """Each label's share of the range's visits: corrected, with its 95% interval, and raw; over whole
+    local days (the daily roll-ups: a long range reads days, not hours) unless `bucket` is hour."""
     where, extra = _zone_filter(zone)
     where = where.replace("zone", "e.zone")
+    table = "hourly" if bucket == "hour" else "daily"
     with database.transaction() as tx:
         timezone = zone_of(tx, store)
         labels = store_labels(tx, [store])
-        rows = tx.rows(f"SELECT e.device, h.model, e.label, sum(e.visits) FROM hourly_emotions e LEFT JOIN hourly h "
+        first = hour_start(timezone, since) if bucket == "hour" else day_start(timezone, since)
+        rows = tx.rows(f"SELECT e.device, h.model, e.label, sum(e.visits) FROM {table}_emotions e LEFT JOIN {table} h "
                        "ON h.store = e.store AND h.device = e.device AND h.zone = e.zone AND h.bucket = e.bucket "
                        f"WHERE e.store = ? AND e.bucket >= ? AND e.bucket < ?{where} GROUP BY e.device, h.model, "
-                       "e.label", [store, hour_start(timezone, since), until, *extra])
+                       "e.label", [store, first, until, *extra])
         estimate = estimator(tx, estimates, [store])
     parts: dict[Part, Counter] = defaultdict(Counter)
     for device, model, label, visits in rows:

@@ -1,4 +1,4 @@
-"""The additive roll-ups (hourly, daily, hourly_emotions): how an interval moves them.
+"""The additive roll-ups (hourly, daily, hourly_emotions, daily_emotions): how an interval moves them.
 
 Shared by the writer (each batch moves its stores' roll-ups by the difference) and by a change
 of a store's time zone (hub/stores.py re-derives them all), so both cut buckets and sum alike.
@@ -15,12 +15,11 @@ import msgspec
 from edgeemo.hub.db import Tx
 from edgeemo.hub.estimating import rollup_key
 from edgeemo.hub.localtime import UTC, rollup_buckets
-from edgeemo.hub.schema import DAILY, DAY, HOUR, HOURLY, HOURLY_EMOTIONS, NUMBERS, Interval
+from edgeemo.hub.schema import DAILY, DAILY_EMOTIONS, DAY, HOUR, HOURLY, HOURLY_EMOTIONS, NUMBERS, Interval
 
 ROLLUP_COLUMNS = HOURLY.arrays()
 EMOTION_COLUMNS = HOURLY_EMOTIONS.arrays()
-ON_EMOTION_CONFLICT = ("ON CONFLICT (store, device, zone, bucket, label) DO UPDATE SET "
-                       "visits = hourly_emotions.visits + excluded.visits")
+
 
 
 @lru_cache(maxsize=256)
@@ -67,9 +66,11 @@ def write_rollups(tx: Tx, hourly: dict, daily: dict) -> None:
     for table, deltas in ((HOURLY.name, hourly), (DAILY.name, daily)):
         tx.insert(table, ROLLUP_COLUMNS, [(*key, d.intervals, *d.numbers, d.model) for key, d in deltas.items()],
                   _on_rollup_conflict(table))
-    tx.insert(HOURLY_EMOTIONS.name, EMOTION_COLUMNS,
-              [(*key, label, n) for key, d in hourly.items() for label, n in d.emotions.items() if n],
-              ON_EMOTION_CONFLICT)
+    for table, deltas in ((HOURLY_EMOTIONS.name, hourly), (DAILY_EMOTIONS.name, daily)):
+        tx.insert(table, EMOTION_COLUMNS,
+                  [(*key, label, n) for key, d in deltas.items() for label, n in d.emotions.items() if n],
+                  f"ON CONFLICT (store, device, zone, bucket, label) DO UPDATE SET visits = {table}.visits + "
+                  "excluded.visits")
 
 
 def _on_rollup_conflict(table: str) -> str:

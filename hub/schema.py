@@ -137,8 +137,10 @@ INTERVALS = Table("intervals", (*INTERVAL_FIELDS, col("received_at", BIGINT)), (
 HOURLY, DAILY = (Table(name, (*KEY, col("bucket", BIGINT), col("intervals", INTEGER), *NUMBERS,
                               col("model", TEXT, null=True, since=4)),
                        ("store", "device", "zone", "bucket")) for name in ("hourly", "daily"))
-HOURLY_EMOTIONS = Table("hourly_emotions", (*KEY, col("bucket", BIGINT), col("label", TEXT), col("visits", INTEGER)),
-                        ("store", "device", "zone", "bucket", "label"))
+HOURLY_EMOTIONS, DAILY_EMOTIONS = (
+    Table(name, (*KEY, col("bucket", BIGINT, since=since), col("label", TEXT, since=since),
+                 col("visits", INTEGER, since=since)), ("store", "device", "zone", "bucket", "label"))
+    for name, since in (("hourly_emotions", 1), ("daily_emotions", 5)))  # version 5: a long range reads days
 # each device's state: availability, last interval, sequence numbers and their gaps
 DEVICES = Table("devices", (
     col("store", TEXT), col("device", TEXT), col("online", INTEGER, default="0"),

@@ -68,7 +68,7 @@ def rederive(database: Database, stores: Iterable[str] | None = None) -> dict[st
 
 def rebuild_rollups(tx: Tx, store: str, name: str) -> int:
     """Replace the store's roll-ups with the sums of its intervals cut at `name`'s local hours and days."""
-    for table in ("hourly", "daily", "hourly_emotions"):
+    for table in ("hourly", "daily", "hourly_emotions", "daily_emotions"):
         tx.run(f"DELETE FROM {table} WHERE store = ?", (store,))
     columns = INTERVALS.names(INTERVAL_FIELDS)
     read = 0

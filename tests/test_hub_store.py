@@ -46,8 +46,9 @@ def rollups_equal_sums(database) -> None:
                   "faces_seen, visits, positive, negative, dwell_s_total FROM hourly")}
         daily = {tuple(r[:4]): tuple(r[4:]) for r in tx.rows("SELECT store, device, zone, bucket, intervals, "
                  "faces_seen, visits, positive, negative, dwell_s_total FROM daily")}
-        emotions = {tuple(r[:5]): r[5] for r in tx.rows("SELECT store, device, zone, bucket, label, visits "
-                                                        "FROM hourly_emotions WHERE visits <> 0")}
+        emotions = {width: {tuple(r[:5]): r[5] for r in tx.rows("SELECT store, device, zone, bucket, label, visits "
+                                                                f"FROM {table}_emotions WHERE visits <> 0")}
+                    for table, width in (("hourly", 3600), ("daily", 86400))}
     for table, width in ((hourly, 3600), (daily, 86400)):
         expected: dict[tuple, list] = {}
         for store, device, zone, start, *numbers, _ in rows:
@@ -57,13 +58,14 @@ def rollups_equal_sums(database) -> None:
                 sums[i + 1] += value
         assert {k: (v[0], *v[1:5], round(v[5], 3)) for k, v in expected.items()} == {
             k: (*v[:5], round(v[5], 3)) for k, v in table.items() if v[0]}
-    expected_emotions: dict[tuple, int] = {}
-    for store, device, zone, start, *_, text in rows:
-        for label, n in json.loads(text).items():
-            if n:
-                key = (store, device, zone, start - start % 3600, label)
-                expected_emotions[key] = expected_emotions.get(key, 0) + n
-    assert expected_emotions == emotions
+    for width, found in emotions.items():
+        expected_emotions: dict[tuple, int] = {}
+        for store, device, zone, start, *_, text in rows:
+            for label, n in json.loads(text).items():
+                if n:
+                    key = (store, device, zone, start - start % width, label)
+                    expected_emotions[key] = expected_emotions.get(key, 0) + n
+        assert expected_emotions == found
 
 
 def test_a_new_database_gets_the_latest_schema_and_a_newer_one_is_refused(hub_url: str) -> None:
@@ -260,3 +262,16 @@ def test_a_bad_hub_config_exits_78_naming_the_key(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "edgeemo", "hub", "serve", "--config", str(config)], cwd=REPO,
                           capture_output=True, text=True, check=False, timeout=60)
     assert done.returncode == 78 and "web.listen" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_version_5_fills_the_daily_emotions_from_the_hourly_ones(hub_url: str) -> None:
+    database = open_database(hub_url)
+    write_batch(database, [interval(minute=m, visits=3, happy=m % 3) for m in range(0, 1400, 7)])
+    with database.transaction(write=True) as tx:  # back to what a version-4 hub left
+        tx.run("DROP TABLE daily_emotions")
+        tx.run("DROP TABLE stores")
+        tx.run("UPDATE hub_meta SET value = '4' WHERE key = 'schema_version'")
+    database.close()
+    database = open_database(hub_url)
+    rollups_equal_sums(database)  # the daily emotions equal the intervals' sums, as if written by version 5
+    database.close()

@@ -144,7 +144,8 @@ def test_a_zone_set_later_rederives_the_same_rollups(tmp_path) -> None:
     def rollups(database) -> dict:
         with database.transaction() as tx:
             return {table: sorted(tx.rows(f"SELECT * FROM {table}")) for table in ("hourly", "daily",
-                                                                                   "hourly_emotions")}
+                                                                                   "hourly_emotions",
+                                                                                   "daily_emotions")}
 
     before = open_database(str(tmp_path / "before.db"))
     load(before, stores_in_zone_first=True)

@@ -85,7 +85,8 @@ class ApiRoutes:
                                     estimates)
             return data(request, result, result["series"], f"{store}-series")
         if view == "emotions":
-            result = queries.emotion_mix(database, store, since, until, k, zone, estimates)
+            result = queries.emotion_mix(database, store, since, until, k, zone, estimates,
+                                         choose_bucket(params, since, until))
             rows = []
             for label, share in result["shares"].items():
                 interval = result["intervals"][label] or {}  # None when suppressed

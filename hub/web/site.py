@@ -119,7 +119,7 @@ class Site:
         database, estimates = self.database, self.estimates
         return {
             "series": queries.series(database, store, since, until, bucket, k, zone, estimates),
-            "emotions": queries.emotion_mix(database, store, since, until, k, zone, estimates),
+            "emotions": queries.emotion_mix(database, store, since, until, k, zone, estimates, bucket),
             "heatmap": queries.heatmap(database, store, since, until, k, zone, estimates),
             "devices": queries.devices(database, store, since, until, k, self.web.stale_after_s, estimates=estimates),
         }
