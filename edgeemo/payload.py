@@ -36,9 +36,16 @@ MAX_LABELS = 32
 # intervals on the epoch's grid), so intervals of one length never overlap and never straddle an hour.
 LENGTHS = frozenset(n for n in range(10, 3601) if 3600 % n == 0)
 
-Name = Annotated[str, Meta(pattern=NAME_PATTERN)]
-Zone = Annotated[str, Meta(pattern=ZONE_PATTERN)]
-Label = Annotated[str, Meta(pattern=LABEL_PATTERN)]
+
+def whole(pattern: str) -> str:
+    """A `^...$` pattern that msgspec (Python's `re.search`, whose `$` also matches before a final
+    newline) applies to the whole string, as JSON Schema (ECMA-262) readers do: "s1\\n" is no name."""
+    return pattern.removesuffix("$") + r"(?!\n)$"
+
+
+Name = Annotated[str, Meta(pattern=whole(NAME_PATTERN))]
+Zone = Annotated[str, Meta(pattern=whole(ZONE_PATTERN))]
+Label = Annotated[str, Meta(pattern=whole(LABEL_PATTERN))]
 Count = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
 Seq = Annotated[int, Meta(ge=1, le=MAX_SEQ)]
 Index = Annotated[float, Meta(ge=-1.0, le=1.0)]
@@ -58,7 +65,7 @@ class Groups(Struct, forbid_unknown_fields=True, frozen=True):
 class ModelRef(Struct, forbid_unknown_fields=True, frozen=True):
     """The model that classified the faces: its file name and the sha256 of its bytes (its sidecar's)."""
 
-    name: Annotated[str, Meta(pattern=MODEL_NAME_PATTERN)]
+    name: Annotated[str, Meta(pattern=whole(MODEL_NAME_PATTERN))]
     sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
 
 

@@ -43,14 +43,14 @@ class Session:
 
 def add_user(database: Database, name: str, password: str, role: str) -> bool:
     """Create or update a user; returns True when the user is new."""
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise UserError(f"user name {name!r}: use 1-64 letters, digits, _ . @ -")
     if role not in ROLES:
         raise UserError(f"role {role!r}: choose one of {', '.join(ROLES)}")
     if len(password) < MIN_PASSWORD:
         raise UserError(f"password for {name}: at least {MIN_PASSWORD} characters")
     digest = _hasher.hash(password)
-    with database.transaction(write=True) as tx:
+    with database.transaction(write=True, exclusive=False) as tx:
         new = tx.one("SELECT 1 FROM users WHERE name = ?", (name,)) is None
         tx.run("INSERT INTO users (name, password_hash, role, created_at) VALUES (?,?,?,?) ON CONFLICT (name) "
                "DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role",
@@ -61,7 +61,7 @@ def add_user(database: Database, name: str, password: str, role: str) -> bool:
 
 
 def remove_user(database: Database, name: str) -> bool:
-    with database.transaction(write=True) as tx:
+    with database.transaction(write=True, exclusive=False) as tx:
         tx.run("DELETE FROM sessions WHERE name = ?", (name,))
         return tx.run("DELETE FROM users WHERE name = ?", (name,)) > 0
 
@@ -89,7 +89,7 @@ def _digest(token: str) -> str:
 def start_session(database: Database, name: str, hours: float) -> str:
     token = secrets.token_urlsafe(32)
     now = int(time.time())
-    with database.transaction(write=True) as tx:
+    with database.transaction(write=True, exclusive=False) as tx:
         tx.run("DELETE FROM sessions WHERE expires_at < ?", (now,))
         tx.run("INSERT INTO sessions (token_hash, name, csrf, expires_at) VALUES (?,?,?,?)",
                (_digest(token), name, secrets.token_urlsafe(24), now + int(hours * 3600)))
@@ -107,5 +107,5 @@ def find_session(database: Database, token: str | None) -> Session | None:
 
 def end_session(database: Database, token: str | None) -> None:
     if token:
-        with database.transaction(write=True) as tx:
+        with database.transaction(write=True, exclusive=False) as tx:
             tx.run("DELETE FROM sessions WHERE token_hash = ?", (_digest(token),))

@@ -12,7 +12,7 @@ NAME = re.compile(NAME_PATTERN)
 
 
 def store_name(text: str) -> str:
-    if not NAME.match(text):
+    if not NAME.fullmatch(text):
         raise argparse.ArgumentTypeError(f"{text!r}: use {NAME_RULE} (as in the devices' config)")
     return text
 

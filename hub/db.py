@@ -174,12 +174,14 @@ class Database:
         return connection
 
     @contextmanager
-    def transaction(self, write: bool = False) -> Iterator[Tx]:
-        """A transaction; `write=True` also takes the writers' lock (one writer at a time)."""
+    def transaction(self, write: bool = False, exclusive: bool | None = None) -> Iterator[Tx]:
+        """A transaction; `write=True` also takes the writers' lock (one writer at a time) unless
+        `exclusive=False` (on PostgreSQL: a write that cannot interleave with the ingest's, such as a
+        login's session, need not wait for a long one, such as re-deriving a store's roll-ups)."""
         if self.dialect == "postgresql":
             wait_s = WRITE_WAIT_S if write else READ_WAIT_S
             with self._pool.connection(timeout=wait_s) as connection, connection.transaction():
-                if write:
+                if write if exclusive is None else exclusive:
                     connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITERS_LOCK,))
                 yield Tx(connection, self.dialect)
             return

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from edgeemo.errors import EdgeemoError
 from edgeemo.wire import parse_iso
@@ -27,17 +27,26 @@ class TimeZoneError(EdgeemoError):
     """A time zone name that is not an IANA zone this host knows."""
 
 
+@functools.cache
+def known_zones() -> frozenset[str]:
+    """The IANA zone names (from the `tzdata` package edgeemo depends on, or the system's), without the
+    host-specific aliases a setting must not depend on (posix/, right/ with leap seconds, localtime)."""
+    return frozenset(name for name in available_timezones()
+                     if not name.startswith(("posix/", "right/")) and name not in ("localtime", "Factory", "posixrules"))
+
+
 @functools.lru_cache(maxsize=1024)
 def zone(name: str) -> ZoneInfo:
     """The zone of an IANA name (America/Los_Angeles), or TimeZoneError naming it."""
-    if not isinstance(name, str) or not 0 < len(name) <= 64 or name.startswith(("/", ".")) or ".." in name:
-        raise TimeZoneError(f"time zone {str(name)[:64]!r}: expected an IANA name like Europe/Berlin")
+    if not isinstance(name, str) or name not in known_zones():
+        raise TimeZoneError(f"time zone {str(name)[:64]!r}: not an IANA zone name (e.g. America/New_York, "
+                            "Asia/Kolkata; `python -c 'import zoneinfo; print(sorted(zoneinfo.available_timezones()))'` "
+                            "lists them)")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise TimeZoneError(f"time zone {name[:64]!r}: not an IANA zone this host knows (e.g. America/New_York, "
-                            "Asia/Kolkata; `python -c 'import zoneinfo; print(zoneinfo.available_timezones())'` "
-                            "lists them)") from None
+        raise TimeZoneError(f"time zone {name!r}: its rules cannot be read on this host (is the tzdata package "
+                            "installed?)") from None
 
 
 def _local(name: str, timestamp: float) -> datetime:
@@ -49,11 +58,21 @@ def _start_of(moment: datetime) -> int:
     return int(moment.replace(fold=0).timestamp())
 
 
+def _wall_hour(name: str, timestamp: int) -> tuple:
+    local = _local(name, timestamp)
+    return local.date(), local.hour, local.fold  # fold: the second of two equal wall hours (clocks set back)
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _quarter_buckets(name: str, quarter: int) -> tuple[int, int]:
-    local = _local(name, quarter * QUARTER)
-    hour = int(quarter * QUARTER - local.minute * 60 - local.second)  # a local hour is one offset long
-    return hour, day_start(name, quarter * QUARTER)
+    """A local hour starts at its first quarter hour with the same wall date, hour and fold: that is
+    :00 local in most zones, but an hour cut short by a 30-minute change (Australia/Lord_Howe) starts
+    where the change put the clock."""
+    start = quarter * QUARTER
+    wall = _wall_hour(name, start)
+    while start - QUARTER >= quarter * QUARTER - 2 * HOUR and _wall_hour(name, start - QUARTER) == wall:
+        start -= QUARTER
+    return start, day_start(name, quarter * QUARTER)
 
 
 def rollup_buckets(name: str, timestamp: int) -> tuple[int, int]:

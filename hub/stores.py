@@ -9,26 +9,46 @@ roll-ups are in doubt: running it twice gives the same rows.
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable
 
 from edgeemo.hub.db import Database, Tx
-from edgeemo.hub.localtime import UTC, zone
+from edgeemo.hub.localtime import UTC, TimeZoneError, zone
 from edgeemo.hub.rollups import RollupDelta, add_to_rollups, write_rollups
 from edgeemo.hub.schema import INTERVAL_FIELDS, INTERVALS, interval_of
 
+log = logging.getLogger(__name__)
 WINDOW_S = 30 * 86400  # intervals read per query while re-deriving (memory stays bounded)
 
 
 def store_zones(tx: Tx, stores: Iterable[str] | None = None) -> dict[str, str]:
-    """{store: IANA zone} of the stores that have one set (the others are in UTC)."""
+    """{store: IANA zone} of the stores that have one set (the others are in UTC). A zone this host
+    cannot read (set by a hub with other tz data) is taken as UTC with a warning, so one store's
+    setting never stops the ingest or the pages of the others."""
     if stores is None:
-        return dict(tx.rows("SELECT store, timezone FROM stores"))
-    stores = sorted(set(stores))
-    if not stores:
-        return {}
-    return dict(tx.rows_by_keys("stores", "store, timezone", {"store": "text"}, [(s,) for s in stores]))
+        rows = tx.rows("SELECT store, timezone FROM stores")
+    else:
+        keys = sorted(set(stores))
+        rows = tx.rows_by_keys("stores", "store, timezone", {"store": "text"}, [(s,) for s in keys]) if keys else []
+    return {store: _usable(store, name) for store, name in rows}
+
+
+def _usable(store: str, name: str) -> str:
+    try:
+        zone(name)
+        return name
+    except TimeZoneError as exc:
+        _warn_once(store, str(exc))
+        return UTC
+
+
+@functools.lru_cache(maxsize=1024)
+def _warn_once(store: str, why: str) -> None:
+    log.warning("hub: store %s: %s; its views and roll-ups are in UTC until it is set again "
+                "(edgeemo hub store set)", store, why)
 
 
 def zone_of(tx: Tx, store: str) -> str:

@@ -83,6 +83,9 @@ def test_weeks_start_on_monday_and_sunday_is_sunday(hub) -> None:
     ("/api/compare?stores=" + ",".join(f"s{i}" for i in range(13)), "stores"),
     ("/api/compare?stores=s1,%3Cscript%3E", "store"),
     ("/stores/s1?until=0001-01-01", "until"),
+    ("/api/compare?stores=s1&since=2026-11-28&until=2026-11-29&since2=2024-01-01&until2=2026-01-01&bucket=hour",
+     "bucket=hour"),
+    ("/api/stores/s1%0A/series", "control character"),
 ])
 def test_a_bad_parameter_is_a_400_that_names_it(hub, query: str, named: str) -> None:
     response = viewer(hub).get(query)
@@ -159,8 +162,55 @@ def test_the_throttle_slides_expires_and_cannot_be_flushed() -> None:
     now[0] += 300
     assert throttle.locked_for("vera", "10.0.0.9") == 0
     throttle.failed("adam", "10.0.0.5")
-    throttle.succeeded("adam")
+    throttle.succeeded("adam", "10.0.0.5")
     assert ("name", "adam") not in throttle._failures
+
+
+def test_a_flood_of_locked_addresses_does_not_free_a_lock() -> None:
+    now = [1000.0]
+    throttle = LoginThrottle(per_name=5, per_address=20, window_s=900, lockout_s=900, clock=lambda: now[0])
+    for _ in range(5):
+        throttle.failed("adam", "10.9.9.9")
+    for i in range(80_000):  # 4,000 addresses, each locked after 20 guesses at new names
+        throttle.failed(f"n{i}", f"2001:db8::{i % 4000:x}")
+    assert throttle.locked_for("adam", "10.0.0.1") > 0 and len(throttle._failures) < 2 * MAX_KEYS
+
+
+def test_logins_sent_at_once_cannot_all_pass_the_throttle(hub) -> None:
+    """30 wrong passwords for one name, sent together: 5 are checked, 25 refused (each attempt counts
+    the moment it is let through, not after its password check)."""
+    web = WebSection(login_failures_per_name=5, login_failures_per_address=1000)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(HubConfig(web=web), hub), host="127.0.0.1", port=port,
+                                          log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    statuses: list[int] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) for _ in range(30)]
+        tokens = [client.get("/login").cookies[LOGIN_CSRF_COOKIE] for client in clients]
+        start = threading.Barrier(30)
+
+        def guess(client: httpx.Client, token: str) -> None:
+            start.wait()
+            statuses.append(client.post("/login", data={"name": "vera", "password": "not-it-at-all",
+                                                        "csrf": token}).status_code)
+
+        guesses = [threading.Thread(target=guess, args=pair) for pair in zip(clients, tokens)]
+        for g in guesses:
+            g.start()
+        for g in guesses:
+            g.join(120)
+        for client in clients:
+            client.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert sorted(statuses) == [401] * 5 + [429] * 25
 
 
 def test_a_slow_page_does_not_hold_up_the_health_check(hub, monkeypatch: pytest.MonkeyPatch) -> None:

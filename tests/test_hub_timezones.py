@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from starlette.testclient import TestClient
 
-from edgeemo.hub import auth, stores
+from edgeemo.hub import auth, localtime, stores
 from edgeemo.hub import overview as fleet
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import open_database
@@ -194,8 +194,47 @@ def test_an_admin_sets_a_zone_on_the_stores_page(tmp_path) -> None:
     csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
     bad = client.post("/admin/stores", data={"csrf": csrf, "store": "la", "timezone": "Mars/Olympus"})
     assert "not an IANA zone" in bad.text and stores.list_store_zones(database)[0]["timezone"] == "UTC"
+    newline = client.post("/admin/stores", data={"csrf": csrf, "store": "la\n", "timezone": ZONES["la"]})
+    assert "not a store name" in newline.text and len(stores.list_store_zones(database)) == 1
     assert client.post("/admin/stores", data={"csrf": "forged", "store": "la", "timezone": ZONES["la"]}
                        ).status_code == 403
     done = client.post("/admin/stores", data={"csrf": csrf, "store": "la", "timezone": ZONES["la"]})
     assert "re-derived from 100 intervals" in done.text and f"<td>la</td><td>{ZONES['la']}</td>" in done.text
+    database.close()
+
+
+@pytest.mark.parametrize(("name", "day"), [("Australia/Lord_Howe", date(2025, 10, 5)),  # 30-minute DST start
+                                           ("Australia/Lord_Howe", date(2026, 4, 5)),  # and end
+                                           ("Pacific/Chatham", date(2025, 4, 6)),  # +13:45 -> +12:45
+                                           ("America/Los_Angeles", date(2026, 11, 1)),
+                                           ("America/Santiago", date(2026, 9, 6)),  # DST at midnight
+                                           ("Asia/Kathmandu", date(2026, 11, 1))])
+def test_every_minute_lands_in_its_local_hour_and_day(name: str, day: date) -> None:
+    """Against zoneinfo, minute by minute over a day with a clock change: the hour bucket is the wall
+    hour (a repeated hour twice, a shortened one short), the day bucket the local date's midnight."""
+    local = ZoneInfo(name)
+    start = int(datetime(day.year, day.month, day.day, tzinfo=local).timestamp()) - 3 * 3600
+    truth, found = Counter(), Counter()
+    for t in range(start, start + 30 * 3600, 60):
+        wall = datetime.fromtimestamp(t, local)
+        hour, midnight = localtime.rollup_buckets(name, t)
+        truth[(wall.date(), wall.hour, wall.fold)] += 1
+        bucket = datetime.fromtimestamp(hour, local)
+        found[(bucket.date(), bucket.hour, bucket.fold)] += 1
+        assert datetime.fromtimestamp(midnight, local).date() == wall.date()
+        assert localtime.hour_start(name, hour) == hour  # a bucket's start is its own bucket
+    assert found == truth
+
+
+def test_a_zone_this_host_cannot_read_degrades_to_utc_for_that_store_only(tmp_path, caplog) -> None:
+    database = open_database(str(tmp_path / "hub.db"))
+    with database.transaction(write=True) as tx:  # as a hub with other tz data might have left it
+        tx.run("INSERT INTO stores (store, timezone, set_at) VALUES ('la', 'right/America/New_York', 0)")
+    result = write_batch(database, intervals_of("la")[:50] + intervals_of("ktm")[:50], now=NOW)
+    assert result.new == 100  # the ingest goes on, for that store too
+    assert {s["store"] for s in fleet.overview(database, 5, 900, now=NOW)["stores"]} == {"la", "ktm"}
+    assert any("right/America/New_York" in r.getMessage() and "UTC" in r.getMessage() for r in caplog.records)
+    for bad in ("right/America/New_York", "posix/Europe/Berlin", "localtime", "Factory", "la\n"):
+        with pytest.raises(localtime.TimeZoneError):
+            stores.set_timezone(database, "la", bad)
     database.close()

@@ -70,7 +70,17 @@
   if (compare) {
     const longest = compare.panels.reduce((a, p) => (p.series.length > a.series.length ? p : a), compare.panels[0]);
     const samePeriod = compare.mode !== "periods";  // stores side by side, each bucket by its local wall time
-    const wall = (p) => label(p.start, compare.bucket);
+    const keys = new Map();  // a point's wall time, "#1" on the second of two equal ones (clocks set back)
+    for (const panel of compare.panels) {
+      const seen = new Map();
+      for (const p of panel.series) {
+        const w = label(p.start, compare.bucket);
+        const n = seen.get(w) || 0;
+        seen.set(w, n + 1);
+        keys.set(p, n ? `${w}#${n}` : w);
+      }
+    }
+    const wall = (p) => keys.get(p);
     const labels = longest.series.map((p, i) => samePeriod ? label(p.start, compare.bucket) : `#${i + 1}`);
     const align = (panel, key) => {
       if (!samePeriod) return panel.series.map((p) => p[key]);

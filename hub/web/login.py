@@ -60,7 +60,7 @@ class LoginRoutes:
         name, password = str(form.get("name", ""))[:200], str(form.get("password", ""))
         target = safe_target(str(form.get("next", "/")))
         address = request.client.host if request.client else "unknown"
-        wait_s = self.throttle.locked_for(name, address)
+        wait_s, locked_now = self.throttle.attempt(name, address)  # counts as failed until it succeeds
         if wait_s > 0:
             log.warning("hub: login refused for %r from %s: locked for %.0f s more after failed logins",
                         name[:64], address, wait_s)
@@ -68,16 +68,16 @@ class LoginRoutes:
             return self.page(target, status=429, headers={"Retry-After": str(math.ceil(wait_s))},
                              error=f"too many failed logins: try again in {minutes} minute{'s' * (minutes > 1)}")
         role = None
-        if auth.NAME_PATTERN.match(name) and len(password) <= MAX_PASSWORD:
+        if auth.NAME_PATTERN.fullmatch(name) and len(password) <= MAX_PASSWORD:
             with self.hashing:
                 role = auth.verify(self.site.database, name, password)
         if role is None:
             log.warning("hub: failed login for %r from %s", name[:64], address)
-            if self.throttle.failed(name, address):
+            if locked_now:
                 log.warning("hub: logins for %r or from %s locked for %d s", name[:64], address,
                             self.site.web.login_lockout_s)
             return self.page(target, status=401, error="wrong name or password")
-        self.throttle.succeeded(name)
+        self.throttle.succeeded(name, address)
         web = self.site.web
         response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
         response.set_cookie(SESSION_COOKIE, auth.start_session(self.site.database, name, web.session_hours),

@@ -138,6 +138,7 @@ class Site:
             if len(stores) != 1:
                 raise QueryError("comparing two periods takes one store")
             since2, until2 = time_range(params, suffix="2", timezone=self.timezone(stores[0]))
+            choose_bucket({"bucket": bucket}, since2, until2)  # the second period within the bucket's limits too
             panels = [dict(queries.series(self.database, stores[0], *ranges[stores[0]], bucket, k, None,
                                           self.estimates), label="period 1"),
                       dict(queries.series(self.database, stores[0], since2, until2, bucket, k, None, self.estimates),

@@ -1,8 +1,11 @@
 """Login throttling: too many failed logins for one name, or from one address, lock it for a while.
 
 In memory, per hub process (the dashboard is served by one `hub serve`): a restart forgets the
-failures, which only gives a guesser back one window's tries. While locked, a login is refused
-before its password is checked, so guessing in a lockout learns nothing and costs no Argon2 work.
+failures, which only gives a guesser back one window's tries. Every attempt counts as a failure
+the moment it is let through (`attempt`, one locked step), and a right password takes its own
+attempt back: logins sent at once cannot all pass before the first has failed. While locked, a
+login is refused before its password is checked, so guessing in a lockout learns nothing and
+costs no Argon2 work.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-MAX_KEYS = 20_000  # names and addresses remembered at once (a guesser trying random names cannot grow it)
+MAX_KEYS = 20_000  # names and addresses remembered at once, past live locks (at most twice that in all)
 
 
 @dataclass
@@ -29,45 +32,67 @@ class LoginThrottle:
         self._failures: dict[tuple[str, str], _Failures] = {}
         self._lock = threading.Lock()
 
+    def attempt(self, name: str, address: str) -> tuple[float, bool]:
+        """Let a login through or not, in one step: (seconds it must wait, 0 when let through; whether
+        letting it through locked the name or the address for the next ones). A let-through attempt
+        counts as failed until `succeeded`."""
+        with self._lock:
+            wait_s = self._locked_for(name, address, self.clock())
+            if wait_s > 0:
+                return wait_s, False
+            return 0.0, self._failed(name, address)
+
     def locked_for(self, name: str, address: str) -> float:
         """Seconds until this name and address may try again (0: now)."""
-        now = self.clock()
         with self._lock:
-            waits = [entry.locked_until - now for key in self._keys(name, address)
-                     if (entry := self._failures.get(key)) and entry.locked_until is not None]
-        return max([0.0, *waits])
+            return self._locked_for(name, address, self.clock())
 
     def failed(self, name: str, address: str) -> bool:
         """Count a failed login; True when it locked the name or the address."""
+        with self._lock:
+            return self._failed(name, address)
+
+    def _locked_for(self, name: str, address: str, now: float) -> float:
+        waits = [entry.locked_until - now for key in self._keys(name, address)
+                 if (entry := self._failures.get(key)) and entry.locked_until is not None]
+        return max([0.0, *waits])
+
+    def _failed(self, name: str, address: str) -> bool:
         now = self.clock()
         locked = False
-        with self._lock:
-            if len(self._failures) >= MAX_KEYS:
-                self._forget_old(now)
-            for key in self._keys(name, address):
-                entry = self._failures.setdefault(key, _Failures())
-                entry.times = [t for t in entry.times if now - t < self.window_s] + [now]
-                if len(entry.times) >= self.limits[key[0]] and (entry.locked_until is None or entry.locked_until <= now):
-                    entry.locked_until, entry.times = now + self.lockout_s, []
-                    locked = True
+        if len(self._failures) >= MAX_KEYS:
+            self._forget_old(now)
+        for key in self._keys(name, address):
+            entry = self._failures.setdefault(key, _Failures())
+            entry.times = [t for t in entry.times if now - t < self.window_s] + [now]
+            if len(entry.times) >= self.limits[key[0]] and (entry.locked_until is None or entry.locked_until <= now):
+                entry.locked_until, entry.times = now + self.lockout_s, []
+                locked = True
         return locked
 
-    def succeeded(self, name: str) -> None:
-        """A right password forgets the name's failures (not the address's: one account's password
-        must not reset a guesser's count against the others)."""
+    def succeeded(self, name: str, address: str) -> None:
+        """A right password forgets the name's failures and takes its own attempt back from the
+        address (not the address's other failures: one account's password must not reset a
+        guesser's count against the others)."""
         with self._lock:
             self._failures.pop(("name", name), None)
+            entry = self._failures.get(("address", address))
+            if entry is not None and entry.times:
+                entry.times.pop()
 
     @staticmethod
     def _keys(name: str, address: str) -> list[tuple[str, str]]:
         return [("name", name), ("address", address)]
 
     def _forget_old(self, now: float) -> None:
-        """Drop what no longer counts; if a flood of keys all still count, the oldest half."""
+        """Drop what no longer counts, then the unlocked oldest first: a flood of new names or
+        addresses never frees a lock. Only past twice MAX_KEYS live locks, the soonest to expire go."""
         for key in [k for k, e in self._failures.items()
                     if (e.locked_until is None or e.locked_until <= now) and all(now - t >= self.window_s for t in e.times)]:
             del self._failures[key]
-        if len(self._failures) >= MAX_KEYS:  # the unlocked first, oldest first: a flood must not free a lock
-            order = sorted(self._failures, key=lambda k: self._failures[k].locked_until is not None)
-            for key in order[:MAX_KEYS // 2]:
+        unlocked = [k for k, e in self._failures.items() if e.locked_until is None or e.locked_until <= now]
+        for key in unlocked[:max(0, len(self._failures) - MAX_KEYS // 2)]:
+            del self._failures[key]
+        if len(self._failures) >= 2 * MAX_KEYS:
+            for key in sorted(self._failures, key=lambda k: self._failures[k].locked_until)[:MAX_KEYS]:
                 del self._failures[key]
