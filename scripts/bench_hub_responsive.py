@@ -4,7 +4,8 @@ with GENERATED load data (one store, three years of 1-minute intervals), then:
 1. quiet: /api/health alone, every 0.1 s;
 2. loaded: the same while 4 clients log in over and over (Argon2id each time) and one renders the
    3-year store page by week, over and over;
-3. outage: PostgreSQL stopped; how long a logged-in page, /login and /api/health take to answer.
+3. a zone change of the big store (every interval re-read) while a client logs in;
+4. outage: PostgreSQL stopped; how long a logged-in page, /login and /api/health take to answer.
 
     .venv/bin/python scripts/bench_hub_responsive.py --out reports/hub/responsive.json
 
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from edgeemo.hub import auth
+from edgeemo.hub import auth, stores
 from edgeemo.hub.bench import loadgen
 from edgeemo.hub.bench.servers import Postgres, free_port
 from edgeemo.hub.db import open_database
@@ -94,6 +95,31 @@ def under_load(base: str, seconds: float, page: str) -> dict:
             "logins_per_s": round(len(logins) / (seconds + 2), 1)}
 
 
+def zone_change(base: str, url: str) -> dict:
+    """Set the big store's zone (its roll-ups re-derived from every interval) while a client logs in
+    and the health check is polled."""
+    result: dict = {}
+
+    def change() -> None:
+        database = open_database(url)
+        started = time.perf_counter()
+        result["intervals"] = stores.set_timezone(database, loadgen.store_name(0), "America/Los_Angeles")
+        result["s"] = round(time.perf_counter() - started, 1)
+        database.close()
+
+    worker = threading.Thread(target=change)
+    worker.start()
+    time.sleep(1)  # under way
+    with httpx.Client(base_url=base, timeout=120) as client:
+        started = time.perf_counter()
+        status = log_in(client, "clerk0", "clerk-password")
+        result["login_during"] = {"status": status, "s": round(time.perf_counter() - started, 2)}
+    health = poll_health(base, 3)
+    worker.join()
+    result["health_during"] = summary(health)
+    return result
+
+
 def outage(base: str, postgres: Postgres) -> dict:
     with httpx.Client(base_url=base, timeout=60) as client:
         assert log_in(client, "bench", "bench-password") == 303
@@ -143,7 +169,9 @@ def main() -> None:
         result = {"load_data": f"GENERATED: 1 store x {args.days} days of 1-minute aggregates", "load_rows": rows,
                   "load_s": round(load_s, 1), "big_page": big_page(args.days), "cpus": os.cpu_count(),
                   "quiet": {"health": summary(poll_health(base, args.seconds))},
-                  "loaded": under_load(base, args.seconds, big_page(args.days)), "outage": outage(base, postgres)}
+                  "loaded": under_load(base, args.seconds, big_page(args.days))}
+        result["zone_change"] = zone_change(base, postgres.url)
+        result["outage"] = outage(base, postgres)
     finally:
         if server is not None:
             server.terminate()

@@ -6,6 +6,7 @@ an event loop that no slow page, password check or dead database can hold up."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -53,6 +54,23 @@ def viewer(database, web: WebSection | None = None) -> TestClient:
     client = TestClient(create_app(HubConfig(web=web or WebSection()), database), follow_redirects=False)
     assert log_in(client, "vera", "viewer-password").status_code == 303
     return client
+
+
+@contextlib.contextmanager
+def serving(app):
+    """The app on a real uvicorn in a thread (concurrent requests need a real server); its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def test_weeks_start_on_monday_and_sunday_is_sunday(hub) -> None:
@@ -180,18 +198,9 @@ def test_logins_sent_at_once_cannot_all_pass_the_throttle(hub) -> None:
     """30 wrong passwords for one name, sent together: 5 are checked, 25 refused (each attempt counts
     the moment it is let through, not after its password check)."""
     web = WebSection(login_failures_per_name=5, login_failures_per_address=1000)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(HubConfig(web=web), hub), host="127.0.0.1", port=port,
-                                          log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     statuses: list[int] = []
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) for _ in range(30)]
+    with serving(create_app(HubConfig(web=web), hub)) as base:
+        clients = [httpx.Client(base_url=base, timeout=60) for _ in range(30)]
         tokens = [client.get("/login").cookies[LOGIN_CSRF_COOKIE] for client in clients]
         start = threading.Barrier(30)
 
@@ -207,9 +216,6 @@ def test_logins_sent_at_once_cannot_all_pass_the_throttle(hub) -> None:
             g.join(120)
         for client in clients:
             client.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
     assert sorted(statuses) == [401] * 5 + [429] * 25
 
 
@@ -225,34 +231,22 @@ def test_a_slow_page_does_not_hold_up_the_health_check(hub, monkeypatch: pytest.
         return real_overview(*args, **kwargs)
 
     monkeypatch.setattr(fleet, "overview", blocked_overview)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(HubConfig(), hub), host="127.0.0.1", port=port,
-                                          log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        with httpx.Client(base_url=base, timeout=30) as client:
-            form = client.get("/login")
-            client.post("/login", data={"name": "vera", "password": "viewer-password", "next": "/",
-                                        "csrf": form.cookies[LOGIN_CSRF_COOKIE]})
-            slow = threading.Thread(target=lambda: client.get("/api/overview"), daemon=True)
-            slow.start()
-            assert entered.wait(30)
-            with httpx.Client(base_url=base, timeout=30) as other:
-                assert other.get("/api/health").status_code == 200 and not release.is_set()
-                assert other.get("/login").status_code == 200 and not release.is_set()
+    with serving(create_app(HubConfig(), hub)) as base:
+        try:
+            with httpx.Client(base_url=base, timeout=30) as client:
+                form = client.get("/login")
+                client.post("/login", data={"name": "vera", "password": "viewer-password", "next": "/",
+                                            "csrf": form.cookies[LOGIN_CSRF_COOKIE]})
+                slow = threading.Thread(target=lambda: client.get("/api/overview"), daemon=True)
+                slow.start()
+                assert entered.wait(30)
+                with httpx.Client(base_url=base, timeout=30) as other:
+                    assert other.get("/api/health").status_code == 200 and not release.is_set()
+                    assert other.get("/login").status_code == 200 and not release.is_set()
+                release.set()
+                slow.join(30)
+        finally:
             release.set()
-            slow.join(30)
-    finally:
-        release.set()
-        server.should_exit = True
-        thread.join(timeout=10)
-
 
 def test_postgresql_down_pages_say_so_and_login_and_health_answer(tmp_path) -> None:
     postgres = Postgres(settings={"fsync": "off"}).start()
