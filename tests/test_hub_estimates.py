@@ -25,11 +25,11 @@ from edgeemo.hub.db import open_database
 from edgeemo.hub.estimating import load_calibrations
 from edgeemo.hub.ingest import Interval, parse_message
 from edgeemo.hub.numbers import EstimateSettings, compare_ranges
-from edgeemo.hub.web import LOGIN_CSRF_COOKIE, create_app
 from edgeemo.hub.writer import write_batch
 from edgeemo.payload import build_payload
 from edgeemo.wire import iso
 from tests.conftest import REPO
+from tests.test_hub_web import client_for
 
 DAY = 86400
 NOW = 1_795_000_000 - 1_795_000_000 % DAY + 12 * 3600  # noon, Nov 2026
@@ -120,19 +120,15 @@ def test_a_change_is_significant_only_when_it_survives_the_page(database) -> Non
     assert crowded["alone"]["satisfaction_change_today"] == pytest.approx(0.1)  # the change itself stays
 
 
-def client_for(database) -> TestClient:
+def viewer(database) -> TestClient:
     auth.add_user(database, "vera", "viewer-password", "viewer")
-    client = TestClient(create_app(HubConfig(), database), follow_redirects=False)
-    form = client.get("/login")
-    assert client.post("/login", data={"name": "vera", "password": "viewer-password", "next": "/",
-                                       "csrf": form.cookies[LOGIN_CSRF_COOKIE]}).status_code == 303
-    return client
+    return client_for(database, "vera", "viewer-password")
 
 
 def test_the_api_and_its_csv_carry_the_interval_and_the_raw_count(database) -> None:
     write_batch(database, [day_of("a", "cam", d, 60 + 10 * d, 40, 100, seq=d + 1) for d in range(3)]
                 + [day_of("b", "cam", d, 120, 20, 60, seq=d + 1) for d in range(3)])
-    client = client_for(database)
+    client = viewer(database)
     since, until = iso(NOW - NOW % DAY - 2 * DAY), iso(NOW - NOW % DAY + DAY)
     series = client.get(f"/api/stores/a/series?since={since}&until={until}&bucket=day").json()
     day = series["series"][0]
@@ -179,7 +175,7 @@ def test_the_example_config_names_every_setting() -> None:
     """hub/hub.example.toml is the reference of the hub's settings: it loads, and has every key."""
     import tomllib
 
-    from edgeemo.hub.config import HubConfig, load_config
+    from edgeemo.hub.config import load_config
 
     example = REPO / "hub" / "hub.example.toml"
     config = load_config(example)

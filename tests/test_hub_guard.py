@@ -30,6 +30,7 @@ from edgeemo.hub.web import LOGIN_CSRF_COOKIE, create_app
 from edgeemo.hub.web.throttle import MAX_KEYS, LoginThrottle
 from edgeemo.hub.writer import write_batch
 from tests.test_hub_store import interval
+from tests.test_hub_web import client_for, log_in
 
 SUNDAY_10H = int(datetime(2026, 11, 29, 10, tzinfo=timezone.utc).timestamp())
 
@@ -44,16 +45,8 @@ def hub(hub_url: str):
     database.close()
 
 
-def log_in(client: TestClient, name: str, password: str):
-    form = client.get("/login")
-    return client.post("/login", data={"name": name, "password": password, "next": "/",
-                                       "csrf": form.cookies[LOGIN_CSRF_COOKIE]})
-
-
-def viewer(database, web: WebSection | None = None) -> TestClient:
-    client = TestClient(create_app(HubConfig(web=web or WebSection()), database), follow_redirects=False)
-    assert log_in(client, "vera", "viewer-password").status_code == 303
-    return client
+def viewer(database) -> TestClient:
+    return client_for(database, "vera", "viewer-password")
 
 
 @contextlib.contextmanager

@@ -19,12 +19,11 @@ from starlette.testclient import TestClient
 
 from edgeemo.hub import auth, localtime, stores
 from edgeemo.hub import overview as fleet
-from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import open_database
-from edgeemo.hub.web import LOGIN_CSRF_COOKIE, create_app
 from edgeemo.hub.writer import write_batch
 from tests.conftest import REPO
 from tests.test_hub_store import interval
+from tests.test_hub_web import client_for
 
 ZONES = {"la": "America/Los_Angeles", "ktm": "Asia/Kathmandu", "kol": "Asia/Kolkata"}
 FIRST, LAST = date(2026, 10, 26), date(2026, 11, 8)  # Monday to Sunday, two ISO weeks; the US clocks go back Nov 1
@@ -73,11 +72,7 @@ def hub(hub_url: str):
 
 
 def viewer(database) -> TestClient:
-    client = TestClient(create_app(HubConfig(), database), follow_redirects=False)
-    form = client.get("/login")
-    assert client.post("/login", data={"name": "vera", "password": "viewer-password", "next": "/",
-                                       "csrf": form.cookies[LOGIN_CSRF_COOKIE]}).status_code == 303
-    return client
+    return client_for(database, "vera", "viewer-password")
 
 
 def test_day_and_week_buckets_start_at_local_midnight_across_dst(hub) -> None:
@@ -185,10 +180,7 @@ def test_an_admin_sets_a_zone_on_the_stores_page(tmp_path) -> None:
     auth.add_user(database, "adam", "admin-password", "admin")
     auth.add_user(database, "vera", "viewer-password", "viewer")
     assert viewer(database).get("/admin/stores").status_code == 403
-    client = TestClient(create_app(HubConfig(), database), follow_redirects=False)
-    form = client.get("/login")
-    client.post("/login", data={"name": "adam", "password": "admin-password", "next": "/",
-                                "csrf": form.cookies[LOGIN_CSRF_COOKIE]})
+    client = client_for(database, "adam", "admin-password")
     page = client.get("/admin/stores")
     assert page.status_code == 200 and "<td>la</td><td>UTC</td>" in page.text
     csrf = page.text.split('name="csrf" value="')[1].split('"')[0]

@@ -35,12 +35,19 @@ def hub(hub_url: str):
     database.close()
 
 
-def client_for(database, name: str | None = None, password: str | None = None) -> TestClient:
-    client = TestClient(create_app(HubConfig(), database), follow_redirects=False)
+def log_in(client: TestClient, name: str, password: str):
+    """POST the login form (with its fresh CSRF token); the response."""
+    form = client.get("/login")
+    return client.post("/login", data={"name": name, "password": password, "next": "/",
+                                       "csrf": form.cookies[LOGIN_CSRF_COOKIE]})
+
+
+def client_for(database, name: str | None = None, password: str | None = None,
+               config: HubConfig | None = None) -> TestClient:
+    """A client of the app, logged in as `name` when given."""
+    client = TestClient(create_app(config or HubConfig(), database), follow_redirects=False)
     if name:
-        form = client.get("/login")
-        response = client.post("/login", data={"name": name, "password": password, "next": "/",
-                                                "csrf": form.cookies[LOGIN_CSRF_COOKIE]})
+        response = log_in(client, name, password)
         assert response.status_code == 303, response.text
     return client
 
