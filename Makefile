@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	rm -rf demo-out && mkdir -p demo-out
 	$(BIN)/edgeemo run --source samples/clip.mp4 --db demo-out/edgeemo.db
-	$(BIN)/edgeemo report --db demo-out/edgeemo.db --out demo-out/report --min-visits 1 --bucket 15min
+	$(BIN)/edgeemo report --db demo-out/edgeemo.db --out demo-out/report --min-visits 1 --bucket hour
 	$(BIN)/edgeemo bench --source samples/clip.mp4 --repeat 1
 	@echo "charts: demo-out/report/satisfaction.png and demo-out/report/emotion_mix.png (CSV and JSON beside them)"
 

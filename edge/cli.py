@@ -74,14 +74,15 @@ def _run_run(args: argparse.Namespace) -> int:
 def _add_report(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "report", formatter_class=Formatter, help="charts, CSV and JSON from an analytics database",
-        description="Satisfaction over time and the emotion mix. Buckets with fewer than --min-visits "
-        "visits are suppressed (k-anonymity of the aggregates).",
+        description="Satisfaction over time and the emotion mix. A visit counts only when its zone's hour has "
+        "--min-visits visits or more and is over, and the range snaps outward to whole hours (k-anonymity "
+        "that no two reports can difference away); a bucket with none is suppressed.",
     )
     parser.add_argument("--db", type=Path, required=True, help="SQLite analytics database written by `edgeemo run`")
     parser.add_argument("--since", help="ISO date or time (UTC), inclusive")
     parser.add_argument("--until", help="ISO date or time (UTC), exclusive")
-    parser.add_argument("--bucket", choices=("15min", "hour", "day"), default="hour", help="reporting interval")
-    parser.add_argument("--min-visits", type=int, default=5, help="k: buckets with fewer visits are suppressed")
+    parser.add_argument("--bucket", choices=("hour", "day"), default="hour", help="reporting interval")
+    parser.add_argument("--min-visits", type=int, default=5, help="k: a zone's hour with fewer visits is held back")
     parser.add_argument("--zone", help="only this zone's visits (default: every zone, each broken down)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNG charts, CSV and JSON")
     parser.set_defaults(handler=_run_report)

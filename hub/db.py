@@ -233,7 +233,7 @@ class Database:
                                         f"{latest_version()}: upgrade edgeemo on this host (the database is unchanged)")
                 for step in MIGRATIONS[version:]:
                     for statement in step:
-                        tx.run(statement)
+                        tx.run(statement) if isinstance(statement, str) else statement(tx)
                 if version < latest_version():
                     tx.run("INSERT INTO hub_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) "
                            "DO UPDATE SET value = excluded.value", (str(latest_version()),))

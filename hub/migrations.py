@@ -9,6 +9,9 @@ buckets start at the store's local hours and days (UTC until version 5).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Union
+
 from edgeemo.hub.schema import (
     DAILY,
     DAILY_EMOTIONS,
@@ -23,6 +26,9 @@ from edgeemo.hub.schema import (
     STORES,
     USERS,
 )
+
+if TYPE_CHECKING:
+    from edgeemo.hub.db import Tx
 
 STEP_1 = [
     META.create(1),
@@ -61,7 +67,30 @@ STEP_5 = [STORES.create(5), DAILY_EMOTIONS.create(5),
           "bucket - bucket % 86400, label"),
           "CREATE INDEX daily_emotions_store ON daily_emotions (store, bucket)"]
 
-MIGRATIONS: list[list[str]] = [STEP_1, STEP_2, STEP_3, STEP_4, STEP_5]  # MIGRATIONS[i] takes a database from version i to i + 1
+
+
+def _local_days(tx: Tx) -> None:
+    """The `day` of every hourly row of a store outside UTC (the UTC ones are set in SQL)."""
+    from edgeemo.hub.localtime import UTC  # imported here: the database module imports this one
+    from edgeemo.hub.rollups import buckets_of
+    from edgeemo.hub.stores import store_zones
+
+    for store, name in store_zones(tx).items():
+        if name == UTC:
+            continue
+        for (bucket,) in tx.rows("SELECT DISTINCT bucket FROM hourly WHERE store = ?", (store,)):
+            tx.run("UPDATE hourly SET day = ? WHERE store = ? AND bucket = ?", (buckets_of(name, bucket)[1], store,
+                                                                                bucket))
+
+
+# Version 6 (k-anonymity that survives differencing): every released number is summed from whole hourly cells
+# of at least k visits, so each cell knows its local day (a long range sums by day in SQL) and the daily
+# roll-ups, which summed the small cells in, are dropped.
+STEP_6 = [*HOURLY.added_in(6), "UPDATE hourly SET day = bucket - bucket % 86400", _local_days,
+          "CREATE INDEX hourly_bucket ON hourly (bucket)", "DROP TABLE daily", "DROP TABLE daily_emotions"]
+
+Step = list[Union[str, Callable[["Tx"], None]]]  # a statement, or a function of the transaction
+MIGRATIONS: list[Step] = [STEP_1, STEP_2, STEP_3, STEP_4, STEP_5, STEP_6]  # MIGRATIONS[i] takes a database from version i to i + 1
 
 
 def latest_version() -> int:

@@ -1,6 +1,7 @@
 """The fleet overview: every store's today, 7 and 30 days against the period before, in each
-store's own calendar (its "today" starts at its local midnight), with every change marked
-significant only when it is over the whole page (Holm's correction)."""
+store's own calendar (its "today" starts at its local midnight and holds the hours that are over),
+with every change marked significant only when it is over the whole page (Holm's correction).
+Like every view it sums only the cells `edgeemo.aggregates.Release` keeps."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import time
 from collections import defaultdict
 
-from edgeemo.aggregates import is_suppressed
+from edgeemo.aggregates import Release, is_suppressed
 from edgeemo.estimates import difference, holm
 from edgeemo.hub.db import Database
 from edgeemo.hub.estimating import Estimator
@@ -31,9 +32,11 @@ def overview(database: Database, min_visits: int, stale_after_s: int, now: float
     change marked significant only when it is, over the whole page: Holm's correction); its devices
     online, offline and stale."""
     now = int(time.time() if now is None else now)
+    rule, released = Release(min_visits, now).sql()
     with database.transaction() as tx:  # 61 days back from the earliest local midnight (UTC+14) covers every zone
-        rows = tx.rows("SELECT store, device, model, bucket, sum(visits), sum(positive), sum(negative) FROM daily "
-                       "WHERE bucket >= ? GROUP BY store, device, model, bucket", (now - now % DAY - 61 * DAY,))
+        rows = tx.rows("SELECT store, device, model, day, sum(visits), sum(positive), sum(negative) FROM hourly "
+                       f"WHERE bucket >= ?{rule} GROUP BY store, device, model, day",
+                       (now - now % DAY - 61 * DAY, *released))
         devices = tx.rows("SELECT store, device, online, last_seen, last_start, gaps FROM devices")
         dead_letters = tx.one("SELECT count(*) FROM dead_letters")[0]
         estimate = estimator(tx, estimates)

@@ -1,11 +1,13 @@
 """What the dashboard, the API and `hub export` show, read from the roll-ups.
 
-Every bucket goes through `bucket_numbers`, which applies the k-anonymity rule of
-`edgeemo report` (`edgeemo.aggregates.is_suppressed`): a bucket with fewer than k visits
-keeps its start and its `suppressed` flag, and nothing else. A shown bucket's satisfaction
+Every number is a sum of whole cells (one device's zone over one local hour) that the
+k-anonymity rule `edgeemo.aggregates.Release` keeps, the rule `edgeemo report` applies too
+(at least k visits, the hour over and settled), so no combination of answers isolates a group
+under k; a bucket without released cells is not listed (the heatmap's fixed grid shows it
+suppressed), and a range's total without any is suppressed (`bucket_numbers`). A shown bucket's satisfaction
 index is the corrected estimate with its 95% interval (`edgeemo.hub.estimating`), flagged
 imprecise when the interval is wider than the precision floor, with the raw count beside it.
-Buckets are UTC hours, days and ISO weeks (Monday first). The emotion labels are whatever the
+Buckets are the store's local hours, days and ISO weeks (Monday first). The emotion labels are whatever the
 devices reported.
 """
 
@@ -17,7 +19,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from edgeemo.aggregates import is_suppressed
+from edgeemo.aggregates import Release, is_suppressed
 from edgeemo.errors import EdgeemoError
 from edgeemo.hub.db import Database, Tx
 from edgeemo.hub.estimating import Part
@@ -31,6 +33,7 @@ from edgeemo.hub.localtime import (
     parse_local,
     weekday_hour,
 )
+from edgeemo.hub.schema import HOUR
 from edgeemo.hub.numbers import (
     COUNT_ONLY,
     NO_INDEX,
@@ -129,25 +132,48 @@ def list_stores(database: Database) -> list[str]:
 
 
 # -- one store ---------------------------------------------------------------------------------
-def _zone_filter(zone: str | None) -> tuple[str, list]:
-    return (" AND zone = ?", [zone]) if zone else ("", [])
+# Every number below is summed from whole cells (hourly rows) that `Release` keeps: at least k visits and
+# over. A range starts at the cell (or local day) holding `since` and takes every cell that starts before
+# `until`, so it is always a set of whole cells.
+def _cells(store: str | None, first: int, until: int, release: Release, zone: str | None = None,
+           alias: str = "") -> tuple[str, list]:
+    """The WHERE clause of the cells `release` keeps of a store (all stores: None) and zone, starting in
+    [first, until). A bucket without any is not listed: whether it had a few visits or none never shows."""
+    prefix = f"{alias}." if alias else ""
+    where, params = f"{prefix}bucket >= ? AND {prefix}bucket < ?", [first, until]
+    if store is not None:
+        where, params = f"{prefix}store = ? AND {where}", [store, *params]
+    if zone:
+        where, params = f"{where} AND {prefix}zone = ?", [*params, zone]
+    rule, values = release.sql(alias)
+    return f" WHERE {where}{rule}", [*params, *values]
+
+
+def _release(min_visits: int, now: float | None) -> Release:
+    return Release(min_visits, time.time() if now is None else now)
+
+
+def _shown_until(timezone: str, until: int) -> int:
+    """The end of the last cell a range ending at `until` takes (the range as released)."""
+    start = hour_start(timezone, until - 1)
+    return start + HOUR if start + HOUR >= until else until
 
 
 def series(database: Database, store: str, since: int, until: int, bucket: str, min_visits: int,
-           zone: str | None = None, estimates: EstimateSettings = COUNT_ONLY) -> dict:
+           zone: str | None = None, estimates: EstimateSettings = COUNT_ONLY, now: float | None = None) -> dict:
     """A store's numbers per bucket over [since, until), with each label's share of visits (raw), and
     the whole range's index."""
-    table = "hourly" if bucket == "hour" else "daily"
-    where, extra = _zone_filter(zone)
+    group = "bucket" if bucket == "hour" else "day"
     with database.transaction() as tx:
         timezone = zone_of(tx, store)
-        first = bucket_start(timezone, since, "day" if bucket == "week" else bucket)
+        first = bucket_start(timezone, since, "hour" if bucket == "hour" else "day")
+        where, params = _cells(store, first, until, _release(min_visits, now), zone)
         labels = store_labels(tx, [store])
-        rows = tx.rows(f"SELECT bucket, device, model, sum(visits), sum(positive), sum(negative), sum(faces_seen), "
-                       f"sum(dwell_s_total) FROM {table} WHERE store = ? AND bucket >= ? AND bucket < ?{where} "
-                       "GROUP BY bucket, device, model", [store, first, until, *extra])
-        mix = tx.rows(f"SELECT bucket, label, sum(visits) FROM {table}_emotions WHERE store = ? AND bucket >= ? "
-                      f"AND bucket < ?{where} GROUP BY bucket, label", [store, first, until, *extra])
+        rows = tx.rows(f"SELECT {group}, device, model, sum(visits), sum(positive), sum(negative), sum(faces_seen), "
+                       f"sum(dwell_s_total) FROM hourly{where} GROUP BY {group}, device, model", params)
+        where, params = _cells(store, first, until, _release(min_visits, now), zone, "h")
+        mix = tx.rows(f"SELECT h.{group}, e.label, sum(e.visits) FROM hourly h JOIN hourly_emotions e ON {_SAME_CELL}"
+                      f"{where} GROUP BY h.{group}, e.label", params)
         estimate = estimator(tx, estimates, [store])
     totals: dict[int, Totals] = defaultdict(Totals)
     whole = Totals()
@@ -160,27 +186,27 @@ def series(database: Database, store: str, since: int, until: int, bucket: str, 
         emotions[bucket_start(timezone, start, bucket)][label] += visits
     points = [{"start": local_iso(timezone, start),
                **bucket_numbers(totals[start], min_visits, estimate, emotions[start], labels)} for start in sorted(totals)]
-    return {"store": store, "zone": zone, "bucket": bucket, "timezone": timezone, "since": local_iso(timezone, since),
-            "until": local_iso(timezone, until),
+    return {"store": store, "zone": zone, "bucket": bucket, "timezone": timezone, "since": local_iso(timezone, first),
+            "until": local_iso(timezone, _shown_until(timezone, until)),
             "min_visits": min_visits, "labels": labels, "series": points, "total": range_numbers(whole, min_visits,
                                                                                                 estimate)}
 
 
+_SAME_CELL = "e.store = h.store AND e.device = h.device AND e.zone = h.zone AND e.bucket = h.bucket"
+
+
 def emotion_mix(database: Database, store: str, since: int, until: int, min_visits: int,
-                zone: str | None = None, estimates: EstimateSettings = COUNT_ONLY, bucket: str = "hour") -> dict:
-    """Each label's share of the range's visits: corrected, with its 95% interval, and raw; over whole
-    local days (the daily roll-ups: a long range reads days, not hours) unless `bucket` is hour."""
-    where, extra = _zone_filter(zone)
-    where = where.replace("zone", "e.zone")
-    table = "hourly" if bucket == "hour" else "daily"
+                zone: str | None = None, estimates: EstimateSettings = COUNT_ONLY, bucket: str = "hour",
+                now: float | None = None) -> dict:
+    """Each label's share of the range's visits: corrected, with its 95% interval, and raw; over the
+    cells the series of the same range and bucket sums (from the local midnight unless `bucket` is hour)."""
     with database.transaction() as tx:
         timezone = zone_of(tx, store)
         labels = store_labels(tx, [store])
         first = hour_start(timezone, since) if bucket == "hour" else day_start(timezone, since)
-        rows = tx.rows(f"SELECT e.device, h.model, e.label, sum(e.visits) FROM {table}_emotions e LEFT JOIN {table} h "
-                       "ON h.store = e.store AND h.device = e.device AND h.zone = e.zone AND h.bucket = e.bucket "
-                       f"WHERE e.store = ? AND e.bucket >= ? AND e.bucket < ?{where} GROUP BY e.device, h.model, "
-                       "e.label", [store, first, until, *extra])
+        where, params = _cells(store, first, until, _release(min_visits, now), zone, "h")
+        rows = tx.rows(f"SELECT h.device, h.model, e.label, sum(e.visits) FROM hourly h JOIN hourly_emotions e ON "
+                       f"{_SAME_CELL}{where} GROUP BY h.device, h.model, e.label", params)
         estimate = estimator(tx, estimates, [store])
     parts: dict[Part, Counter] = defaultdict(Counter)
     for device, model, label, visits in rows:
@@ -199,14 +225,13 @@ def emotion_mix(database: Database, store: str, since: int, until: int, min_visi
 
 
 def heatmap(database: Database, store: str, since: int, until: int, min_visits: int,
-            zone: str | None = None, estimates: EstimateSettings = COUNT_ONLY) -> dict:
+            zone: str | None = None, estimates: EstimateSettings = COUNT_ONLY, now: float | None = None) -> dict:
     """Visits and satisfaction by weekday (0 = Monday) and hour of day, in the store's local time."""
-    where, extra = _zone_filter(zone)
     with database.transaction() as tx:
         timezone = zone_of(tx, store)
-        rows = tx.rows(f"SELECT bucket, device, model, sum(visits), sum(positive), sum(negative) FROM hourly "
-                       f"WHERE store = ? AND bucket >= ? AND bucket < ?{where} GROUP BY bucket, device, model",
-                       [store, hour_start(timezone, since), until, *extra])
+        where, params = _cells(store, hour_start(timezone, since), until, _release(min_visits, now), zone)
+        rows = tx.rows(f"SELECT bucket, device, model, sum(visits), sum(positive), sum(negative) FROM hourly{where} "
+                       "GROUP BY bucket, device, model", params)
         estimate = estimator(tx, estimates, [store])
     cells: dict[tuple[int, int], Totals] = defaultdict(Totals)
     for start, device, model, visits, positive, negative in rows:
@@ -219,16 +244,17 @@ def heatmap(database: Database, store: str, since: int, until: int, min_visits: 
 
 def devices(database: Database, store: str | None, since: int, until: int, min_visits: int,
             stale_after_s: int, now: float | None = None, estimates: EstimateSettings = COUNT_ONLY) -> list[dict]:
-    """Each device (and zone) of a store: its state and its numbers over the range."""
+    """Each device (and zone) of a store: its state and its numbers over the range. A device's numbers are
+    the sum of its zones' released cells, so no device total minus its zones reveals a zone held back."""
     now = int(time.time() if now is None else now)
     where, extra = (" WHERE d.store = ?", [store]) if store else ("", [])
     with database.transaction() as tx:
         first = day_start(zone_of(tx, store) if store else UTC, since)  # all stores: UTC days
         state = tx.rows(f"SELECT store, device, online, last_seen, last_start, labels, gaps FROM devices d{where} "
                         "ORDER BY store, device", extra)
-        numbers = tx.rows(f"SELECT store, device, zone, model, sum(visits), sum(positive), sum(negative) FROM daily d"
-                          f"{where}{' AND' if store else ' WHERE'} bucket >= ? AND bucket < ? "
-                          "GROUP BY store, device, zone, model", [*extra, first, until])
+        cells, params = _cells(store, first, until, _release(min_visits, now))
+        numbers = tx.rows(f"SELECT store, device, zone, model, sum(visits), sum(positive), sum(negative) FROM hourly"
+                          f"{cells} GROUP BY store, device, zone, model", params)
         estimate = estimator(tx, estimates, [store] if store else None)
     zones: dict[tuple[str, str], dict[str, Totals]] = defaultdict(lambda: defaultdict(Totals))
     for s, d, zone, model, visits, positive, negative in numbers:

@@ -1,4 +1,5 @@
-"""The additive roll-ups (hourly, daily, hourly_emotions, daily_emotions): how an interval moves them.
+"""The additive roll-ups (hourly and hourly_emotions: one row a cell, edgeemo.aggregates.Release): how an
+interval moves them.
 
 Shared by the writer (each batch moves its stores' roll-ups by the difference) and by a change
 of a store's time zone (hub/stores.py re-derives them all), so both cut buckets and sum alike.
@@ -15,7 +16,7 @@ import msgspec
 from edgeemo.hub.db import Tx
 from edgeemo.hub.estimating import rollup_key
 from edgeemo.hub.localtime import UTC, rollup_buckets
-from edgeemo.hub.schema import DAILY, DAILY_EMOTIONS, DAY, HOUR, HOURLY, HOURLY_EMOTIONS, NUMBERS, Interval
+from edgeemo.hub.schema import DAY, HOUR, HOURLY, HOURLY_EMOTIONS, NUMBERS, Interval
 
 ROLLUP_COLUMNS = HOURLY.arrays()
 EMOTION_COLUMNS = HOURLY_EMOTIONS.arrays()
@@ -34,6 +35,7 @@ class RollupDelta:
     numbers: list[float] = field(default_factory=lambda: [0, 0, 0, 0, 0.0])
     emotions: Counter = field(default_factory=Counter)
     model: str | None = "?"  # rollup_key: "?" none added yet; '' when intervals of several models or groups
+    day: int | None = None  # the local day of the hour
 
     def add(self, interval: Interval, sign: int) -> None:
         self.intervals += sign
@@ -52,25 +54,23 @@ def buckets_of(timezone: str, start: int) -> tuple[int, int]:
     return rollup_buckets(timezone, start)
 
 
-def add_to_rollups(hourly: dict, daily: dict, interval: Interval, old: Interval | None, timezone: str) -> None:
+def add_to_rollups(hourly: dict, interval: Interval, old: Interval | None, timezone: str) -> None:
     """Move the deltas by an interval stored (and by the one it replaces, taken back)."""
     hour, day = buckets_of(timezone, interval.start)
-    for table, bucket in ((hourly, hour), (daily, day)):
-        key = (interval.store, interval.device, interval.zone, bucket)
-        if old is not None:
-            table[key].add(old, -1)
-        table[key].add(interval, +1)
+    delta = hourly[(interval.store, interval.device, interval.zone, hour)]
+    delta.day = day
+    if old is not None:
+        delta.add(old, -1)
+    delta.add(interval, +1)
 
 
-def write_rollups(tx: Tx, hourly: dict, daily: dict) -> None:
-    for table, deltas in ((HOURLY.name, hourly), (DAILY.name, daily)):
-        tx.insert(table, ROLLUP_COLUMNS, [(*key, d.intervals, *d.numbers, d.model) for key, d in deltas.items()],
-                  _on_rollup_conflict(table))
-    for table, deltas in ((HOURLY_EMOTIONS.name, hourly), (DAILY_EMOTIONS.name, daily)):
-        tx.insert(table, EMOTION_COLUMNS,
-                  [(*key, label, n) for key, d in deltas.items() for label, n in d.emotions.items() if n],
-                  f"ON CONFLICT (store, device, zone, bucket, label) DO UPDATE SET visits = {table}.visits + "
-                  "excluded.visits")
+def write_rollups(tx: Tx, hourly: dict) -> None:
+    tx.insert(HOURLY.name, ROLLUP_COLUMNS, [(*key, d.intervals, *d.numbers, d.model, d.day)
+                                           for key, d in hourly.items()], _on_rollup_conflict(HOURLY.name))
+    tx.insert(HOURLY_EMOTIONS.name, EMOTION_COLUMNS,
+              [(*key, label, n) for key, d in hourly.items() for label, n in d.emotions.items() if n],
+              "ON CONFLICT (store, device, zone, bucket, label) DO UPDATE SET visits = hourly_emotions.visits + "
+              "excluded.visits")
 
 
 def _on_rollup_conflict(table: str) -> str:

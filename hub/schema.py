@@ -134,13 +134,16 @@ INTERVALS = Table("intervals", (*INTERVAL_FIELDS, col("received_at", BIGINT)), (
 # version 4: how a roll-up row's counts were made, "<model sha256>|<satisfaction groups JSON>" ('' when
 # several models or groups were summed, NULL when unknown): what the corrected estimates take the model's
 # calibration and the groups from (hub/estimating.py rollup_key)
-HOURLY, DAILY = (Table(name, (*KEY, col("bucket", BIGINT), col("intervals", INTEGER), *NUMBERS,
-                              col("model", TEXT, null=True, since=4)),
-                       ("store", "device", "zone", "bucket")) for name in ("hourly", "daily"))
+# version 6: an hourly row is a cell, the unit every released number is summed from (edgeemo.aggregates.Release):
+# its `day` (the local day it belongs to) lets a long range sum cells by day in SQL; the daily tables, whose rows
+# summed cells under k into what a viewer sees, are gone (kept here only to migrate through versions 1-5)
+ROLLUP = (*KEY, col("bucket", BIGINT), col("intervals", INTEGER), *NUMBERS, col("model", TEXT, null=True, since=4))
+HOURLY = Table("hourly", (*ROLLUP, col("day", BIGINT, null=True, since=6)), ("store", "device", "zone", "bucket"))
+DAILY = Table("daily", ROLLUP, ("store", "device", "zone", "bucket"))
 HOURLY_EMOTIONS, DAILY_EMOTIONS = (
     Table(name, (*KEY, col("bucket", BIGINT, since=since), col("label", TEXT, since=since),
                  col("visits", INTEGER, since=since)), ("store", "device", "zone", "bucket", "label"))
-    for name, since in (("hourly_emotions", 1), ("daily_emotions", 5)))  # version 5: a long range reads days
+    for name, since in (("hourly_emotions", 1), ("daily_emotions", 5)))
 # each device's state: availability, last interval, sequence numbers and their gaps
 DEVICES = Table("devices", (
     col("store", TEXT), col("device", TEXT), col("online", INTEGER, default="0"),

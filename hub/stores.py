@@ -1,6 +1,6 @@
 """Each store's time zone, and its roll-ups re-derived when the zone changes.
 
-A store has one IANA zone (UTC until one is set). The ingest cuts the store's hourly and daily
+A store has one IANA zone (UTC until one is set). The ingest cuts the store's hourly
 roll-ups at its local hours and days, so a view in local time reads whole buckets; setting a
 zone re-derives the store's roll-ups from its intervals in the same transaction (the writers'
 lock keeps the ingest out meanwhile), which is also what `rederive` does for a store whose
@@ -88,19 +88,18 @@ def rederive(database: Database, stores: Iterable[str] | None = None) -> dict[st
 
 def rebuild_rollups(tx: Tx, store: str, name: str) -> int:
     """Replace the store's roll-ups with the sums of its intervals cut at `name`'s local hours and days."""
-    for table in ("hourly", "daily", "hourly_emotions", "daily_emotions"):
+    for table in ("hourly", "hourly_emotions"):
         tx.run(f"DELETE FROM {table} WHERE store = ?", (store,))
     columns = INTERVALS.names(INTERVAL_FIELDS)
     read = 0
     for device, first, last in tx.rows("SELECT device, min(start), max(start) FROM intervals WHERE store = ? "
                                        "GROUP BY device", (store,)):
         hourly: dict[tuple, RollupDelta] = defaultdict(RollupDelta)
-        daily: dict[tuple, RollupDelta] = defaultdict(RollupDelta)
         for since in range(first, last + 1, WINDOW_S):
             for row in tx.rows(f"SELECT {columns} FROM intervals WHERE store = ? AND device = ? AND start >= ? "
                                "AND start < ?", (store, device, since, since + WINDOW_S)):
-                add_to_rollups(hourly, daily, interval_of(row), None, name)
+                add_to_rollups(hourly, interval_of(row), None, name)
                 read += 1
-        write_rollups(tx, hourly, daily)
+        write_rollups(tx, hourly)
     return read
 

@@ -3,7 +3,7 @@ dead letters; each batch in one transaction.
 
 Intervals are keyed by (store, device, zone, start): one delivered again with equal values is
 absorbed, one with new values (a device restart within its interval added to it) replaces it,
-and the hourly and daily roll-ups move by the difference, so they always equal the sum of the
+and the hourly roll-ups move by the difference, so they always equal the sum of the
 stored intervals. Two checks need the database and are made here, refusing (and counting)
 rather than storing: a sequence number further than `max_seq_jump` above the device's highest,
 and an interval that overlaps another of its device and zone.
@@ -97,7 +97,6 @@ def _write_intervals(tx: Tx, intervals: list[Interval], now: int, max_seq_jump: 
     accepted = _checked(tx, latest, max_seq_jump, result)
     stored = accepted.pop(None)
     hourly: dict[tuple, RollupDelta] = defaultdict(RollupDelta)
-    daily: dict[tuple, RollupDelta] = defaultdict(RollupDelta)
     zones = store_zones(tx, {key[0] for key in accepted})  # read under the writers' lock: a zone change waits
     writes = []
     for key, interval in accepted.items():
@@ -109,10 +108,10 @@ def _write_intervals(tx: Tx, intervals: list[Interval], now: int, max_seq_jump: 
             result.new += 1
         else:
             result.changed += 1
-        add_to_rollups(hourly, daily, interval, old, zones.get(interval.store, UTC))
+        add_to_rollups(hourly, interval, old, zones.get(interval.store, UTC))
         writes.append(interval_row(interval, now))
     tx.insert(INTERVALS.name, INTERVAL_COLUMNS, writes, ON_INTERVAL_CONFLICT)
-    write_rollups(tx, hourly, daily)
+    write_rollups(tx, hourly)
     _note_devices(tx, accepted.values(), now, result)
     return result
 

@@ -45,7 +45,7 @@ def test_each_shopper_is_one_visit_and_the_report_suppresses_small_buckets(tmp_p
     hidden = run_cli("report", "--db", str(db), "--out", str(tmp_path / "k5"))
     assert hidden.returncode == 0, hidden.stderr
     report = json.loads((tmp_path / "k5" / "report.json").read_text())
-    assert report["visits"] == 3 and report["satisfaction_index"] is None
+    assert report["visits"] == 0 and report["satisfaction_index"] is None  # three visits in an hour: held back
     assert all(b["suppressed"] and b["visits"] is None for b in report["buckets"])
 
     shown = run_cli("report", "--db", str(db), "--out", str(tmp_path / "k1"), "--min-visits", "1", "--bucket", "day")

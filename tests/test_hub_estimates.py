@@ -216,7 +216,7 @@ def test_a_device_that_changes_its_groups_is_corrected_with_the_groups_of_each_r
     write_batch(database, [day_of("store", "cam", 1, 300, 200, 500),
                            day_of("store", "cam", 0, 300, 200, 500, groups=wider, seq=2)])
     with database.transaction() as tx:
-        keys = [row[0] for row in tx.rows("SELECT model FROM daily ORDER BY bucket")]
+        keys = [row[0] for row in tx.rows("SELECT model FROM hourly ORDER BY bucket")]
     assert keys[0] != keys[1] and keys[1].endswith('"positive":["happy","surprise"],"negative":["angry","contempt",'
                                                    '"disgust","fear","sad"]}')
     store = stores_of(database)["store"]

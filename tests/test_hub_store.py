@@ -38,26 +38,24 @@ def interval(store="s1", device="d1", zone="all", minute=0, seq=None, visits=2, 
 
 
 def rollups_equal_sums(database) -> None:
-    """hourly, daily and hourly_emotions hold exactly the sums of the intervals table."""
+    """hourly and hourly_emotions hold exactly the sums of the intervals table (UTC stores: UTC hours and days)."""
     with database.transaction() as tx:
         rows = tx.rows("SELECT store, device, zone, start, faces_seen, visits, positive, negative, dwell_s_total, "
                        "emotions FROM intervals")
         hourly = {tuple(r[:4]): tuple(r[4:]) for r in tx.rows("SELECT store, device, zone, bucket, intervals, "
                   "faces_seen, visits, positive, negative, dwell_s_total FROM hourly")}
-        daily = {tuple(r[:4]): tuple(r[4:]) for r in tx.rows("SELECT store, device, zone, bucket, intervals, "
-                 "faces_seen, visits, positive, negative, dwell_s_total FROM daily")}
-        emotions = {width: {tuple(r[:5]): r[5] for r in tx.rows("SELECT store, device, zone, bucket, label, visits "
-                                                                f"FROM {table}_emotions WHERE visits <> 0")}
-                    for table, width in (("hourly", 3600), ("daily", 86400))}
-    for table, width in ((hourly, 3600), (daily, 86400)):
-        expected: dict[tuple, list] = {}
-        for store, device, zone, start, *numbers, _ in rows:
-            sums = expected.setdefault((store, device, zone, start - start % width), [0, 0, 0, 0, 0, 0.0])
-            sums[0] += 1
-            for i, value in enumerate(numbers):
-                sums[i + 1] += value
-        assert {k: (v[0], *v[1:5], round(v[5], 3)) for k, v in expected.items()} == {
-            k: (*v[:5], round(v[5], 3)) for k, v in table.items() if v[0]}
+        days = tx.rows("SELECT bucket, day FROM hourly")
+        emotions = {3600: {tuple(r[:5]): r[5] for r in tx.rows("SELECT store, device, zone, bucket, label, visits "
+                                                                "FROM hourly_emotions WHERE visits <> 0")}}
+    assert days and all(day == bucket - bucket % 86400 for bucket, day in days)
+    expected: dict[tuple, list] = {}
+    for store, device, zone, start, *numbers, _ in rows:
+        sums = expected.setdefault((store, device, zone, start - start % 3600), [0, 0, 0, 0, 0, 0.0])
+        sums[0] += 1
+        for i, value in enumerate(numbers):
+            sums[i + 1] += value
+    assert {k: (v[0], *v[1:5], round(v[5], 3)) for k, v in expected.items()} == {
+        k: (*v[:5], round(v[5], 3)) for k, v in hourly.items() if v[0]}
     for width, found in emotions.items():
         expected_emotions: dict[tuple, int] = {}
         for store, device, zone, start, *_, text in rows:
@@ -97,9 +95,9 @@ def test_an_older_database_is_migrated_in_place(hub_url: str, monkeypatch: pytes
                "VALUES ('s1', 'd1', ?, ?, '[]', 4, 1)", (T0, T0 + 180))
     database.close()
     monkeypatch.undo()
-    database = open_database(hub_url)  # 2 adds devices.checked_seq, 3 models, 4 roll-ups' models, 5 stores' zones
-    with database.transaction() as tx:
-        assert database.schema_version(tx) == migrations.latest_version() == 5
+    database = open_database(hub_url)  # 2 adds devices.checked_seq, 3 models, 4 roll-ups' models, 5 stores' zones,
+    with database.transaction() as tx:  # 6 the cells' local days (and drops the daily roll-ups)
+        assert database.schema_version(tx) == migrations.latest_version() == 6
         assert tx.one("SELECT count(*) FROM stores")[0] == 0  # every store stays in UTC
         assert tx.one("SELECT count(*), sum(visits) FROM intervals") == (3, 6)  # data kept
         assert tx.one("SELECT checked_seq, model, groups FROM devices") == (0, None, None)
@@ -110,6 +108,35 @@ def test_an_older_database_is_migrated_in_place(hub_url: str, monkeypatch: pytes
     assert write_batch(database, [interval(minute=2, seq=3)]).new == 1  # and it takes new intervals
     assert check_gaps(database, now=T0) == 0
     database.close()
+
+
+def test_version_6_gives_each_cell_its_local_day(hub_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A version-5 hub's hourly rows get the local day of their store's zone (UTC days when none is set)."""
+    import edgeemo.hub.db as db_module
+
+    monkeypatch.setattr(db_module, "MIGRATIONS", migrations.MIGRATIONS[:5])
+    monkeypatch.setattr(db_module, "latest_version", lambda: 5)
+    database = open_database(hub_url)
+    late = 1_764_546_000  # 2025-11-30T23:40Z: 15:40 in Los Angeles, 05:25 the next day in Kathmandu
+    with database.transaction(write=True) as tx:
+        tx.run("INSERT INTO stores (store, timezone, set_at) VALUES ('ktm', 'Asia/Kathmandu', 0), "
+               "('la', 'America/Los_Angeles', 0)")
+        for store, bucket in (("utc", late - late % 3600), ("la", late - late % 3600), ("ktm", late - 25 * 60)):
+            tx.run("INSERT INTO hourly (store, device, zone, bucket, intervals, faces_seen, visits, positive, "
+                   "negative, dwell_s_total) VALUES (?, 'd', 'all', ?, 1, 1, 1, 0, 0, 1.0)", (store, bucket))
+    database.close()
+    monkeypatch.undo()
+    database = open_database(hub_url)
+    with database.transaction() as tx:
+        days = dict(tx.rows("SELECT store, day FROM hourly"))
+        tables = {"daily", "daily_emotions"} & {row[0] for row in tx.rows(
+            "SELECT table_name FROM information_schema.tables" if database.dialect == "postgresql"
+            else "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    database.close()
+    assert days == {"utc": 1_764_460_800,  # 2025-11-30T00:00Z
+                    "la": 1_764_489_600,  # 2025-11-30T00:00-08:00
+                    "ktm": 1_764_526_500}  # 2025-12-01T00:00+05:45
+    assert tables == set()
 
 
 @pytest.mark.parametrize("lost", ["25 at random", "every third (more gaps than are remembered)"])
@@ -227,12 +254,11 @@ def test_import_twice_stores_once_and_export_suppresses_small_buckets(hub_url: s
     assert hours[0]["share_happy"] == 1.0 and "share_contempt" in hours[0]  # the devices' own eight labels
     strict = json.loads(subprocess.run([*export, "--min-visits", "50"], cwd=REPO, capture_output=True,
                                        text=True, check=False).stdout)["stores"][0]["series"]
-    assert [h["suppressed"] for h in strict] == [False, False, True]
-    assert strict[2]["visits"] is None and strict[2]["satisfaction_index"] is None and strict[2]["share_happy"] is None
+    assert [(h["suppressed"], h["visits"]) for h in strict] == [(False, 60), (False, 60)]  # 30 < 50: not listed
     csv_text = subprocess.run([*export[:-2], "--format", "csv", "--min-visits", "50"], cwd=REPO, capture_output=True,
                               text=True, check=False).stdout
     assert csv_text.splitlines()[0].startswith("store,start,visits,suppressed,satisfaction_index")
-    assert csv_text.splitlines()[3].split(",")[2:4] == ["", "True"]
+    assert [line.split(",")[2:4] for line in csv_text.splitlines()[1:]] == [["60", "False"], ["60", "False"]]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -262,16 +288,3 @@ def test_a_bad_hub_config_exits_78_naming_the_key(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "edgeemo", "hub", "serve", "--config", str(config)], cwd=REPO,
                           capture_output=True, text=True, check=False, timeout=60)
     assert done.returncode == 78 and "web.listen" in done.stderr and done.stderr.count("\n") == 1, done.stderr
-
-
-def test_version_5_fills_the_daily_emotions_from_the_hourly_ones(hub_url: str) -> None:
-    database = open_database(hub_url)
-    write_batch(database, [interval(minute=m, visits=3, happy=m % 3) for m in range(0, 1400, 7)])
-    with database.transaction(write=True) as tx:  # back to what a version-4 hub left
-        tx.run("DROP TABLE daily_emotions")
-        tx.run("DROP TABLE stores")
-        tx.run("UPDATE hub_meta SET value = '4' WHERE key = 'schema_version'")
-    database.close()
-    database = open_database(hub_url)
-    rollups_equal_sums(database)  # the daily emotions equal the intervals' sums, as if written by version 5
-    database.close()

@@ -119,16 +119,14 @@ def test_views_suppress_small_buckets_and_carry_the_devices_labels(hub) -> None:
     assert stores["load-000"]["visits_7d"] > 100 and -1 <= stores["load-000"]["satisfaction_7d"] <= 1
     series = viewer.get("/api/stores/load-000/series?days=2&bucket=hour").json()
     assert series["labels"] == list(loadgen.LABELS)  # eight labels, contempt included, from the devices
-    night = [p for p in series["series"] if p["suppressed"]]
-    assert night and all(p["visits"] is None and p["share_happy"] is None for p in night)
-    day = [p for p in series["series"] if not p["suppressed"]]
-    assert day and all(p["visits"] >= 5 for p in day)
+    day = series["series"]  # the night hours (two visits or so) are not listed at all
+    assert 20 < len(day) < 40 and all(p["visits"] >= 5 and not p["suppressed"] for p in day)
     quiet = viewer.get("/api/stores/quiet/series?days=1&bucket=day").json()
     assert quiet["labels"] == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
-    assert [p["suppressed"] for p in quiet["series"]] == [True]
+    assert quiet["series"] == [] and quiet["total"]["suppressed"] and quiet["total"]["visits"] is None
     assert viewer.get("/api/stores/quiet/series?days=1&min_visits=1").status_code == 400  # never below k
-    rows = list(csv.DictReader(io.StringIO(viewer.get("/api/stores/quiet/series?days=1&format=csv").text)))
-    assert rows[0]["suppressed"] == "True" and rows[0]["visits"] == ""
+    csv_text = viewer.get("/api/stores/quiet/series?days=1&format=csv").text
+    assert csv_text.strip() == "" or len(csv_text.strip().splitlines()) == 1  # no row, at most a header
     mix = viewer.get("/api/stores/load-001/emotions?days=3").json()
     assert not mix["suppressed"] and abs(sum(mix["shares"].values()) - 1) < 0.01
     heat = viewer.get("/api/stores/load-001/heatmap?days=3").json()["cells"]
@@ -167,7 +165,6 @@ def test_a_failing_database_is_a_503_and_one_log_line(hub, caplog: pytest.LogCap
     viewer = client_for(hub, "vera", "viewer-password")
     with hub.transaction(write=True) as tx:
         tx.run("DROP TABLE hourly_emotions")  # the database breaks under the running hub
-        tx.run("DROP TABLE daily_emotions")
     response = viewer.get("/api/stores/load-000/emotions")
     assert response.status_code == 503 and "not answering" in response.json()["error"]
     assert viewer.get("/stores/load-000").status_code == 503

@@ -48,7 +48,7 @@ def test_the_report_corrects_with_the_models_calibration(tmp_path: Path, calibra
                    [{"happy": 300, "sad": 200, "neutral": 500}, {"happy": 4, "sad": 3}])
     out = tmp_path / "report"
     report = build_report(db, out, None, None, bucket="day", min_visits=5)
-    big, thin, lonely = report["buckets"]
+    big, thin = report["buckets"]  # the lonely visit's day is not listed: one visit in its hour, under k
     assert big["visits"] == 1000 and big["satisfaction_raw"] == 0.1
     if calibrated:
         weights = SIDECAR["calibration"]["index"]["weights"]
@@ -61,8 +61,6 @@ def test_the_report_corrects_with_the_models_calibration(tmp_path: Path, calibra
     assert big["satisfaction_low"] < big["satisfaction_index"] < big["satisfaction_high"]
     assert big["satisfaction_imprecise"] is False
     assert thin["visits"] == 7 and thin["satisfaction_imprecise"] is True
-    assert lonely["suppressed"] and all(lonely[key] is None for key in (
-        "satisfaction_index", "satisfaction_low", "satisfaction_high", "satisfaction_method", "satisfaction_raw"))
     assert report["satisfaction_method"] == big["satisfaction_method"]  # the whole range
     happy = report["emotion_mix"]["happy"]
     assert happy["method"] == big["satisfaction_method"] and happy["low"] < happy["value"] < happy["high"]
@@ -71,7 +69,7 @@ def test_the_report_corrects_with_the_models_calibration(tmp_path: Path, calibra
     assert alone["emotion_mix"] is None and alone["satisfaction_index"] is None  # the whole range under k
     rows = list(csv.DictReader((out / "report.csv").open()))
     assert rows[0]["satisfaction_low"] == str(big["satisfaction_low"]) and rows[0]["satisfaction_raw"] == "0.1"
-    assert rows[2]["satisfaction_index"] == "" and rows[2]["suppressed"] == "True"
+    assert len(rows) == 2 and rows[1]["visits"] == "7"
     assert cv2.imread(str(out / "satisfaction.png")) is not None
 
 
@@ -88,7 +86,7 @@ def test_visits_of_an_earlier_model_are_counted_raw(tmp_path: Path) -> None:
     db = device_db(tmp_path / "device.db", SIDECAR["calibration"], [{"happy": 300, "sad": 200, "neutral": 500}] * 2,
                    calibration_since=TODAY + DAY)  # the model changed at the start of the second day
     report = build_report(db, tmp_path / "report", None, None, bucket="day", min_visits=5)
-    before, after, _ = report["buckets"]
+    before, after = report["buckets"]
     assert before["satisfaction_method"] == "count" and after["satisfaction_method"] == "corrected"
     assert report["satisfaction_method"] == "count" and report["calibration"] is False  # the range mixes both
     assert report["emotion_mix"]["happy"]["method"] == "count"

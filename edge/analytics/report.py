@@ -1,8 +1,11 @@
 """`edgeemo report`: satisfaction over time and the emotion mix, from the analytics database.
 
-Buckets are built from visits (one shopper, one visit). A bucket with fewer than k visits
-is suppressed (its numbers blanked, marked `suppressed`), so a chart can never single out
-one or two shoppers. Outputs: satisfaction.png, emotion_mix.png, report.csv, report.json.
+Buckets are built from visits (one shopper, one visit), under the hub's k-anonymity rule
+(`edgeemo.aggregates.Release`): a visit counts only when its cell (its zone over one UTC hour)
+has at least k visits and is over and settled, and the range snaps outward to whole hours, so no
+two reports (other ranges, buckets, zones or k) differ by a group under k. A bucket none of whose
+visits count is not listed (whether anyone came does not show either). Outputs:
+satisfaction.png, emotion_mix.png, report.csv, report.json.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ import csv
 import json
 import logging
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeemo.aggregates import DEFAULT_GROUPS, SatisfactionGroups, is_suppressed, satisfaction_from_counts
+from edgeemo.aggregates import CELL_S, DEFAULT_GROUPS, Release, SatisfactionGroups, is_suppressed, satisfaction_from_counts
 from edgeemo.edge.analytics.charts import write_charts
 from edgeemo.edge.analytics.schema import open_readonly
 from edgeemo.errors import EdgeemoError
@@ -28,7 +32,7 @@ from edgeemo.wire import iso, parse_iso
 log = logging.getLogger(__name__)
 TOTAL = "(all zones)"
 LATEST_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last moment an ISO date can name
-BUCKET_SECONDS = {"15min": 900, "hour": 3600, "day": 86400}
+BUCKET_SECONDS = {"hour": 3600, "day": 86400}  # whole cells: a shorter bucket would split the hours k is checked on
 def _parse_time(value: str | None, flag: str) -> float | None:
     if value is None:
         return None
@@ -92,7 +96,6 @@ def read_visits(db_path: Path, since: float | None, until: float | None, zone: s
         since = float(json.loads(meta["calibration_since"])) if meta.get("calibration_since") else float("inf")
     except (ValueError, TypeError, KeyError) as exc:
         raise EdgeemoError(f"{db_path}: unreadable meta table ({exc})") from exc
-    labels += sorted({row[2] for row in rows} - set(labels))  # a visit of a label the last model lacks
     zones = [zone] if zone is not None else sorted({row[3] for row in rows}) or all_zones
     return VisitRows(rows, labels, groups, zones, calibration, since)
 
@@ -114,9 +117,17 @@ INDEX_FIELDS = ("satisfaction_index", "satisfaction_low", "satisfaction_high", "
                 "satisfaction_imprecise", "satisfaction_raw")
 
 
+def released(visits: list[tuple], release: Release) -> list[tuple]:
+    """The (end, dwell_s, dominant, zone) visits whose cell (zone, UTC hour of the end) the rule keeps."""
+    cells = Counter((zone, int(end // CELL_S)) for end, _, _, zone, *_ in visits)
+    return [visit for visit in visits
+            if release.keeps(cells[(visit[3], int(visit[0] // CELL_S))], int(visit[0] // CELL_S) * CELL_S)]
+
+
 def bucket_rows(visits: list[tuple], bucket_s: int, min_visits: int, labels: list[str],
                 groups: SatisfactionGroups = DEFAULT_GROUPS, data: VisitRows | None = None) -> list[dict[str, Any]]:
-    """Per-bucket numbers from (end, dwell_s, dominant, ...) visits; small buckets are suppressed."""
+    """Per-bucket numbers from released (end, dwell_s, dominant, ...) visits (`released`); a bucket
+    without any is not listed, one under k (of other visits than released) suppressed."""
     grouped: dict[int, list[tuple[float, str, float]]] = {}
     for end, dwell, dominant, *_ in visits:
         grouped.setdefault(int(end // bucket_s) * bucket_s, []).append((dwell, dominant, end))
@@ -132,8 +143,8 @@ def bucket_rows(visits: list[tuple], bucket_s: int, min_visits: int, labels: lis
             "visits": None if suppressed else len(members),
             "suppressed": suppressed,
             **index_fields(counts, groups, calibration, suppressed),
-            "mean_dwell_s": None if suppressed else round(sum(d for d, *_ in members) / len(members), 2),
-            **{f"share_{label}": None if suppressed else counts[label] / len(members) for label in labels},
+            "mean_dwell_s": None if suppressed or not members else round(sum(d for d, *_ in members) / len(members), 2),
+            **{f"share_{label}": None if suppressed or not members else counts[label] / len(members) for label in labels},
         })
     return rows
 
@@ -145,7 +156,7 @@ def _summary(rows: list[tuple], min_visits: int, data: VisitRows) -> dict[str, A
     calibration = data.calibration_for(row[0] for row in rows)
     mix = None if suppressed else {label: estimate.as_dict(4, PRECISION_FLOOR) for label, estimate in
                                    mix_estimate(counts, data.labels, calibration).items()}
-    return {"visits": None if suppressed and rows else len(rows), "suppressed": suppressed,
+    return {"visits": None if suppressed else len(rows), "suppressed": suppressed,
             **index_fields(counts, data.groups, calibration, suppressed), "emotion_mix": mix}
 
 
@@ -156,10 +167,18 @@ def build_report(db_path: Path, out: Path, since: str | None, until: str | None,
     start, stop = _parse_time(since, "--since"), _parse_time(until, "--until")
     if start is not None and stop is not None and start >= stop:
         raise EdgeemoError(f"--since {since} is not before --until {until}: the range is empty")
+    if bucket not in BUCKET_SECONDS:
+        raise EdgeemoError(f"--bucket {bucket}: choose hour or day (a shorter bucket would split the hours "
+                           "k-anonymity is checked on)")
+    start = None if start is None else start - start % CELL_S  # whole cells: the range snaps outward
+    stop = None if stop is None else -(-stop // CELL_S) * CELL_S
     data = read_visits(Path(db_path), start, stop, zone)
+    shown = released(data.rows, Release(min_visits, time.time()))
+    data.labels += sorted({row[2] for row in shown} - set(data.labels))  # a label the last model lacks (released)
+    data.zones = [zone] if zone is not None else sorted({row[3] for row in shown})  # zones with released visits
     bucket_s = BUCKET_SECONDS[bucket]
-    rows = bucket_rows(data.rows, bucket_s, min_visits, data.labels, data.groups, data)
-    by_zone = {name: [row for row in data.rows if row[3] == name] for name in data.zones}
+    rows = bucket_rows(shown, bucket_s, min_visits, data.labels, data.groups, data)
+    by_zone = {name: [row for row in shown if row[3] == name] for name in data.zones}
     zone_rows = {name: bucket_rows(visits, bucket_s, min_visits, data.labels, data.groups, data)
                  for name, visits in by_zone.items()}
     try:
@@ -167,10 +186,10 @@ def build_report(db_path: Path, out: Path, since: str | None, until: str | None,
         report = {
             "database": str(db_path), "since": since, "until": until, "bucket": bucket, "min_visits": min_visits,
             "zone": zone, "labels": data.labels, "satisfaction_groups": data.groups.as_dict(),
-            "visits": len(data.rows),
-            **{key: value for key, value in _summary(data.rows, min_visits, data).items()
+            "visits": len(shown),
+            **{key: value for key, value in _summary(shown, min_visits, data).items()
                if key in (*INDEX_FIELDS, "emotion_mix")},
-            "calibration": data.calibration_for(row[0] for row in data.rows) is not None,
+            "calibration": data.calibration_for(row[0] for row in shown) is not None,
             "suppressed_buckets": sum(row["suppressed"] for row in rows),
             "buckets": rows,
             "zones": {name: {**_summary(by_zone[name], min_visits, data), "buckets": zone_rows[name]}

@@ -4,7 +4,7 @@ written straight into the fleet database with the roll-ups `write_batch` would h
 GENERATED, not measured: visits follow opening hours (Poisson), emotions a fixed true mix per
 store as the shipped model would report it (through the confusion in its sidecar's calibration).
 Writing 13M rows through the ingest path would take the better part of an hour, so
-the rows and their hourly and daily sums are made with numpy and bulk-loaded (PostgreSQL
+the rows and their hourly sums are made with numpy and bulk-loaded (PostgreSQL
 COPY, SQLite executemany); a test checks the sums against `write_batch`'s on a small load.
 """
 
@@ -21,7 +21,7 @@ from edgeemo.aggregates import DEFAULT_GROUPS
 from edgeemo.bundled import DEFAULT_MODEL, bundled_model
 from edgeemo.hub.db import Database
 from edgeemo.hub.estimating import rollup_key
-from edgeemo.hub.schema import DAILY, DAILY_EMOTIONS, DAY, DEVICES, HOUR, HOURLY, HOURLY_EMOTIONS, INTERVALS
+from edgeemo.hub.schema import DAY, DEVICES, HOUR, HOURLY, HOURLY_EMOTIONS, INTERVALS
 
 LABELS = ("angry", "contempt", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 POSITIVE = [LABELS.index(x) for x in DEFAULT_GROUPS.positive if x in LABELS]
@@ -102,15 +102,12 @@ def generate(database: Database, stores: int, days: int, now: float | None = Non
                         [GROUPS] * len(starts), rows["faces"].tolist(), rows["visits"].tolist(), positive.tolist(),
                         negative.tolist(), rows["dwell"].tolist(), [model_json] * len(starts), [now] * len(starts))
         hourly = list(_rollup(rows, HOUR))
-        daily = list(_rollup(rows, DAY))
-        emotions = {table: [(store, DEVICE, ZONE, b, LABELS[i], int(n)) for b, *_, e in buckets for i, n in enumerate(e) if n]
-                    for table, buckets in ((HOURLY_EMOTIONS, hourly), (DAILY_EMOTIONS, daily))}
+        emotion_cells = [(store, DEVICE, ZONE, b, LABELS[i], int(n)) for b, *_, e in hourly for i, n in enumerate(e) if n]
         with database.transaction(write=True) as tx:
             tx.copy(INTERVALS.name, INTERVALS.names(), intervals)
-            for table, buckets in ((HOURLY, hourly), (DAILY, daily)):
-                tx.copy(table.name, table.names(), ((store, DEVICE, ZONE, *b[:-1], key) for b in buckets))
-            for table, rows_of_table in emotions.items():
-                tx.copy(table.name, table.names(), rows_of_table)
+            tx.copy(HOURLY.name, HOURLY.names(), ((store, DEVICE, ZONE, *b[:-1], key, b[0] - b[0] % DAY)
+                                                  for b in hourly))  # the stores are in UTC: days are UTC's
+            tx.copy(HOURLY_EMOTIONS.name, HOURLY_EMOTIONS.names(), emotion_cells)
             tx.run(f"INSERT INTO {DEVICES.name} (store, device, online, last_seen, last_start, labels, max_seq, "
                    "contiguous_seq, checked_seq, model, groups) VALUES (?,?,1,?,?,?,?,?,?,?,?)",
                    (store, DEVICE, now, int(starts[-1]), labels, len(starts), len(starts), len(starts), model_json,
