@@ -171,6 +171,10 @@ class TimeRules:
 
     earliest: float = 1_577_836_800.0  # 2020-01-01T00:00:00Z
     max_skew_s: float = 900.0
+    max_age_s: float | None = None  # the hub's raw retention: an older interval was pruned, so it cannot be stored
+
+    def first_allowed(self, now: float) -> float:
+        return self.earliest if self.max_age_s is None else max(self.earliest, now - self.max_age_s)
 
 
 DEFAULT_TIME_RULES = TimeRules()
@@ -237,8 +241,9 @@ def _interval(start: datetime, end: datetime, now: float, rules: TimeRules) -> t
         return Refusal("time", f"end - start is {length:g} s: an interval lasts a divisor of an hour, 10 s or more")
     if first % length:
         return Refusal("time", f"start {_when(first)} is not on the {length:g} s grid the device cuts intervals on")
-    if first < rules.earliest or last > now + rules.max_skew_s:
-        return Refusal("time", f"interval {_when(first)}..{_when(last)} is before {_when(rules.earliest)} or ends "
+    if first < rules.first_allowed(now) or last > now + rules.max_skew_s:
+        return Refusal("time", f"interval {_when(first)}..{_when(last)} is before {_when(rules.first_allowed(now))} "
+                       "(the earliest date, or past the raw retention) or ends "
                        f"more than {rules.max_skew_s:g} s after the hub's clock ({_when(now)})")
     return int(first), int(length)
 

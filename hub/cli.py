@@ -29,6 +29,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from edgeemo.hub.mqtt_ingest import MqttIngest
+    from edgeemo.hub.upkeep import Upkeep
     from edgeemo.hub.web import create_app
     from edgeemo.sdnotify import ServiceNotifier
 
@@ -56,6 +57,8 @@ def _serve(args: argparse.Namespace) -> int:
                     notifier.watchdog()
                     time.sleep(1.0)
 
+    upkeep = Upkeep(database, config.web.min_visits, config.retention.raw_days, config.retention.upkeep_every_s)
+    upkeep.start()
     if ingest:
         ingest.start()
     else:
@@ -66,6 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
         server.run()  # returns on SIGTERM/SIGINT, or when ingest failed
     finally:
         notifier.stopping()
+        upkeep.stop()
         if ingest:
             ingest.stop()
         database.close()
@@ -100,7 +104,7 @@ def _import(args: argparse.Namespace) -> int:
 
     config, database = open_database_of(args)
     try:
-        result = import_device_db(database, args.device_db, args.store, args.device, config.ingest.time_rules(),
+        result = import_device_db(database, args.device_db, args.store, args.device, config.ingest.time_rules(config.retention),
                                   config.ingest.max_seq_jump)
         check_gaps(database, first_request_after_s=0, max_seq_jump=config.ingest.max_seq_jump)
     finally:
@@ -179,13 +183,60 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_export)
 
 
+# -- upkeep --------------------------------------------------------------------------------------
+def _upkeep(args: argparse.Namespace) -> int:
+    from edgeemo.hub.upkeep import run_upkeep
+
+    config, database = open_database_of(args)
+    try:
+        result = run_upkeep(database, config.web.min_visits, config.retention.raw_days)
+    finally:
+        database.close()
+    sealed = "every day" if result.sealed_days < 0 else f"{result.sealed_days} day(s)"
+    print(f"sealed {sealed} (k={config.web.min_visits}); raw intervals older than {config.retention.raw_days} days: "
+          f"{len(result.dropped_partitions)} partition(s) dropped, {result.pruned_rows} row(s) deleted; "
+          f"{len(result.made_partitions)} partition(s) made")
+    return 0
+
+
+def _add_upkeep(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("upkeep", formatter_class=Formatter, help="seal the overview's days, prune old raw "
+                                 "intervals (what `hub serve` does every minute)",
+                                 description="One round of the upkeep `hub serve` runs every [retention] "
+                                 "upkeep_every_s: the overview's released days sealed, raw intervals older than "
+                                 "[retention] raw_days dropped, PostgreSQL's monthly partitions made ahead.")
+    add_db(parser)
+    parser.set_defaults(handler=_upkeep)
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from edgeemo.hub.backup import backup_sqlite
+
+    config, database = open_database_of(args)
+    try:
+        size = backup_sqlite(database, args.to)
+    finally:
+        database.close()
+    print(f"wrote {args.to} ({size:,} bytes): {database.describe()} as of one moment")
+    return 0
+
+
+def _add_backup(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("backup", formatter_class=Formatter, help="a consistent copy of an SQLite hub "
+                                 "database, while it runs", description="SQLite's online backup (the ingest goes "
+                                 "on meanwhile). PostgreSQL: pg_dump -Fc (README, Backup and restore).")
+    add_db(parser)
+    parser.add_argument("--to", type=Path, required=True, help="the new file")
+    parser.set_defaults(handler=_backup)
+
+
 # -- bench ---------------------------------------------------------------------------------------
 def _bench(args: argparse.Namespace) -> int:
     from edgeemo.hub.bench.run import run_bench
 
     report = run_bench(args)
     print(json.dumps(report, indent=1) if args.json else "\n".join(f"{k}: {v}" for k, v in report.items()))
-    return 0 if report["lost"] == 0 else 1
+    return 0 if report.get("lost", 0) == 0 else 1
 
 
 def _add_bench(commands: argparse._SubParsersAction) -> None:
@@ -203,6 +254,12 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--hubs", type=positive_int, default=os.cpu_count() or 1,
                         help="hub processes sharing the subscription (one per core)")
     parser.add_argument("--requests", type=positive_int, default=40, help="timed requests per page")
+    parser.add_argument("--scenario", choices=["fleet", "chain"], default="fleet",
+                        help="fleet: the load above, then ingest; chain: 1,000 stores x 4 devices, a year of "
+                        "roll-ups and 90 days of raw rows (GENERATED; --sample-stores of them in full), pages "
+                        "and bytes per store-year, no ingest")
+    parser.add_argument("--sample-stores", type=positive_int, default=20,
+                        help="chain: stores generated minute by minute (cells and raw rows)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=_bench)
 
@@ -212,7 +269,7 @@ def _add_hub(commands: Subcommands) -> None:
                                  description="Gather every store's aggregates (MQTT → PostgreSQL or SQLite) and "
                                  "serve a dashboard.")
     sub = parser.add_subparsers(dest="hub_command", metavar="COMMAND", required=True)
-    for add in (_add_serve, _add_import, _add_export, *ADMIN_COMMANDS, _add_bench):
+    for add in (_add_serve, _add_import, _add_export, _add_upkeep, _add_backup, *ADMIN_COMMANDS, _add_bench):
         add(sub)
 
 

@@ -66,8 +66,11 @@ class IngestSection(Section):
         parse_iso(value)
         return value
 
-    def time_rules(self) -> TimeRules:
-        return TimeRules(earliest=parse_iso(self.earliest), max_skew_s=self.max_skew_s)
+    def time_rules(self, retention: RetentionSection | None = None) -> TimeRules:
+        """The payload time rules; with the retention, intervals older than the raw data kept are refused
+        (they were pruned: storing one again would count it twice in the roll-ups)."""
+        return TimeRules(earliest=parse_iso(self.earliest), max_skew_s=self.max_skew_s,
+                         max_age_s=None if retention is None else retention.raw_days * 86400.0)
 
 
 class EstimatesSection(Section):
@@ -83,6 +86,15 @@ class GapsSection(Section):
     check_every_s: float = Field(10.0, gt=0, le=3600, description="how often sequence numbers are checked")
     first_request_after_s: float = Field(30.0, ge=0, description="a gap younger than this may still fill by itself")
     max_backoff_s: float = Field(3600.0, gt=0, description="re-send requests back off to at most this")
+
+
+class RetentionSection(Section):
+    """How long the hub keeps what: raw 1-minute intervals for `raw_days`, the hourly cells and daily roll-ups for
+    good; the upkeep (sealing the overview's released days, pruning, PostgreSQL partitions) runs this often."""
+
+    raw_days: int = Field(90, ge=7, le=36600, description="raw intervals older than this are dropped (PostgreSQL: "
+                          "whole monthly partitions) and refused when a device sends them")
+    upkeep_every_s: float = Field(60.0, ge=1, le=3600, description="how often the upkeep runs")
 
 
 class WebSection(Section):
@@ -105,6 +117,7 @@ class HubConfig(Section):
     estimates: EstimatesSection = EstimatesSection()
     gaps: GapsSection = GapsSection()
     web: WebSection = WebSection()
+    retention: RetentionSection = RetentionSection()
 
 
 def load_config(path: Path | None) -> HubConfig:

@@ -12,6 +12,8 @@ across models (whose calibrations are independent).
 
 from __future__ import annotations
 
+import functools
+
 import json
 import logging
 from collections import Counter
@@ -58,6 +60,7 @@ def rollup_key(sha256: str | None, groups_json: str) -> str | None:
     return None if sha256 is None else f"{sha256}|{groups_json}"
 
 
+@functools.lru_cache(maxsize=1024)  # a fleet repeats a handful of keys over every store and day
 def _parse_key(key: str | None) -> tuple[str | None, SatisfactionGroups | None]:
     """(model sha256, groups) of a roll-up key; a key of rows before version 4 holds the sha alone."""
     if not key:
@@ -78,6 +81,7 @@ class Estimator:
                  floor: float) -> None:
         self.calibrations, self.groups, self.floor = calibrations, groups, floor
         self._corrections: dict[tuple, IndexCorrection | None] = {}
+        self._indices: dict[tuple, Estimate] = {}  # a page asks for the same window's index more than once
 
     def _correction(self, sha: str, groups: SatisfactionGroups | None) -> IndexCorrection | None:
         calibration = self.calibrations.get(sha)
@@ -90,6 +94,14 @@ class Estimator:
 
     def index(self, parts: dict[Part, list[int]]) -> Estimate:
         """The index of these visits: parts {(device, roll-up key): [visits, positive, negative]}."""
+        key = tuple((part, *sums) for part, sums in parts.items())
+        if key not in self._indices:
+            if len(self._indices) > 100_000:
+                self._indices.clear()
+            self._indices[key] = self._index(parts)
+        return self._indices[key]
+
+    def _index(self, parts: dict[Part, list[int]]) -> Estimate:
         pooled: dict[tuple, list[int]] = {}  # (sha, groups) -> sums: one calibration, one correction
         visits = positive = negative = 0
         for (device, key), (n, pos, neg) in parts.items():

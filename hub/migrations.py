@@ -17,11 +17,14 @@ from edgeemo.hub.schema import (
     DAILY_EMOTIONS,
     DEAD_LETTERS,
     DEVICES,
+    DIRTY_HOURS,
     HOURLY,
     HOURLY_EMOTIONS,
     INTERVALS,
     META,
     REJECTS,
+    RELEASED_DAILY,
+    RELEASED_DAILY_EMOTIONS,
     SESSIONS,
     STORES,
     USERS,
@@ -89,8 +92,25 @@ def _local_days(tx: Tx) -> None:
 STEP_6 = [*HOURLY.added_in(6), "UPDATE hourly SET day = bucket - bucket % 86400", _local_days,
           "CREATE INDEX hourly_bucket ON hourly (bucket)", "DROP TABLE daily", "DROP TABLE daily_emotions"]
 
+
+
+def _partition_intervals(tx: Tx) -> None:
+    import time
+
+    from edgeemo.hub.partitions import convert  # imported here: the database module imports this one
+
+    convert(tx, time.time())
+
+
+# Version 7 (data that lives for years): the overview's released days (sealed by the upkeep, hub/upkeep.py; the
+# first round seals them all) and the hours to seal again; on PostgreSQL the raw intervals partitioned by month.
+STEP_7 = [RELEASED_DAILY.create(7), RELEASED_DAILY_EMOTIONS.create(7), DIRTY_HOURS.create(7),
+          "CREATE INDEX dirty_hours_bucket ON dirty_hours (bucket)", "CREATE INDEX released_daily_day ON released_daily "
+          "(day)", "CREATE INDEX released_daily_store ON released_daily (store, day)",
+          "CREATE INDEX released_daily_emotions_store ON released_daily_emotions (store, day)", _partition_intervals]
+
 Step = list[Union[str, Callable[["Tx"], None]]]  # a statement, or a function of the transaction
-MIGRATIONS: list[Step] = [STEP_1, STEP_2, STEP_3, STEP_4, STEP_5, STEP_6]  # MIGRATIONS[i] takes a database from version i to i + 1
+MIGRATIONS: list[Step] = [STEP_1, STEP_2, STEP_3, STEP_4, STEP_5, STEP_6, STEP_7]  # MIGRATIONS[i] takes a database from version i to i + 1
 
 
 def latest_version() -> int:

@@ -44,7 +44,7 @@ class MqttIngest:
     def __init__(self, config: HubConfig, database: Database, notifier: ServiceNotifier | None = None,
                  on_failure: Callable[[str], None] = lambda why: None) -> None:
         self.config, self.database, self.mqtt, self.rules = config, database, config.mqtt, config.ingest
-        self.time_rules = config.ingest.time_rules()
+        self.time_rules = config.ingest.time_rules(config.retention)
         self.prefix = self.mqtt.topic_prefix.rstrip("/")
         self.stats = IngestStats()
         self.notifier, self.on_failure = notifier or ServiceNotifier({}), on_failure

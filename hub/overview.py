@@ -11,12 +11,13 @@ from collections import defaultdict
 
 from edgeemo.aggregates import Release, is_suppressed
 from edgeemo.estimates import difference, holm
-from edgeemo.hub.db import Database
+from edgeemo.hub.db import Database, Tx
 from edgeemo.hub.estimating import Estimator
 from edgeemo.hub.localtime import UTC, day_start, days_between, local_iso
 from edgeemo.hub.numbers import COUNT_ONLY, EstimateSettings, Totals, bucket_numbers, estimator
 from edgeemo.hub.schema import DAY
 from edgeemo.hub.stores import store_zones
+from edgeemo.hub.upkeep import sealed_k
 from edgeemo.wire import iso
 
 PERIODS = {"today": 1, "7d": 7, "30d": 30}
@@ -32,18 +33,16 @@ def overview(database: Database, min_visits: int, stale_after_s: int, now: float
     change marked significant only when it is, over the whole page: Holm's correction); its devices
     online, offline and stale."""
     now = int(time.time() if now is None else now)
-    rule, released = Release(min_visits, now).sql()
-    with database.transaction() as tx:  # 61 days back from the earliest local midnight (UTC+14) covers every zone
-        rows = tx.rows("SELECT store, device, model, day, sum(visits), sum(positive), sum(negative) FROM hourly "
-                       f"WHERE bucket >= ?{rule} GROUP BY store, device, model, day",
-                       (now - now % DAY - 61 * DAY, *released))
+    first = now - now % DAY - 61 * DAY  # 61 days back from the earliest local midnight (UTC+14) covers every zone
+    with database.transaction() as tx:
+        rows = _released_days(tx, min_visits, now, first)
         devices = tx.rows("SELECT store, device, online, last_seen, last_start, gaps FROM devices")
         dead_letters = tx.one("SELECT count(*) FROM dead_letters")[0]
         estimate = estimator(tx, estimates)
         zones = store_zones(tx)
     windows: dict[str, dict[str, Totals]] = defaultdict(lambda: defaultdict(Totals))
     todays = {store: day_start(zone, now) for store, zone in zones.items()}
-    for store, device, model, day, visits, positive, negative in rows:
+    for store, device, model, day, visits, positive, negative in rows:  # device: the store when sealed
         zone = zones.get(store, UTC)
         age = days_between(zone, day, todays.get(store, now - now % DAY))
         for name, days in PERIODS.items():
@@ -83,6 +82,18 @@ def overview(database: Database, min_visits: int, stale_after_s: int, now: float
     _mark_significant(changes, "satisfaction_change_{}_significant")
     return {"generated_at": iso(now), "min_visits": min_visits, "stale_after_s": stale_after_s,
             "dead_letters": int(dead_letters), "precision_floor": estimates.floor, "stores": result}
+
+
+def _released_days(tx: Tx, k: int, now: int, first: int) -> list[tuple]:
+    """(store, device, model, day, visits, positive, negative) of the released cells from `first` on: the
+    sealed days (one row a store-day and model, hub/upkeep.py) when they were sealed with this k, else
+    summed from the cells (a hub whose upkeep has not run yet, or a viewer's larger k)."""
+    if sealed_k(tx) == k:
+        return tx.rows("SELECT store, store, NULLIF(model, ''), day, sum(visits), sum(positive), sum(negative) "
+                       "FROM released_daily WHERE day >= ? GROUP BY store, model, day", (first,))
+    rule, released = Release(k, now).sql()
+    return tx.rows("SELECT store, device, model, day, sum(visits), sum(positive), sum(negative) FROM hourly "
+                   f"WHERE bucket >= ?{rule} GROUP BY store, device, model, day", (first, *released))
 
 
 def _change(current: Totals, previous: Totals, min_visits: int, estimate: Estimator):

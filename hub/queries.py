@@ -44,6 +44,7 @@ from edgeemo.hub.numbers import (
     range_numbers,
 )
 from edgeemo.hub.stores import zone_of
+from edgeemo.hub.upkeep import sealed_until
 from edgeemo.wire import NAME_PATTERN, ZONE_PATTERN, iso
 
 BUCKETS = ("hour", "day", "week")
@@ -149,6 +150,24 @@ def _cells(store: str | None, first: int, until: int, release: Release, zone: st
     return f" WHERE {where}{rule}", [*params, *values]
 
 
+def _days(store: str | None, first: int, until: int, zone: str | None = None, alias: str = "") -> tuple[str, list]:
+    """The WHERE clause of the sealed released days of a store (all: None) and zone, from `first` to `until`."""
+    prefix = f"{alias}." if alias else ""
+    where, params = f" WHERE {prefix}day >= ? AND {prefix}day < ?", [first, until]
+    if store is not None:
+        where, params = f"{where} AND {prefix}store = ?", [*params, store]
+    if zone:
+        where, params = f"{where} AND {prefix}zone = ?", [*params, zone]
+    return where, params
+
+
+def _sealed(tx: Tx, k: int, timezone: str | None, until: int, now: float | None) -> bool:
+    """Whether whole released days (hub/upkeep.py) answer a range of days ending at `until` (timezone None:
+    stores of several zones, answered only when the range reaches the present)."""
+    return sealed_until(tx, k, day_start(timezone, until) if timezone else -1, until,
+                        time.time() if now is None else now)
+
+
 def _release(min_visits: int, now: float | None) -> Release:
     return Release(min_visits, time.time() if now is None else now)
 
@@ -167,13 +186,22 @@ def series(database: Database, store: str, since: int, until: int, bucket: str, 
     with database.transaction() as tx:
         timezone = zone_of(tx, store)
         first = bucket_start(timezone, since, "hour" if bucket == "hour" else "day")
-        where, params = _cells(store, first, until, _release(min_visits, now), zone)
         labels = store_labels(tx, [store])
-        rows = tx.rows(f"SELECT {group}, device, model, sum(visits), sum(positive), sum(negative), sum(faces_seen), "
-                       f"sum(dwell_s_total) FROM hourly{where} GROUP BY {group}, device, model", params)
-        where, params = _cells(store, first, until, _release(min_visits, now), zone, "h")
-        mix = tx.rows(f"SELECT h.{group}, e.label, sum(e.visits) FROM hourly h JOIN hourly_emotions e ON {_SAME_CELL}"
-                      f"{where} GROUP BY h.{group}, e.label", params)
+        if bucket != "hour" and _sealed(tx, min_visits, timezone, until, now):  # whole days: the sealed ones
+            where, params = _days(store, first, until, zone)
+            rows = tx.rows("SELECT day, device, NULLIF(model, ''), sum(visits), sum(positive), sum(negative), "
+                           f"sum(faces_seen), sum(dwell_s_total) FROM released_daily{where} GROUP BY day, device, model",
+                           params)
+            mix = tx.rows(f"SELECT day, label, sum(visits) FROM released_daily_emotions{where} GROUP BY day, label",
+                          params)
+        else:
+            where, params = _cells(store, first, until, _release(min_visits, now), zone)
+            rows = tx.rows(f"SELECT {group}, device, model, sum(visits), sum(positive), sum(negative), "
+                           f"sum(faces_seen), sum(dwell_s_total) FROM hourly{where} GROUP BY {group}, device, model",
+                           params)
+            where, params = _cells(store, first, until, _release(min_visits, now), zone, "h")
+            mix = tx.rows(f"SELECT h.{group}, e.label, sum(e.visits) FROM hourly h JOIN hourly_emotions e ON "
+                          f"{_SAME_CELL}{where} GROUP BY h.{group}, e.label", params)
         estimate = estimator(tx, estimates, [store])
     totals: dict[int, Totals] = defaultdict(Totals)
     whole = Totals()
@@ -204,9 +232,14 @@ def emotion_mix(database: Database, store: str, since: int, until: int, min_visi
         timezone = zone_of(tx, store)
         labels = store_labels(tx, [store])
         first = hour_start(timezone, since) if bucket == "hour" else day_start(timezone, since)
-        where, params = _cells(store, first, until, _release(min_visits, now), zone, "h")
-        rows = tx.rows(f"SELECT h.device, h.model, e.label, sum(e.visits) FROM hourly h JOIN hourly_emotions e ON "
-                       f"{_SAME_CELL}{where} GROUP BY h.device, h.model, e.label", params)
+        if bucket != "hour" and _sealed(tx, min_visits, timezone, until, now):
+            where, params = _days(store, first, until, zone)
+            rows = tx.rows("SELECT device, NULLIF(model, ''), label, sum(visits) FROM released_daily_emotions"
+                           f"{where} GROUP BY device, model, label", params)
+        else:
+            where, params = _cells(store, first, until, _release(min_visits, now), zone, "h")
+            rows = tx.rows(f"SELECT h.device, h.model, e.label, sum(e.visits) FROM hourly h JOIN hourly_emotions e ON "
+                           f"{_SAME_CELL}{where} GROUP BY h.device, h.model, e.label", params)
         estimate = estimator(tx, estimates, [store])
     parts: dict[Part, Counter] = defaultdict(Counter)
     for device, model, label, visits in rows:
@@ -252,9 +285,14 @@ def devices(database: Database, store: str | None, since: int, until: int, min_v
         first = day_start(zone_of(tx, store) if store else UTC, since)  # all stores: UTC days
         state = tx.rows(f"SELECT store, device, online, last_seen, last_start, labels, gaps FROM devices d{where} "
                         "ORDER BY store, device", extra)
-        cells, params = _cells(store, first, until, _release(min_visits, now))
-        numbers = tx.rows(f"SELECT store, device, zone, model, sum(visits), sum(positive), sum(negative) FROM hourly"
-                          f"{cells} GROUP BY store, device, zone, model", params)
+        if _sealed(tx, min_visits, zone_of(tx, store) if store else None, until, now):
+            days, params = _days(store, first, until)
+            numbers = tx.rows("SELECT store, device, zone, NULLIF(model, ''), sum(visits), sum(positive), "
+                              f"sum(negative) FROM released_daily{days} GROUP BY store, device, zone, model", params)
+        else:
+            cells, params = _cells(store, first, until, _release(min_visits, now))
+            numbers = tx.rows(f"SELECT store, device, zone, model, sum(visits), sum(positive), sum(negative) "
+                              f"FROM hourly{cells} GROUP BY store, device, zone, model", params)
         estimate = estimator(tx, estimates, [store] if store else None)
     zones: dict[tuple[str, str], dict[str, Totals]] = defaultdict(lambda: defaultdict(Totals))
     for s, d, zone, model, visits, positive, negative in numbers:

@@ -16,7 +16,7 @@ import msgspec
 from edgeemo.hub.db import Tx
 from edgeemo.hub.estimating import rollup_key
 from edgeemo.hub.localtime import UTC, rollup_buckets
-from edgeemo.hub.schema import DAY, HOUR, HOURLY, HOURLY_EMOTIONS, NUMBERS, Interval
+from edgeemo.hub.schema import DAY, DIRTY_HOURS, HOUR, HOURLY, HOURLY_EMOTIONS, NUMBERS, Interval
 
 ROLLUP_COLUMNS = HOURLY.arrays()
 EMOTION_COLUMNS = HOURLY_EMOTIONS.arrays()
@@ -67,6 +67,8 @@ def add_to_rollups(hourly: dict, interval: Interval, old: Interval | None, timez
 def write_rollups(tx: Tx, hourly: dict) -> None:
     tx.insert(HOURLY.name, ROLLUP_COLUMNS, [(*key, d.intervals, *d.numbers, d.model, d.day)
                                            for key, d in hourly.items()], _on_rollup_conflict(HOURLY.name))
+    tx.insert(DIRTY_HOURS.name, DIRTY_HOURS.arrays(), sorted({(key[0], d.day, key[3]) for key, d in hourly.items()}),
+              "ON CONFLICT (store, day, bucket) DO NOTHING")  # the upkeep seals their days again once settled
     tx.insert(HOURLY_EMOTIONS.name, EMOTION_COLUMNS,
               [(*key, label, n) for key, d in hourly.items() for label, n in d.emotions.items() if n],
               "ON CONFLICT (store, device, zone, bucket, label) DO UPDATE SET visits = hourly_emotions.visits + "

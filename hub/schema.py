@@ -173,6 +173,16 @@ DEAD_LETTERS = Table("dead_letters", (
 # hours and days (hub/localtime.py), and a change of zone re-derives them (hub/stores.py)
 STORES = Table("stores", (col("store", TEXT, since=5), col("timezone", TEXT, since=5), col("set_at", BIGINT, since=5)),
                ("store",))
+# version 7: what long ranges and the overview read, kept by the upkeep (hub/upkeep.py): each device zone's
+# released numbers per local day (the sums of its released cells: edgeemo.aggregates.Release with the hub's k),
+# and the hours written since, to seal again once they settle
+SEALED_KEY = (*KEY, col("day", BIGINT), col("model", TEXT))  # model: the cells' roll-up key, '' unknown or mixed
+RELEASED_DAILY = Table("released_daily", (*SEALED_KEY, *(c for c in NUMBERS)),
+                       ("store", "device", "zone", "day", "model"))
+RELEASED_DAILY_EMOTIONS = Table("released_daily_emotions", (*SEALED_KEY, col("label", TEXT), col("visits", INTEGER)),
+                                ("store", "device", "zone", "day", "model", "label"))
+DIRTY_HOURS = Table("dirty_hours", (col("store", TEXT), col("day", BIGINT), col("bucket", BIGINT)),
+                    ("store", "day", "bucket"))
 USERS = Table("users", (col("name", TEXT), col("password_hash", TEXT), col("role", TEXT), col("created_at", BIGINT)),
               ("name",))
 SESSIONS = Table("sessions", (col("token_hash", TEXT), col("name", TEXT, references="users (name) ON DELETE CASCADE"),

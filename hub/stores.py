@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from edgeemo.hub.db import Database, Tx
 from edgeemo.hub.localtime import UTC, TimeZoneError, zone
 from edgeemo.hub.rollups import RollupDelta, add_to_rollups, write_rollups
-from edgeemo.hub.schema import INTERVAL_FIELDS, INTERVALS, interval_of
+from edgeemo.hub.schema import HOUR, INTERVAL_FIELDS, INTERVALS, interval_of
+from edgeemo.hub.upkeep import reseal_store
 
 log = logging.getLogger(__name__)
 WINDOW_S = 30 * 86400  # intervals read per query while re-deriving (memory stays bounded)
@@ -87,9 +88,14 @@ def rederive(database: Database, stores: Iterable[str] | None = None) -> dict[st
 
 
 def rebuild_rollups(tx: Tx, store: str, name: str) -> int:
-    """Replace the store's roll-ups with the sums of its intervals cut at `name`'s local hours and days."""
+    """Replace the store's roll-ups with the sums of its intervals cut at `name`'s local hours and days.
+    Cells older than the raw intervals kept (`[retention] raw_days`) stay as they were cut: only the hours
+    from the store's oldest interval on are cut again (the hour at that boundary may lose its pruned part)."""
+    boundary = tx.one("SELECT min(start) FROM intervals WHERE store = ?", (store,))[0]
+    if boundary is None:
+        return 0
     for table in ("hourly", "hourly_emotions"):
-        tx.run(f"DELETE FROM {table} WHERE store = ?", (store,))
+        tx.run(f"DELETE FROM {table} WHERE store = ? AND bucket > ?", (store, boundary - HOUR))
     columns = INTERVALS.names(INTERVAL_FIELDS)
     read = 0
     for device, first, last in tx.rows("SELECT device, min(start), max(start) FROM intervals WHERE store = ? "
@@ -101,5 +107,5 @@ def rebuild_rollups(tx: Tx, store: str, name: str) -> int:
                 add_to_rollups(hourly, interval_of(row), None, name)
                 read += 1
         write_rollups(tx, hourly)
+    reseal_store(tx, store, time.time())  # its released days, re-cut too
     return read
-

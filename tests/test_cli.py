@@ -24,7 +24,7 @@ def assert_one_line_error(result, *fragments: str) -> None:
 COMMANDS = ("train", "evaluate", "calibrate", "convert", "drift", "edgetpu-check", "run", "report", "bench", "model",
             "zones", "hub")
 SUBCOMMANDS = {"model": ("install", "rollback", "status"), "zones": ("preview",),
-               "hub": ("serve", "import", "export", "user", "store", "dead-letters", "bench")}
+               "hub": ("serve", "import", "export", "upkeep", "backup", "user", "store", "dead-letters", "bench")}
 
 
 def _choices(parser: argparse.ArgumentParser) -> list[str]:

@@ -29,6 +29,7 @@ from edgeemo.hub import auth, queries, stores
 from edgeemo.hub.bench import loadgen
 from edgeemo.hub.db import open_database
 from edgeemo.hub.ingest import Interval, parse_message
+from edgeemo.hub.upkeep import run_upkeep
 from edgeemo.hub.localtime import local_iso
 from edgeemo.hub.writer import write_batch
 from edgeemo.payload import build_payload
@@ -192,16 +193,24 @@ def fleets(tmp_path_factory) -> dict[str, dict]:
     for name, seed, change in (("one", 1, False), ("other small groups", 2, False), ("one big change", 1, True)):
         path = base / f"{name.replace(' ', '-')}.db"
         database = build(path, seed, change)
-        answers[name] = battery(database, str(path))
+        answers[name] = battery(database, str(path))  # summed from the cells
+        run_upkeep(database, K, 90)  # the days sealed, as `hub serve` does every minute
+        answers[f"{name}, sealed"] = battery(database, str(path))  # whole days from the sealed ones
         database.close()
     return answers
 
 
-def test_what_a_group_under_k_holds_changes_no_answer(fleets) -> None:
-    one, other = fleets["one"], fleets["other small groups"]
+@pytest.mark.parametrize("read", ["", ", sealed"])
+def test_what_a_group_under_k_holds_changes_no_answer(fleets, read: str) -> None:
+    one, other = fleets["one" + read], fleets["other small groups" + read]
     assert one.keys() == other.keys() and len(one) > 400
     differing = [key for key in one if one[key] != other[key]]
     assert differing == []
+
+
+def test_the_sealed_days_answer_as_the_cells_do(fleets) -> None:
+    cells, sealed = fleets["one"], fleets["one, sealed"]
+    assert [key for key in cells if cells[key] != sealed[key]] == []
 
 
 def test_the_battery_sees_a_change_in_a_cell_of_k_or_more(fleets) -> None:

@@ -21,7 +21,7 @@ from edgeemo.aggregates import DEFAULT_GROUPS
 from edgeemo.bundled import DEFAULT_MODEL, bundled_model
 from edgeemo.hub.db import Database
 from edgeemo.hub.estimating import rollup_key
-from edgeemo.hub.schema import DAY, DEVICES, HOUR, HOURLY, HOURLY_EMOTIONS, INTERVALS
+from edgeemo.hub.schema import DAY, DEVICES, DIRTY_HOURS, HOUR, HOURLY, HOURLY_EMOTIONS, INTERVALS
 
 LABELS = ("angry", "contempt", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 POSITIVE = [LABELS.index(x) for x in DEFAULT_GROUPS.positive if x in LABELS]
@@ -30,6 +30,7 @@ GROUPS = json.dumps(DEFAULT_GROUPS.for_labels(LABELS).as_dict(), separators=(","
 DEVICE, ZONE = "cam-1", "all"
 
 
+@functools.cache
 def shipped_model() -> dict[str, str]:
     """The model the generated devices claim to run: the shipped default, so their estimates are corrected."""
     sidecar = json.loads(bundled_model(DEFAULT_MODEL).with_suffix(".json").read_text())
@@ -73,45 +74,63 @@ def _rollup(rows: dict[str, np.ndarray], width: int) -> Iterator[tuple]:
                int(emotions[POSITIVE].sum()), int(emotions[NEGATIVE].sum()), float(sums["dwell"][i]), emotions)
 
 
-def generate(database: Database, stores: int, days: int, now: float | None = None, seed: int = 0) -> int:
-    """Write `stores` × `days` × 1440 intervals ending at the current minute; returns the rows."""
+def generate(database: Database, stores: int, days: int, now: float | None = None, seed: int = 0,
+             devices: int = 1, raw_days: int | None = None) -> int:
+    """Write `stores` × `devices` × `days` × 1440 intervals ending at the current minute, with their hourly
+    cells; with `raw_days`, the cells of every day but the intervals of the last `raw_days` only (what a hub
+    keeps after retention). Returns the interval rows written."""
     now = int(time.time() if now is None else now)
     end = now - now % 60
     starts = np.arange(end - days * DAY, end, 60, dtype=np.int64)
+    raw_from = 0 if raw_days is None else int(np.searchsorted(starts, end - raw_days * DAY))
     rng = np.random.default_rng(seed)
-    labels = json.dumps(LABELS)
-    model = shipped_model()
-    model_json = json.dumps(model, separators=(",", ":"))
-    key = rollup_key(model["sha256"], GROUPS)
-    json_cache: dict[tuple, str] = {}
     total = 0
     for index in range(stores):
-        store = store_name(index)
-        rows = _store_rows(index, starts, rng)
-        emotion_rows = rows["emotions"]
-        texts = []
-        for counts in map(tuple, emotion_rows.tolist()):
-            text = json_cache.get(counts)
-            if text is None:
-                text = json_cache[counts] = json.dumps(dict(zip(LABELS, counts)), separators=(",", ":"))
-            texts.append(text)
-        positive = emotion_rows[:, POSITIVE].sum(axis=1)
-        negative = emotion_rows[:, NEGATIVE].sum(axis=1)
-        intervals = zip([store] * len(starts), [DEVICE] * len(starts), [ZONE] * len(starts), rows["start"].tolist(),
-                        [60] * len(starts), rows["seq"].tolist(), [labels] * len(starts), texts,
-                        [GROUPS] * len(starts), rows["faces"].tolist(), rows["visits"].tolist(), positive.tolist(),
-                        negative.tolist(), rows["dwell"].tolist(), [model_json] * len(starts), [now] * len(starts))
-        hourly = list(_rollup(rows, HOUR))
-        emotion_cells = [(store, DEVICE, ZONE, b, LABELS[i], int(n)) for b, *_, e in hourly for i, n in enumerate(e) if n]
-        with database.transaction(write=True) as tx:
-            tx.copy(INTERVALS.name, INTERVALS.names(), intervals)
-            tx.copy(HOURLY.name, HOURLY.names(), ((store, DEVICE, ZONE, *b[:-1], key, b[0] - b[0] % DAY)
-                                                  for b in hourly))  # the stores are in UTC: days are UTC's
-            tx.copy(HOURLY_EMOTIONS.name, HOURLY_EMOTIONS.names(), emotion_cells)
-            tx.run(f"INSERT INTO {DEVICES.name} (store, device, online, last_seen, last_start, labels, max_seq, "
-                   "contiguous_seq, checked_seq, model, groups) VALUES (?,?,1,?,?,?,?,?,?,?,?)",
-                   (store, DEVICE, now, int(starts[-1]), labels, len(starts), len(starts), len(starts), model_json,
-                    GROUPS))
-        total += len(starts)
+        for number in range(devices):
+            device = DEVICE if number == 0 else f"cam-{number + 1}"
+            total += _write_device(database, store_name(index), device, _store_rows(index, starts, rng), raw_from, now)
     database.analyze()  # what an operator runs after a bulk load; the timed phases then do not race autovacuum
     return total
+
+
+def _write_device(database: Database, store: str, device: str, rows: dict[str, np.ndarray], raw_from: int,
+                  now: int) -> int:
+    """One device's generated minutes: its intervals from `raw_from` on, its hourly cells, its device row."""
+    labels = json.dumps(LABELS)
+    model_json = json.dumps(shipped_model(), separators=(",", ":"))
+    key = rollup_key(shipped_model()["sha256"], GROUPS)
+    emotion_rows = rows["emotions"]
+    texts = [_emotions_json(tuple(counts)) for counts in emotion_rows[raw_from:].tolist()]
+    positive = emotion_rows[:, POSITIVE].sum(axis=1)
+    negative = emotion_rows[:, NEGATIVE].sum(axis=1)
+    n = len(texts)
+    intervals = zip([store] * n, [device] * n, [ZONE] * n, rows["start"][raw_from:].tolist(), [60] * n,
+                    rows["seq"][raw_from:].tolist(), [labels] * n, texts, [GROUPS] * n,
+                    rows["faces"][raw_from:].tolist(), rows["visits"][raw_from:].tolist(),
+                    positive[raw_from:].tolist(), negative[raw_from:].tolist(), rows["dwell"][raw_from:].tolist(),
+                    [model_json] * n, [now] * n)
+    hourly = list(_rollup(rows, HOUR))
+    emotion_cells = [(store, device, ZONE, b, LABELS[i], int(c)) for b, *_, e in hourly for i, c in enumerate(e) if c]
+    starts = rows["start"]
+    with database.transaction(write=True) as tx:
+        tx.copy(INTERVALS.name, INTERVALS.names(), intervals)
+        tx.copy(HOURLY.name, HOURLY.names(), ((store, device, ZONE, *b[:-1], key, b[0] - b[0] % DAY)
+                                              for b in hourly))  # the stores are in UTC: days are UTC's
+        tx.copy(HOURLY_EMOTIONS.name, HOURLY_EMOTIONS.names(), emotion_cells)
+        tx.run(f"INSERT INTO {DIRTY_HOURS.name} (store, day, bucket) SELECT DISTINCT store, day, bucket FROM hourly "
+               "WHERE store = ? AND device = ? ON CONFLICT (store, day, bucket) DO NOTHING", (store, device))
+        tx.run(f"INSERT INTO {DEVICES.name} (store, device, online, last_seen, last_start, labels, max_seq, "
+               "contiguous_seq, checked_seq, model, groups) VALUES (?,?,1,?,?,?,?,?,?,?,?)",
+               (store, device, now, int(starts[-1]), labels, len(starts), len(starts), len(starts), model_json,
+                GROUPS))
+    return n
+
+
+_EMOTION_TEXTS: dict[tuple, str] = {}
+
+
+def _emotions_json(counts: tuple) -> str:
+    text = _EMOTION_TEXTS.get(counts)
+    if text is None:
+        text = _EMOTION_TEXTS[counts] = json.dumps(dict(zip(LABELS, counts)), separators=(",", ":"))
+    return text

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
+import time
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -56,6 +58,8 @@ class Site:
 
     def __init__(self, config: HubConfig, database: Database, ingest: IngestStatus | None = None) -> None:
         self.config, self.web, self.database, self.ingest = config, config.web, database, ingest
+        self._overview: tuple[float, dict | None] = (0.0, None)
+        self._overview_lock = threading.Lock()
         self.estimates = EstimateSettings(load_calibrations(config.estimates.models_dir),
                                           config.estimates.precision_floor)
         self.templates = Environment(loader=FileSystemLoader(HUB / "templates"), autoescape=select_autoescape(["html"]))
@@ -100,7 +104,15 @@ class Site:
 
     # -- the views' numbers ----------------------------------------------------------------------
     def overview(self) -> dict:
-        return fleet.overview(self.database, self.web.min_visits, self.web.stale_after_s, estimates=self.estimates)
+        """The fleet overview, computed at most once per upkeep round: its days change when the upkeep seals
+        them, and at a chain's size the corrected estimates of every store take longer than a page should."""
+        with self._overview_lock:
+            made_at, found = self._overview
+            if found is None or not 0 <= time.monotonic() - made_at < self.config.retention.upkeep_every_s:
+                found = fleet.overview(self.database, self.web.min_visits, self.web.stale_after_s,
+                                       estimates=self.estimates)
+                self._overview = (time.monotonic(), found)
+            return found
 
     def timezone(self, store: str) -> str:
         with self.database.transaction() as tx:
