@@ -163,9 +163,10 @@ def _days(store: str | None, first: int, until: int, zone: str | None = None, al
 
 def _sealed(tx: Tx, k: int, timezone: str | None, until: int, now: float | None) -> bool:
     """Whether whole released days (hub/upkeep.py) answer a range of days ending at `until` (timezone None:
-    stores of several zones, answered only when the range reaches the present)."""
-    return sealed_until(tx, k, day_start(timezone, until) if timezone else -1, until,
-                        time.time() if now is None else now)
+    stores of several zones, whose local days one range cannot cut: never)."""
+    if timezone is None:  # several stores' local days: the cells answer
+        return False
+    return sealed_until(tx, k, day_start(timezone, until), until, time.time() if now is None else now)
 
 
 def _release(min_visits: int, now: float | None) -> Release:

@@ -24,6 +24,9 @@ from edgeemo.hub.db import Database, Tx
 
 log = logging.getLogger(__name__)
 SEALED_K = "released_k"  # hub_meta: the k released_daily was sealed with
+SEALED_AT = "released_at"  # hub_meta: when the last round sealed (readers fall back to the cells past SEAL_FRESH_S)
+SEAL_FRESH_S = 900
+PRUNE_MARGIN_S = 86400
 _NUMBERS = "faces_seen, visits, positive, negative, dwell_s_total"
 _SEAL = ("INSERT INTO released_daily (store, device, zone, day, model, " + _NUMBERS + ") SELECT store, device, zone, "
          "day, COALESCE(model, ''), sum(faces_seen), sum(visits), sum(positive), sum(negative), sum(dwell_s_total) "
@@ -54,30 +57,55 @@ def settled_before(release: Release) -> int:
     return int(release.now) if release.min_visits <= 1 else int(release.now) - CELL_S - SETTLE_S
 
 
-def seal(tx: Tx, k: int, now: float) -> int:
+def _seal_rows(tx: Tx, release: Release, where: str, params: tuple) -> None:
+    """Sum the released cells matching `where` (over `hourly` as h) into the released days."""
+    (rule, values), (cell_rule, _) = release.sql(), release.sql("h")
+    tx.run(_SEAL.format(where=where.replace("h.", "") + rule), (*params, *values))
+    tx.run(_SEAL_EMOTIONS.format(where=where + cell_rule), (*params, *values))
+
+
+def _set_meta(tx: Tx, key: str, value: str) -> None:
+    tx.run("INSERT INTO hub_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+           (key, value))
+
+
+def seal(database: Database, k: int, now: float) -> int:
     """Bring the released days up to date: the days of settled dirty hours summed again from their released
-    cells (every day, when the hub's k changed); returns the days sealed (-1: all)."""
+    cells (every day, when the hub's k changed); one store a transaction, so the ingest waits at most for
+    one store's year. Returns the days sealed (-1: all)."""
     release = Release(k, now)
-    rule, values = release.sql()
-    cell_rule, _ = release.sql("h")
     horizon = settled_before(release)
-    if sealed_k(tx) != k:
-        for table in SEALED:
-            tx.run(f"DELETE FROM {table}")
-        tx.run(_SEAL.format(where=f"1 = 1{rule}"), values)
-        tx.run(_SEAL_EMOTIONS.format(where=f"1 = 1{cell_rule}"), values)
-        tx.run("DELETE FROM dirty_hours WHERE bucket <= ?", (horizon,))
-        tx.run(f"INSERT INTO hub_meta (key, value) VALUES ('{SEALED_K}', ?) ON CONFLICT (key) DO UPDATE SET "
-               "value = excluded.value", (str(k),))
-        return -1
-    days = tx.rows("SELECT DISTINCT store, day FROM dirty_hours WHERE bucket <= ?", (horizon,))
-    for store, day in days:
-        for table in SEALED:
-            tx.run(f"DELETE FROM {table} WHERE store = ? AND day = ?", (store, day))
-        tx.run(_SEAL.format(where=f"store = ? AND day = ?{rule}"), (store, day, *values))
-        tx.run(_SEAL_EMOTIONS.format(where=f"h.store = ? AND h.day = ?{cell_rule}"), (store, day, *values))
-    tx.run("DELETE FROM dirty_hours WHERE bucket <= ?", (horizon,))
-    return len(days)
+    with database.transaction() as tx:
+        everything = sealed_k(tx) != k
+    if everything:  # readers use the cells until every store is sealed with this k
+        with database.transaction(write=True) as tx:
+            tx.run(f"DELETE FROM hub_meta WHERE key IN ('{SEALED_K}', '{SEALED_AT}')")
+    with database.transaction() as tx:
+        if everything:
+            work = {store: None for (store,) in tx.rows("SELECT DISTINCT store FROM hourly")}
+        else:
+            work = {}
+            for store, day in tx.rows("SELECT DISTINCT store, day FROM dirty_hours WHERE bucket <= ?", (horizon,)):
+                work.setdefault(store, []).append(day)
+    for store, days in work.items():
+        with database.transaction(write=True) as tx:
+            if days is None:
+                for table in SEALED:
+                    tx.run(f"DELETE FROM {table} WHERE store = ?", (store,))
+                _seal_rows(tx, release, "h.store = ?", (store,))
+            for day in days or ():
+                for table in SEALED:
+                    tx.run(f"DELETE FROM {table} WHERE store = ? AND day = ?", (store, day))
+                _seal_rows(tx, release, "h.store = ? AND h.day = ?", (store, day))
+            tx.run("DELETE FROM dirty_hours WHERE store = ? AND bucket <= ?", (store, horizon))
+    with database.transaction(write=True) as tx:
+        if everything:
+            tx.run("DELETE FROM released_daily WHERE store NOT IN (SELECT DISTINCT store FROM hourly)")
+            tx.run("DELETE FROM released_daily_emotions WHERE store NOT IN (SELECT DISTINCT store FROM hourly)")
+            tx.run("DELETE FROM dirty_hours WHERE bucket <= ?", (horizon,))
+            _set_meta(tx, SEALED_K, str(k))
+        _set_meta(tx, SEALED_AT, str(int(now)))
+    return -1 if everything else sum(len(days) for days in work.values())
 
 
 def reseal_store(tx: Tx, store: str, now: float) -> None:
@@ -87,38 +115,44 @@ def reseal_store(tx: Tx, store: str, now: float) -> None:
     if k is None:
         return
     release = Release(k, now)
-    (rule, values), (cell_rule, _) = release.sql(), release.sql("h")
     for table in SEALED:
         tx.run(f"DELETE FROM {table} WHERE store = ?", (store,))
-    tx.run(_SEAL.format(where=f"store = ?{rule}"), (store, *values))
-    tx.run(_SEAL_EMOTIONS.format(where=f"h.store = ?{cell_rule}"), (store, *values))
+    _seal_rows(tx, release, "h.store = ?", (store,))
     tx.run("DELETE FROM dirty_hours WHERE store = ? AND bucket <= ?", (store, settled_before(release)))
 
 
 def sealed_until(tx: Tx, k: int, timezone_day_start: int, until: int, now: float) -> bool:
-    """Whether the released days answer a range ending at `until` with this k: sealed with it, and the
-    range ends at a local midnight (`timezone_day_start` of `until`) or reaches the hours not settled yet."""
-    return sealed_k(tx) == k and (until == timezone_day_start or
-                                  until >= settled_before(Release(k, now)) + CELL_S)
+    """Whether the released days answer a range ending at `until` with this k: sealed with it lately (an
+    upkeep that stopped leaves the readers on the cells), and the range ends at a local midnight
+    (`timezone_day_start` of `until`) or reaches the hours not settled yet."""
+    row = tx.one(f"SELECT value FROM hub_meta WHERE key = '{SEALED_AT}'")
+    if sealed_k(tx) != k or row is None or now - int(row[0]) > SEAL_FRESH_S:
+        return False
+    return until == timezone_day_start or until >= settled_before(Release(k, now)) + CELL_S
 
 
 def prune(tx: Tx, raw_days: int, now: float) -> tuple[list[str], int]:
-    """Drop raw intervals older than the retention: (partitions dropped, rows deleted)."""
-    cutoff = int(now) - raw_days * 86400
+    """Drop raw intervals older than the retention and a day (the margin keeps a row the ingest accepted
+    just now, while its batch waited for the writers' lock, from being pruned under it and then stored
+    as new): (partitions dropped, rows deleted)."""
+    cutoff = int(now) - raw_days * 86400 - PRUNE_MARGIN_S
     if tx.dialect == "postgresql":
-        return partitions.drop_before(tx, cutoff), 0
+        return partitions.drop_before(tx, cutoff)
     return [], tx.run("DELETE FROM intervals WHERE start < ?", (cutoff,))
 
 
 def run_upkeep(database: Database, k: int, raw_days: int, now: float | None = None) -> UpkeepResult:
     """One round: partitions ahead, seal, prune; each in its own transaction (the ingest waits little)."""
-    now = time.time() if now is None else now
     result = UpkeepResult()
+    if now is None:  # the database's clock on PostgreSQL: a `hub upkeep` on another host seals by the same time
+        now = time.time()
+        if database.dialect == "postgresql":
+            with database.transaction() as tx:
+                now = float(tx.one("SELECT extract(epoch FROM clock_timestamp())")[0])
     if database.dialect == "postgresql":
         with database.transaction(write=True) as tx:
             result.made_partitions = tuple(partitions.ensure_months(tx, now, now + partitions.AHEAD_MONTHS * 31 * 86400))
-    with database.transaction(write=True) as tx:
-        result.sealed_days = seal(tx, k, now)
+    result.sealed_days = seal(database, k, now)
     with database.transaction(write=True) as tx:
         dropped, result.pruned_rows = prune(tx, raw_days, now)
         result.dropped_partitions = tuple(dropped)

@@ -13,7 +13,7 @@ import pytest
 
 from edgeemo.aggregates import DEFAULT_GROUPS
 from edgeemo.hub import overview as fleet
-from edgeemo.hub import partitions, queries, stores
+from edgeemo.hub import partitions, queries, stores, upkeep
 from edgeemo.hub.bench import loadgen
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import open_database
@@ -91,12 +91,20 @@ def test_raw_intervals_past_retention_are_dropped_and_the_rollups_stay(hub_url: 
     assert raw == 60 and cells == 360  # the raw rows are gone, their hours stay
     old = queries.series(database, "s", old_start - DAY, old_start + DAY, "day", 5, now=NOW)
     assert old["total"]["visits"] == 360
-    # a zone change re-cuts only the hours it still has the raw rows of; the older ones stay as cut
+    # a zone change re-cuts only the hours it still has the raw rows of; the older ones stay as cut, with
+    # their day in the new zone: the sealed days and the cells answer alike
     stores.set_timezone(database, "s", "Asia/Kathmandu")
-    again = queries.series(database, "s", old_start - DAY, old_start + DAY, "day", 5, now=NOW)
+    again = queries.series(database, "s", old_start - 2 * DAY, old_start + 2 * DAY, "day", 5, now=NOW)
+    by_hour = queries.series(database, "s", old_start - 2 * DAY, old_start + 2 * DAY, "hour", 5, now=NOW)
     recent = queries.series(database, "s", NOW - 11 * DAY, NOW, "day", 5, now=NOW)
+    with database.transaction() as tx:
+        fresh_now = upkeep.sealed_until(tx, 5, NOW, NOW, NOW)
+        stale_later = upkeep.sealed_until(tx, 5, NOW, NOW, NOW + upkeep.SEAL_FRESH_S + 1)
     database.close()
-    assert again["total"]["visits"] == 360 and recent["total"]["visits"] == 180
+    assert again["total"]["visits"] == by_hour["total"]["visits"] == 360 and recent["total"]["visits"] == 180
+    assert [p["visits"] for p in again["series"]] == [sum(
+        h["visits"] for h in by_hour["series"] if h["start"][:10] == p["start"][:10]) for p in again["series"]]
+    assert fresh_now and not stale_later  # an upkeep that stopped leaves the readers on the cells
 
 
 def test_an_interval_past_retention_is_refused_not_counted_twice() -> None:
