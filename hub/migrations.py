@@ -75,15 +75,12 @@ STEP_5 = [STORES.create(5), DAILY_EMOTIONS.create(5),
 def _local_days(tx: Tx) -> None:
     """The `day` of every hourly row of a store outside UTC (the UTC ones are set in SQL)."""
     from edgeemo.hub.localtime import UTC  # imported here: the database module imports this one
-    from edgeemo.hub.rollups import buckets_of
+    from edgeemo.hub.rollups import relabel_days
     from edgeemo.hub.stores import store_zones
 
     for store, name in store_zones(tx).items():
-        if name == UTC:
-            continue
-        for (bucket,) in tx.rows("SELECT DISTINCT bucket FROM hourly WHERE store = ?", (store,)):
-            tx.run("UPDATE hourly SET day = ? WHERE store = ? AND bucket = ?", (buckets_of(name, bucket)[1], store,
-                                                                                bucket))
+        if name != UTC:
+            relabel_days(tx, store, name)
 
 
 # Version 6 (k-anonymity that survives differencing): every released number is summed from whole hourly cells

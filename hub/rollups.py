@@ -54,6 +54,14 @@ def buckets_of(timezone: str, start: int) -> tuple[int, int]:
     return rollup_buckets(timezone, start)
 
 
+def relabel_days(tx: Tx, store: str, timezone: str, until: int | None = None) -> None:
+    """Set the local `day` of a store's cells (starting at or before `until`, if given) in `timezone`."""
+    bound, params = (" AND bucket <= ?", (store, until)) if until is not None else ("", (store,))
+    for (bucket,) in tx.rows(f"SELECT DISTINCT bucket FROM hourly WHERE store = ?{bound}", params):
+        tx.run("UPDATE hourly SET day = ? WHERE store = ? AND bucket = ?", (buckets_of(timezone, bucket)[1], store,
+                                                                            bucket))
+
+
 def add_to_rollups(hourly: dict, interval: Interval, old: Interval | None, timezone: str) -> None:
     """Move the deltas by an interval stored (and by the one it replaces, taken back)."""
     hour, day = buckets_of(timezone, interval.start)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from edgeemo.hub.db import Database, Tx
 from edgeemo.hub.localtime import UTC, TimeZoneError, zone
-from edgeemo.hub.rollups import RollupDelta, add_to_rollups, buckets_of, write_rollups
+from edgeemo.hub.rollups import RollupDelta, add_to_rollups, relabel_days, write_rollups
 from edgeemo.hub.schema import HOUR, INTERVAL_FIELDS, INTERVALS, interval_of
 from edgeemo.hub.upkeep import reseal_store
 
@@ -107,9 +107,6 @@ def rebuild_rollups(tx: Tx, store: str, name: str) -> int:
                 add_to_rollups(hourly, interval_of(row), None, name)
                 read += 1
         write_rollups(tx, hourly)
-    for (bucket,) in tx.rows("SELECT DISTINCT bucket FROM hourly WHERE store = ? AND bucket <= ?",
-                             (store, boundary - HOUR)):  # cells kept as cut: their day in the new zone
-        tx.run("UPDATE hourly SET day = ? WHERE store = ? AND bucket = ?", (buckets_of(name, bucket)[1], store,
-                                                                            bucket))
+    relabel_days(tx, store, name, boundary - HOUR)  # the cells kept as cut: their day in the new zone
     reseal_store(tx, store, time.time())  # its released days, re-cut too
     return read

@@ -4,8 +4,9 @@ keep PostgreSQL's monthly partitions ahead of the clock.
 
 Sealing: `released_daily` (and `released_daily_emotions`) hold each device zone's released
 numbers per local day (the sums of the cells `edgeemo.aggregates.Release` keeps with the hub's
-k), so the overview and a long range by day or week read one row a day instead of 24 cells. The writer marks each hour it moves in
-`dirty_hours`; once an hour has settled, its day is summed again from the cells. A change of the
+k), so the overview and a long range by day or week read one row a day instead of 24 cells.
+The writer marks each hour it moves in `dirty_hours`; once an hour has settled, its day is
+summed again from the cells. A change of the
 hub's k re-seals everything. A view falls back to the cells when the seal is of another k (a
 viewer's larger k) or the range ends inside a settled day.
 """
@@ -102,8 +103,7 @@ def seal(database: Database, k: int, now: float) -> int:
         if everything:
             tx.run("DELETE FROM released_daily WHERE store NOT IN (SELECT DISTINCT store FROM hourly)")
             tx.run("DELETE FROM released_daily_emotions WHERE store NOT IN (SELECT DISTINCT store FROM hourly)")
-            tx.run("DELETE FROM dirty_hours WHERE bucket <= ?", (horizon,))
-            _set_meta(tx, SEALED_K, str(k))
+            _set_meta(tx, SEALED_K, str(k))  # a store that came meanwhile keeps its dirty hours: next round
         _set_meta(tx, SEALED_AT, str(int(now)))
     return -1 if everything else sum(len(days) for days in work.values())
 
