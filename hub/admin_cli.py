@@ -10,15 +10,14 @@ from pathlib import Path
 
 from edgeemo.cli_common import Formatter
 from edgeemo.errors import EdgeemoError
-from edgeemo.hub.cli_shared import add_db, open_database_of, store_name
+from edgeemo.hub.cli_shared import add_db, opened_database, store_name
 
 
 # -- dead letters --------------------------------------------------------------------------------
 def _dead_letters(args: argparse.Namespace) -> int:
     from edgeemo.hub.dead_letters import delete_dead_letters, list_dead_letters
 
-    _, database = open_database_of(args)
-    try:
+    with opened_database(args) as (_, database):
         if args.action == "list":
             letters = list_dead_letters(database)
             if args.json:
@@ -37,8 +36,6 @@ def _dead_letters(args: argparse.Namespace) -> int:
                 raise EdgeemoError("dead-letters delete: name one (its digest, or the first characters of it) "
                                    "or pass --all")
             print(f"deleted {delete_dead_letters(database, None if args.all else args.digest)} dead letter(s)")
-    finally:
-        database.close()
     return 0
 
 
@@ -64,8 +61,7 @@ def _add_dead_letters(commands: argparse._SubParsersAction) -> None:
 def _user(args: argparse.Namespace) -> int:
     from edgeemo.hub import auth
 
-    _, database = open_database_of(args)
-    try:
+    with opened_database(args) as (_, database):
         if args.action == "add":
             if sys.stdin.isatty():
                 import getpass
@@ -82,8 +78,6 @@ def _user(args: argparse.Namespace) -> int:
         else:
             for user in auth.list_users(database):
                 print(f"{user['name']}\t{user['role']}")
-    finally:
-        database.close()
     return 0
 
 
@@ -105,8 +99,7 @@ def _add_user(commands: argparse._SubParsersAction) -> None:
 def _store(args: argparse.Namespace) -> int:
     from edgeemo.hub import stores
 
-    _, database = open_database_of(args)
-    try:
+    with opened_database(args) as (_, database):
         if args.action == "set":
             read = stores.set_timezone(database, args.store, args.timezone)
             print(f"{args.store}: time zone {args.timezone}" + (" (unchanged)" if read is None else
@@ -117,8 +110,6 @@ def _store(args: argparse.Namespace) -> int:
         else:
             for entry in stores.list_store_zones(database):
                 print(f"{entry['store']}\t{entry['timezone']}")
-    finally:
-        database.close()
     return 0
 
 

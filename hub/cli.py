@@ -17,7 +17,7 @@ from pathlib import Path
 from edgeemo.cli_common import Formatter, Subcommands, positive_int
 from edgeemo.errors import EdgeemoError
 from edgeemo.hub.admin_cli import ADMIN_COMMANDS
-from edgeemo.hub.cli_shared import add_db, open_database_of, store_name
+from edgeemo.hub.cli_shared import add_db, open_database_of, opened_database, store_name
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +102,10 @@ def _import(args: argparse.Namespace) -> int:
     from edgeemo.hub.gaps import check_gaps
     from edgeemo.hub.importer import import_device_db
 
-    config, database = open_database_of(args)
-    try:
+    with opened_database(args) as (config, database):
         result = import_device_db(database, args.device_db, args.store, args.device, config.ingest.time_rules(config.retention),
                                   config.ingest.max_seq_jump)
         check_gaps(database, first_request_after_s=0, max_seq_jump=config.ingest.max_seq_jump)
-    finally:
-        database.close()
     refused = Counter(reject.reason for reject in result.refused)
     print(f"imported {args.device_db} as {args.store}/{args.device}: {result.new} new, {result.changed} changed, "
           f"{result.duplicates} already there"
@@ -136,8 +133,7 @@ def _export(args: argparse.Namespace) -> int:
     from edgeemo.hub.render import to_csv
     from edgeemo.hub.stores import zone_of
 
-    config, database = open_database_of(args)
-    try:
+    with opened_database(args) as (config, database):
         k = args.min_visits if args.min_visits is not None else config.web.min_visits
         stores = [args.store] if args.store else queries.list_stores(database)
         estimates = EstimateSettings(load_calibrations(config.estimates.models_dir), config.estimates.precision_floor)
@@ -152,8 +148,6 @@ def _export(args: argparse.Namespace) -> int:
             bucket = queries.choose_bucket({"bucket": args.bucket}, since, until)
             if store:
                 results.append(queries.series(database, store, since, until, bucket, k, None, estimates))
-    finally:
-        database.close()
     if args.format == "json":
         text = json.dumps({"min_visits": k, "bucket": args.bucket, "stores": results}, indent=1)
     else:
@@ -187,11 +181,8 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
 def _upkeep(args: argparse.Namespace) -> int:
     from edgeemo.hub.upkeep import run_upkeep
 
-    config, database = open_database_of(args)
-    try:
+    with opened_database(args) as (config, database):
         result = run_upkeep(database, config.web.min_visits, config.retention.raw_days)
-    finally:
-        database.close()
     sealed = "every day" if result.sealed_days < 0 else f"{result.sealed_days} day(s)"
     print(f"sealed {sealed} (k={config.web.min_visits}); raw intervals older than {config.retention.raw_days} days: "
           f"{len(result.dropped_partitions)} partition(s) dropped, {result.pruned_rows} row(s) deleted; "
@@ -212,11 +203,8 @@ def _add_upkeep(commands: argparse._SubParsersAction) -> None:
 def _backup(args: argparse.Namespace) -> int:
     from edgeemo.hub.backup import backup_sqlite
 
-    config, database = open_database_of(args)
-    try:
+    with opened_database(args) as (_, database):
         size = backup_sqlite(database, args.to)
-    finally:
-        database.close()
     print(f"wrote {args.to} ({size:,} bytes): {database.describe()} as of one moment")
     return 0
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from edgeemo.wire import NAME_PATTERN, NAME_RULE
@@ -43,3 +45,13 @@ def open_database_of(args: argparse.Namespace):
 
     config = config_of(args)
     return config, open_database(config.db)
+
+
+@contextmanager
+def opened_database(args: argparse.Namespace) -> Iterator[tuple]:
+    """(config, database) for one command, the database closed however the command ends."""
+    config, database = open_database_of(args)
+    try:
+        yield config, database
+    finally:
+        database.close()
