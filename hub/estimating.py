@@ -13,7 +13,6 @@ across models (whose calibrations are independent).
 from __future__ import annotations
 
 import functools
-
 import json
 import logging
 from collections import Counter

@@ -10,7 +10,7 @@ buckets start at the store's local hours and days (UTC until version 5).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from edgeemo.hub.schema import (
     DAILY,
@@ -102,11 +102,11 @@ def _partition_intervals(tx: Tx) -> None:
 # Version 7 (data that lives for years): the overview's released days (sealed by the upkeep, hub/upkeep.py; the
 # first round seals them all) and the hours to seal again; on PostgreSQL the raw intervals partitioned by month.
 STEP_7 = [RELEASED_DAILY.create(7), RELEASED_DAILY_EMOTIONS.create(7), DIRTY_HOURS.create(7),
-          "CREATE INDEX dirty_hours_bucket ON dirty_hours (bucket)", "CREATE INDEX released_daily_day ON released_daily "
-          "(day)", "CREATE INDEX released_daily_store ON released_daily (store, day)",
+          "CREATE INDEX dirty_hours_bucket ON dirty_hours (bucket)", "CREATE INDEX released_daily_day ON released_daily (day)",
+          "CREATE INDEX released_daily_store ON released_daily (store, day)",
           "CREATE INDEX released_daily_emotions_store ON released_daily_emotions (store, day)", _partition_intervals]
 
-Step = list[Union[str, Callable[["Tx"], None]]]  # a statement, or a function of the transaction
+Step = list[str | Callable[["Tx"], None]]  # a statement, or a function of the transaction
 MIGRATIONS: list[Step] = [STEP_1, STEP_2, STEP_3, STEP_4, STEP_5, STEP_6, STEP_7]  # MIGRATIONS[i] takes a database from version i to i + 1
 
 

@@ -33,7 +33,6 @@ from edgeemo.hub.localtime import (
     parse_local,
     weekday_hour,
 )
-from edgeemo.hub.schema import HOUR
 from edgeemo.hub.numbers import (
     COUNT_ONLY,
     NO_INDEX,
@@ -43,6 +42,7 @@ from edgeemo.hub.numbers import (
     estimator,
     range_numbers,
 )
+from edgeemo.hub.schema import HOUR
 from edgeemo.hub.stores import zone_of
 from edgeemo.hub.upkeep import sealed_until
 from edgeemo.wire import NAME_PATTERN, ZONE_PATTERN, iso
@@ -176,7 +176,7 @@ def _release(min_visits: int, now: float | None) -> Release:
 def _shown_until(timezone: str, until: int) -> int:
     """The end of the last cell a range ending at `until` takes (the range as released)."""
     start = hour_start(timezone, until - 1)
-    return start + HOUR if start + HOUR >= until else until
+    return max(start + HOUR, until)
 
 
 def series(database: Database, store: str, since: int, until: int, bucket: str, min_visits: int,

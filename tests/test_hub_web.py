@@ -3,9 +3,7 @@ refused, CSRF-checked forms, a viewer kept out of admin pages, and k-anonymity i
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 
 import pytest
 from starlette.testclient import TestClient

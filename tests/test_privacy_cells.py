@@ -29,8 +29,8 @@ from edgeemo.hub import auth, queries, stores
 from edgeemo.hub.bench import loadgen
 from edgeemo.hub.db import open_database
 from edgeemo.hub.ingest import Interval, parse_message
-from edgeemo.hub.upkeep import run_upkeep
 from edgeemo.hub.localtime import local_iso
+from edgeemo.hub.upkeep import run_upkeep
 from edgeemo.hub.writer import write_batch
 from edgeemo.payload import build_payload
 from edgeemo.wire import iso
@@ -167,8 +167,8 @@ def battery(database, url: str) -> dict[str, object]:
         answers[f"csv {since} {until}"] = client.get(f"/api/stores/s/series?since={local[since]}&until={local[until]}"
                                                      "&format=csv").text
     for path in ("/api/overview", f"/api/compare?stores=s,t&since={local['d0']}&until={local['d3']}",
-                 f"/api/compare?stores=s&since={local['10:00']}&until={local['11:00']}&since2={local['10:00']}"
-                 f"&until2={local['12:00']}&bucket=hour",
+                 (f"/api/compare?stores=s&since={local['10:00']}&until={local['11:00']}&since2={local['10:00']}"
+                  f"&until2={local['12:00']}&bucket=hour"),
                  f"/api/stores/t/series?since={local['d0']}&until={local['d3']}&bucket=hour"):
         response = client.get(path)
         assert response.status_code == 200, (path, response.text)

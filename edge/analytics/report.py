@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeemo.aggregates import CELL_S, DEFAULT_GROUPS, Release, SatisfactionGroups, is_suppressed, satisfaction_from_counts
+from edgeemo.aggregates import (
+    CELL_S,
+    DEFAULT_GROUPS,
+    Release,
+    SatisfactionGroups,
+    is_suppressed,
+    satisfaction_from_counts,
+)
 from edgeemo.edge.analytics.charts import write_charts
 from edgeemo.edge.analytics.schema import open_readonly
 from edgeemo.errors import EdgeemoError

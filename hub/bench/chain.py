@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from edgeemo.hub import overview as fleet
 from edgeemo.hub.bench import loadgen
 from edgeemo.hub.config import HubConfig
-from edgeemo.hub import overview as fleet
 from edgeemo.hub.estimating import load_calibrations, rollup_key
 from edgeemo.hub.numbers import EstimateSettings
 from edgeemo.hub.schema import DAY, DEVICES, RELEASED_DAILY
