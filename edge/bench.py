@@ -1,7 +1,8 @@
 """`edgeemo bench`: the edge loop against a naive loop on the same source, in one process.
 
-Edge loop = what `edgeemo run` runs (Haar on a downscaled frame every N frames, tracking
-in between, all faces of a frame in one batch). Naive loop = Haar on every full-size frame,
+Edge loop = what `edgeemo run` runs (the configured detector every N frames unless nothing
+moved, tracking in between, each face classified at its capped rate, all faces of a frame in
+one batch). Naive loop = Haar on every full-size frame,
 then each face classified on its own: the shape most demos have. Both decode the source
 themselves on every pass; the best pass of each counts (the least disturbed by the host).
 """
@@ -23,7 +24,7 @@ from edgeemo.edge.capture.uri import open_source
 from edgeemo.edge.config import RunConfig
 from edgeemo.edge.inference.model import EdgeModel, open_edge_model
 from edgeemo.edge.loop import LoopParts, run_loop
-from edgeemo.edge.vision.detector import Detector, make_detector
+from edgeemo.edge.vision.detector import Detector, detector_input, make_detector
 from edgeemo.edge.vision.haar import HaarDetector
 from edgeemo.edge.vision.zones import ZoneMap
 from edgeemo.errors import EdgeemoError
@@ -43,6 +44,7 @@ class TimedDetector:
 
     def __init__(self, detector: Detector) -> None:
         self.detector, self.seconds = detector, []
+        self.wants_color = detector.wants_color
 
     def detect(self, gray: np.ndarray) -> list[Box]:
         started = time.perf_counter()
@@ -70,7 +72,9 @@ def edge_pass(model: EdgeModel, config: RunConfig, uri: str) -> dict[str, Any]:
     finally:
         source.close()
     return {"frames": stats.frames, "seconds": stats.seconds, "fps": stats.fps, "detect_s": detector.seconds,
-            "frames_with_face": stats.frames_with_face, "visits": stats.visits}
+            "frames_with_face": stats.frames_with_face, "visits": stats.visits,
+            "detections_skipped": stats.detections_skipped, "faces_classified": stats.faces_classified,
+            "faces_held": stats.faces_held}
 
 
 def naive_pass(model: EdgeModel, config: RunConfig, uri: str) -> dict[str, Any]:
@@ -101,7 +105,7 @@ def face_latency(model: EdgeModel, config: RunConfig, uri: str, samples: int = 3
     try:
         while (frame := source.read()) is not None and len(crops) < 64:
             crops += [face_input(frame.gray, model.classifier.input_size, box, config.detector.margin)
-                      for box in detector.detect(frame.gray)]
+                      for box in detector.detect(detector_input(detector, frame.gray, frame.color))]
     finally:
         source.close()
     if not crops:
@@ -144,7 +148,9 @@ def bench(config: RunConfig, uri: str, repeat: int = 3) -> dict[str, Any]:
         "edge": {
             "fps": round(edge["fps"], 1), "frames": edge["frames"], "frames_with_face": edge["frames_with_face"],
             "visits": edge["visits"], "detect_every_n_frames": config.detector.every_n_frames,
-            "detect_width": config.detector.detect_width, "detection": _percentiles(edge["detect_s"]),
+            "detector": config.detector.describe(), "detection": _percentiles(edge["detect_s"]),
+            "detections_skipped": edge["detections_skipped"], "faces_classified": edge["faces_classified"],
+            "faces_held": edge["faces_held"],
             "fps_all_passes": [round(run["fps"], 1) for run in edge_runs],
         },
         "naive": {
@@ -166,9 +172,11 @@ def format_bench(result: dict[str, Any]) -> str:
         (f"source {result['source']}, model {Path(result['model']).name} on {result['accelerator']} "
          f"({result['runtime']}, {result['threads']} threads), best of {result['repeat']} passes"),
         f"per-face inference:   median {face['median_ms']:.3f} ms, p95 {face['p95_ms']:.3f} ms ({face['n']} faces)",
-        (f"edge loop:            {edge['fps']:.1f} fps; detection {edge['detection']['median_ms']:.1f} ms median "
-         f"at width {edge['detect_width']}, every {edge['detect_every_n_frames']} frames; "
-         f"a face in {edge['frames_with_face']}/{edge['frames']} frames, {edge['visits']} visit(s)"),
+        (f"edge loop:            {edge['fps']:.1f} fps; detection ({edge['detector']}) "
+         f"{edge['detection']['median_ms']:.1f} ms median, every {edge['detect_every_n_frames']} frames "
+         f"({edge['detections_skipped']} skipped as nothing moved); a face in {edge['frames_with_face']}/"
+         f"{edge['frames']} frames, {edge['faces_classified']} crops classified ({edge['faces_held']} held), "
+         f"{edge['visits']} visit(s)"),
         (f"naive loop:           {naive['fps']:.1f} fps; detection {naive['detection']['median_ms']:.1f} ms median "
          "on every full-size frame"),
         f"speedup:              {result['speedup']:.2f}x (median pass {result['median_pass_speedup']:.2f}x)",

@@ -56,8 +56,9 @@ def _run_run(args: argparse.Namespace) -> int:
         "frames": stats.frames, "fps": round(stats.fps, 1), "frames_with_face": stats.frames_with_face,
         "face_rate": round(stats.frames_with_face / stats.frames, 4) if stats.frames else 0.0,
         "detect_frames": stats.detect_frames, "detect_frames_with_face": stats.detect_frames_with_face,
-        "faces_classified": stats.faces_classified, "faces_outside_zones": stats.faces_outside_zones,
-        "visits": stats.visits,
+        "detections_skipped": stats.detections_skipped, "detector": config.detector.describe(),
+        "faces_classified": stats.faces_classified, "faces_held": stats.faces_held,
+        "faces_outside_zones": stats.faces_outside_zones, "visits": stats.visits,
         "short_tracks_dropped": stats.short_tracks_dropped, "clock_jumps": stats.clock_jumps,
         "frame_size_changes": stats.size_changes, "database": str(db_path),
     }
@@ -65,8 +66,10 @@ def _run_run(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print(f"{stats.frames} frames at {summary['fps']} fps; a face in {stats.frames_with_face} "
-              f"({100 * summary['face_rate']:.1f}%; Haar found one in {stats.detect_frames_with_face} of {stats.detect_frames} "
-              f"detection frames); {stats.visits} visits recorded "
+              f"({100 * summary['face_rate']:.1f}%; {summary['detector']} found one in {stats.detect_frames_with_face} "
+              f"of {stats.detect_frames} detection frames, {stats.detections_skipped} skipped as nothing moved); "
+              f"{stats.faces_classified} face crops classified, {stats.faces_held} held between classifications; "
+              f"{stats.visits} visits recorded "
               f"({stats.short_tracks_dropped} tracks shorter than the minimum dwell dropped); database {db_path}")
     return 0
 
@@ -199,8 +202,7 @@ def _run_zones(args: argparse.Namespace) -> int:
         raise EdgeemoError(f"--out {args.out}: write the preview as .png or .jpg")
     if not args.out.parent.is_dir():
         raise EdgeemoError(f"--out {args.out}: folder {args.out.parent} does not exist")
-    print("PRIVACY WARNING: the preview is a picture of the camera's view and may show identifiable people. "
-          "Use it to set zones up, then delete it; never collect such pictures in a store.", file=sys.stderr)
+    print(PRIVACY_WARNING, file=sys.stderr)
     source = open_source(args.source or config.source.uri, config.source, threading.Event())
     try:
         frame = source.read()
@@ -216,4 +218,49 @@ def _run_zones(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = (_add_run, _add_report, _add_bench, _add_model, _add_zones)
+PRIVACY_WARNING = ("PRIVACY WARNING: the picture shows the camera's view and may show identifiable people. "
+                   "Use it to set the camera up, then delete it; never collect such pictures in a store.")
+
+
+def _add_detect(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "detect", formatter_class=Formatter, help="the configured face detector on images (camera set-up)",
+        description="Prints the faces the configured detector ([detector] of --config; zones blanked as in "
+        "`edgeemo run`) finds in each image, with their sizes: check that shoppers at the back of the area are "
+        "found and big enough. Writes no image unless --out is given.",
+    )
+    parser.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="images, or folders of images")
+    parser.add_argument("--config", type=Path, help="TOML config whose [detector] and [[zones]] to use")
+    parser.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    parser.add_argument("--out", type=Path, help="write each image with its boxes drawn into this folder")
+    parser.set_defaults(handler=_run_detect)
+
+
+def _run_detect(args: argparse.Namespace) -> int:
+    import sys
+
+    from edgeemo.cli_common import writable_folder
+    from edgeemo.edge.config import load_config
+    from edgeemo.edge.survey import Found, detect_images, draw_found, image_files
+    from edgeemo.edge.vision.detector import make_detector
+    from edgeemo.edge.vision.zones import ZoneMap
+
+    config = load_config(args.config)
+    files = image_files(args.paths)
+    if args.out:
+        writable_folder(args.out, "--out")
+        print(PRIVACY_WARNING, file=sys.stderr)
+    detector = make_detector(config.detector, ZoneMap(config.zones))
+    unreadable = 0
+    for result in detect_images(detector, config.detector, files):
+        if not isinstance(result, Found):
+            unreadable += 1
+            print(f"{result}: not a readable image, skipped", file=sys.stderr)
+            continue
+        print(json.dumps(result.as_json()) if args.json else result.as_text(), flush=True)
+        if args.out:
+            draw_found(result.image, result, args.out)
+    return 1 if unreadable else 0
+
+
+COMMANDS = (_add_run, _add_report, _add_bench, _add_detect, _add_model, _add_zones)

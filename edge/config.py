@@ -21,8 +21,10 @@ from edgeemo.edge.analytics.store import StoreConfig
 from edgeemo.edge.analytics.visits import SmoothingConfig
 from edgeemo.edge.capture.frame import SourceConfig
 from edgeemo.edge.inference.model import ModelConfig
+from edgeemo.edge.inference.rate import ClassifyConfig
 from edgeemo.edge.service.metrics import PrometheusConfig
 from edgeemo.edge.vision.detector import DetectorConfig
+from edgeemo.edge.vision.motion import MotionConfig
 from edgeemo.edge.vision.tracker import TrackerConfig
 from edgeemo.edge.vision.zones import ZoneConfig, check_zones
 from edgeemo.tomlconfig import Section, load_toml
@@ -34,6 +36,8 @@ class RunConfig(Section):
     device_id: str = Field(default_factory=socket.gethostname, pattern=NAME_PATTERN)
     source: SourceConfig = SourceConfig()
     detector: DetectorConfig = DetectorConfig()
+    motion: MotionConfig = MotionConfig()
+    classify: ClassifyConfig = ClassifyConfig()
     tracker: TrackerConfig = TrackerConfig()
     smoothing: SmoothingConfig = SmoothingConfig()
     model: ModelConfig = ModelConfig()

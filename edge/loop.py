@@ -1,4 +1,5 @@
-"""The frame loop: source → detector (every N frames) → tracker → classify → smooth → visits.
+"""The frame loop: source → motion gate → detector (every N frames) → tracker → classify (rate-capped)
+→ smooth → visits.
 
 The loop is handed its parts, so a clip replays through exactly the code that runs in a
 store (tests, `edgeemo bench`, `make demo`). Nothing here writes an image: frames and crops
@@ -20,9 +21,11 @@ from edgeemo.edge.analytics.visits import TrackEmotion
 from edgeemo.edge.capture.frame import Frame, Source
 from edgeemo.edge.config import RunConfig
 from edgeemo.edge.inference.classifier import Classifier
+from edgeemo.edge.inference.rate import ClassifySchedule
 from edgeemo.edge.service.debug_view import FaceView
 from edgeemo.edge.service.metrics import RuntimeMetrics
-from edgeemo.edge.vision.detector import Detector
+from edgeemo.edge.vision.detector import Detector, detector_input
+from edgeemo.edge.vision.motion import MotionGate
 from edgeemo.edge.vision.tracker import IouTracker, Track
 from edgeemo.edge.vision.zones import ZoneMap
 from edgeemo.preprocess import face_input
@@ -38,6 +41,8 @@ class LoopStats:
     detect_frames_with_face: int = 0
     frames_with_face: int = 0
     faces_classified: int = 0
+    faces_held: int = 0             # live faces on a frame between two of their classifications (rate cap)
+    detections_skipped: int = 0     # detection frames where nothing moved: the last detection held
     faces_outside_zones: int = 0  # detections dropped by the box-centre rule (never tracked or classified)
     visits: int = 0
     clock_jumps: int = 0
@@ -101,8 +106,9 @@ class LoopParts:
 
 
 def _finish_tracks(parts: LoopParts, ended: list[Track], emotions: dict[int, TrackEmotion], stats: LoopStats,
-                   wall: WallClock) -> None:
+                   wall: WallClock, schedule: ClassifySchedule) -> None:
     for track in ended:
+        schedule.forget(track.id)
         emotion = emotions.pop(track.id, None)
         if emotion is None:
             continue
@@ -137,6 +143,9 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
     emotions: dict[int, TrackEmotion] = {}
     stats = LoopStats()
     wall = WallClock()
+    gate = MotionGate(config.motion)
+    schedule = ClassifySchedule(config.classify)
+    held: tuple[list, list[str]] = ([], [])  # the last detection's boxes and zones, while nothing moves
     last_detection = float("-inf")
     frame_shape: tuple[int, ...] | None = None
     while not parts.stop.is_set() and (max_frames is None or stats.frames < max_frames):
@@ -154,21 +163,27 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
                 log.warning("frame size changed from %s to %s; open tracks end here",
                             "x".join(map(str, frame_shape[1::-1])), "x".join(map(str, frame.gray.shape[1::-1])))
                 stats.size_changes += 1
-                _finish_tracks(parts, tracker.end_all(), emotions, stats, wall)
+                _finish_tracks(parts, tracker.end_all(), emotions, stats, wall, schedule)
                 last_detection = float("-inf")
+            gate.reset()
+            held = ([], [])
             frame_shape = frame.gray.shape
         if stats.frames % config.detector.every_n_frames == 0:
-            with parts.metrics.detection_seconds.time():
-                found = parts.detector.detect(frame.gray)
-            boxes, zones = _in_zones(parts.zones, found, frame.gray.shape)
-            stats.faces_outside_zones += len(found) - len(boxes)
-            stats.detect_frames += 1
-            stats.detect_frames_with_face += bool(boxes)
-            ended = tracker.update(boxes, now, zones)
+            if gate.must_detect(frame.gray, now):
+                with parts.metrics.detection_seconds.time():
+                    found = parts.detector.detect(detector_input(parts.detector, frame.gray, frame.color))
+                held = _in_zones(parts.zones, found, frame.gray.shape)
+                stats.faces_outside_zones += len(found) - len(held[0])
+                stats.detect_frames += 1
+                stats.detect_frames_with_face += bool(held[0])
+            else:  # nothing moved since the last detection: its faces are where they were
+                stats.detections_skipped += 1
+                parts.metrics.detections_skipped.inc()
+            ended = tracker.update(held[0], now, held[1])
             last_detection = now
         else:
             ended = tracker.expire(now)
-        _finish_tracks(parts, ended, emotions, stats, wall)
+        _finish_tracks(parts, ended, emotions, stats, wall, schedule)
 
         # Faces found at the last detection are followed until the next one; a face Haar
         # missed briefly (a blink, a turn) is held at its last box for hold_s.
@@ -176,20 +191,27 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
         live = [track for track in tracker.tracks.values() if track.last_seen >= hold_from]
         views: list[FaceView] = []
         if live:
-            crops = np.stack([face_input(frame.gray, size, track.box, config.detector.margin) for track in live])
-            with parts.metrics.inference_seconds.time():
-                probabilities = predict_with_tta(parts.classifier.predict, crops, config.model.tta)
-            for track, probs in zip(live, probabilities):
-                emotion = emotions.get(track.id)
-                if emotion is None:
-                    emotion = emotions[track.id] = TrackEmotion(
-                        parts.labels, smoothing.mode, smoothing.alpha, smoothing.window)
-                label = emotion.update(probs)
+            for track in live:
+                if track.id not in emotions:
+                    emotions[track.id] = TrackEmotion(parts.labels, smoothing.mode, smoothing.alpha, smoothing.window)
+            due = [track for track in live if schedule.due(track.id, now, emotions[track.id].confidence)]
+            labels: dict[int, str | None] = {}
+            if due:
+                crops = np.stack([face_input(frame.gray, size, track.box, config.detector.margin) for track in due])
+                with parts.metrics.inference_seconds.time():
+                    probabilities = predict_with_tta(parts.classifier.predict, crops, config.model.tta)
+                for track, probs in zip(due, probabilities):
+                    frames = schedule.classified(track.id, now, stats.frames)
+                    labels[track.id] = emotions[track.id].update(probs, frames)
+            for track in live:
+                label = labels[track.id] if track.id in labels else emotions[track.id].hold()
                 parts.analytics.face(track.id, frame.timestamp, track.zone)
                 parts.metrics.faces.labels(zone=track.zone).inc()
-                views.append(FaceView(track.id, track.box, label))
+                views.append(FaceView(track.id, track.box, label or ""))
             stats.frames_with_face += 1
-            stats.faces_classified += len(live)
+            stats.faces_classified += len(due)
+            parts.metrics.classifications.inc(len(due))
+            stats.faces_held += len(live) - len(due)
         if parts.view is not None:
             parts.view(frame, views)
         parts.analytics.tick(frame.timestamp)
@@ -197,6 +219,6 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
         stats.frames += 1
         parts.heartbeat()
         parts.periodic()
-    _finish_tracks(parts, tracker.end_all(), emotions, stats, wall)
+    _finish_tracks(parts, tracker.end_all(), emotions, stats, wall, schedule)
     stats.finished = time.perf_counter()
     return stats

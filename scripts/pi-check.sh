@@ -7,7 +7,8 @@
 # packages, with numpy held at the system's version (python3-bottleneck, compiled against it,
 # stands in for picamera2's simplejpeg). Then: the edge test subset, edgeemo run / report /
 # model install / rollback / status on the sample clip, and the int8 model on 500 PublicTest
-# faces under arm64 LiteRT against the same faces on this machine.
+# faces under arm64 LiteRT against the same faces on this machine; BlazeFace's boxes on the sample
+# clip against this machine's (within a pixel).
 #
 # Emulation pitfalls handled here (measured): qemu 7.2 passes the host's x86 /proc/cpuinfo
 # through and LiteRT's CPU detection segfaults, so a Raspberry Pi 4's cpuinfo is bound over
@@ -24,8 +25,9 @@ FER_TEST=${EDGEEMO_FER_TEST:-$REPO/../shared/data/fer2013/test}
 FERPLUS_VOTES=${EDGEEMO_FERPLUS_VOTES:-$REPO/../shared/data/ferplus/ferplus_votes.csv}
 PY=${PYTHON:-$REPO/.venv/bin/python}
 # The edge tests that matter most on the device and run in minutes under emulation (a run of
-# the sample clip costs about 30 s there): the store, tracking, releases, and one clock jump.
+# the sample clip costs about 30 s there): the store, tracking, releases, both detectors, and one clock jump.
 PI_TESTS=${EDGEEMO_PI_TESTS:-tests/test_edge_store.py tests/test_tracking_visits.py tests/test_model_releases.py
+tests/test_detectors.py
 tests/test_edge_time.py::test_a_clock_jump_neither_inflates_nor_splits_nor_drops_the_visit[+1y-detect]
 tests/test_edge_time.py::test_pruning_waits_for_a_sane_wall_clock
 tests/test_edge_time.py::test_a_face_back_at_the_same_spot_after_a_long_gap_is_a_new_track}
@@ -86,10 +88,11 @@ cp /etc/ssl/certs/ca-certificates.crt "$CHROOT/etc/ssl/certs/host-ca.crt"
 
 say "building the wheel"
 rm -rf "$WORK/dist" && "$PY" -m pip wheel --no-deps -q -w "$WORK/dist" "$REPO" || fail "cannot build the wheel"
-mkdir -p "$CHROOT/work/models"
+mkdir -p "$CHROOT/work/models" "$CHROOT/work/scripts"
+cp "$REPO/scripts/detection_annotations.json" "$CHROOT/work/scripts/"
 cp -r "$WORK/dist" "$REPO/tests" "$REPO/samples" "$REPO/pyproject.toml" "$CHROOT/work/"
 cp "$REPO"/models/*_int8.tflite "$REPO"/models/*_int8.json "$CHROOT/work/models/"
-cp "$REPO/scripts/pi_drift.py" "$CHROOT/work/"
+cp "$REPO/scripts/pi_drift.py" "$REPO/scripts/pi_boxes.py" "$CHROOT/work/"
 if [ -d "$FER_TEST" ]; then bind "$FER_TEST" "$CHROOT/fer-test"; fi
 if [ -f "$FERPLUS_VOTES" ]; then bind "$FERPLUS_VOTES" "$CHROOT/ferplus_votes.csv"; fi
 
@@ -137,6 +140,15 @@ if ls "$CHROOT"/work/models/ferplus_cnn_int8.tflite >/dev/null 2>&1; then
 fi
 step "edgeemo run from the installed release on arm64" sh -c 'cd /work && edgeemo run --source samples/clip.mp4 \
     --model /var/lib/edgeemo/models/current --db /tmp/pi2.db'
+
+# -- the default detector (BlazeFace) on arm64 against this machine: boxes on the sample clip
+"$PY" "$REPO/scripts/pi_boxes.py" predict --clip "$REPO/samples/clip.mp4" --out "$WORK/x86-boxes.json" >/dev/null \
+    || fail "x86 BlazeFace boxes on the sample clip"
+step "arm64 BlazeFace boxes on the sample clip" python /work/pi_boxes.py predict --clip /work/samples/clip.mp4 \
+    --out /tmp/arm64-boxes.json
+BOXES=$("$PY" "$REPO/scripts/pi_boxes.py" compare "$WORK/x86-boxes.json" "$CHROOT/tmp/arm64-boxes.json") \
+    || fail "BlazeFace boxes differ between arm64 and x86: $BOXES"
+say "BlazeFace boxes, arm64 against x86: $BOXES"
 
 # -- on-device drift: arm64 LiteRT against this machine on the same faces
 if [ -d "$FER_TEST" ]; then

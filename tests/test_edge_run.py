@@ -241,10 +241,13 @@ def test_flip_tta_classifies_each_face_with_its_mirror_in_one_batch(tmp_path: Pa
             return super().predict(faces)
 
     monkeypatch.setattr(edge_model, "TFLiteClassifier", Recording)
-    plain, _ = run(RunConfig().with_paths(db=tmp_path / "p.db"), str(CLIP), stop=threading.Event())
+    every_frame = {"per_second": 0, "uncertain_per_second": 0}  # the same crops either way, whatever confidence
+    plain, _ = run(RunConfig.model_validate({"classify": every_frame}).with_paths(db=tmp_path / "p.db"), str(CLIP),
+                   stop=threading.Event())
     plain_sizes = [len(batch) for batch in batches]
     batches.clear()
-    config = RunConfig.model_validate({"model": {"tta": "flip"}}).with_paths(db=tmp_path / "t.db")
+    config = RunConfig.model_validate({"model": {"tta": "flip"}, "classify": every_frame}).with_paths(
+        db=tmp_path / "t.db")
     stats, _ = run(config, str(CLIP), stop=threading.Event())
     assert stats.faces_classified == plain.faces_classified and stats.visits == 1
     assert [len(batch) for batch in batches] == [2 * n for n in plain_sizes]  # the faces, then their mirrors

@@ -53,14 +53,20 @@ class TrackEmotion:
     _recent: deque = field(default_factory=deque)
     counts: Counter = field(default_factory=Counter)
 
-    def update(self, probabilities: np.ndarray) -> str:
-        """Feed one frame's probabilities; returns the smoothed label for this frame."""
+    label: str | None = None
+
+    def update(self, probabilities: np.ndarray, frames: int = 1) -> str:
+        """Feed one classification's probabilities, standing for the last `frames` frames (the rate
+        cap classifies every few: the smoothing weighs it as that many frames of the same face);
+        returns the smoothed label for this frame."""
+        frames = max(1, frames)
         if self.mode == "ema":
+            weight = 1 - (1 - self.alpha) ** frames
             self._ema = probabilities.copy() if self._ema is None else (
-                self.alpha * probabilities + (1 - self.alpha) * self._ema)
+                weight * probabilities + (1 - weight) * self._ema)
             label = self.labels[int(np.argmax(self._ema))]
         elif self.mode == "vote":
-            self._recent.append(int(np.argmax(probabilities)))
+            self._recent.extend([int(np.argmax(probabilities))] * min(frames, self.window))
             while len(self._recent) > self.window:
                 self._recent.popleft()
             votes = Counter(self._recent)
@@ -70,7 +76,23 @@ class TrackEmotion:
         else:
             raise ValueError(f"smoothing mode {self.mode!r}: choose ema or vote")
         self.counts[label] += 1
+        self.label = label
         return label
+
+    def hold(self) -> str | None:
+        """A frame without a classification: it counts under the current smoothed label."""
+        if self.label is not None:
+            self.counts[self.label] += 1
+        return self.label
+
+    @property
+    def confidence(self) -> float | None:
+        """How settled the smoothed emotion is (top probability, or top vote share); None before any."""
+        if self.mode == "ema":
+            return None if self._ema is None else float(np.max(self._ema))
+        if not self._recent:
+            return None
+        return Counter(self._recent).most_common(1)[0][1] / len(self._recent)
 
     def visit(self, track_id: int, start: float, end: float, zone: str = NO_ZONE) -> Visit | None:
         total = sum(self.counts.values())

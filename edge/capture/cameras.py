@@ -65,8 +65,19 @@ class OpenCVCameraSource:
             self._capture = None
 
 
+def yuv_to_bgr(yuv: np.ndarray, height: int, width: int) -> np.ndarray:
+    """BGR from a YUV420 (I420) array as picamera2 returns it: (height * 3/2, stride) with the Y plane,
+    then U and V at half the stride per row; rows are padded to the stride, cut off here."""
+    if yuv.ndim != 2 or yuv.shape[0] < height * 3 // 2 or yuv.shape[1] < width:
+        raise SourceError(f"picamera: a YUV420 frame of shape {yuv.shape} for {width}x{height}; "
+                          "expected (height * 3/2, stride)")
+    return np.ascontiguousarray(cv2.cvtColor(yuv[: height * 3 // 2], cv2.COLOR_YUV2BGR_I420)[:, :width])
+
+
 class PiCameraSource:
-    """The Raspberry Pi camera through picamera2: the Y plane of a low-resolution YUV420 stream.
+    """The Raspberry Pi camera through picamera2: the Y plane of a low-resolution YUV420 stream, and
+    with `color` the BGR image converted from the same stream (its chroma planes), for a detector
+    that wants colour.
 
     picamera2 exists only on a Pi (Raspberry Pi OS's python3-picamera2), so it is imported
     here, when the source opens, and never at module import.
@@ -75,8 +86,8 @@ class PiCameraSource:
     live = True
     name = "picamera"
 
-    def __init__(self, width: int, height: int, fps: float) -> None:
-        self.width, self.height, self.fps = width, height, fps
+    def __init__(self, width: int, height: int, fps: float, color: bool = False) -> None:
+        self.width, self.height, self.fps, self.color = width, height, fps, color
         self._camera = None
         self._index = 0
 
@@ -116,8 +127,9 @@ class PiCameraSource:
         except Exception as exc:
             raise SourceError(f"picamera: capture failed ({exc})") from exc
         gray = np.ascontiguousarray(yuv[: self.height, : self.width])  # the Y plane of YUV420
+        color = yuv_to_bgr(yuv, self.height, self.width) if self.color else None
         self._index += 1
-        return Frame(gray, time.time(), self._index - 1, clock=time.monotonic())
+        return Frame(gray, time.time(), self._index - 1, color, clock=time.monotonic())
 
     def close(self) -> None:
         if self._camera is not None:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from edgeemo.edge.capture.frame import Frame, SourceError
 from edgeemo.preprocess import to_gray
@@ -93,3 +94,30 @@ class ImageSource:
 
     def close(self) -> None:
         self._files = []
+
+
+class MemorySource:
+    """Colour images held in memory, shown at `fps` from `clock_start` on the frames' clock: a scene
+    built by a benchmark or a test (a still store, a slow light change) replayed through the loop."""
+
+    live = False
+    name = "memory"
+
+    def __init__(self, images: list[np.ndarray], fps: float = 15.0, clock_start: float = 1000.0,
+                 wall_start: float = 1.8e9) -> None:
+        self.images, self.fps, self.clock_start, self.wall_start = images, fps, clock_start, wall_start
+        self._index = 0
+
+    def open(self) -> None:
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        if self._index >= len(self.images):
+            return None
+        image, media_s = self.images[self._index], self._index / self.fps
+        frame = Frame(to_gray(image), self.wall_start + media_s, self._index, image, clock=self.clock_start + media_s)
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        pass

@@ -29,7 +29,11 @@ class RuntimeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.frames = Counter("edgeemo_frames", "Frames processed", registry=self.registry)
-        self.faces = Counter("edgeemo_faces", "Face crops classified", ["zone"], registry=self.registry)
+        self.faces = Counter("edgeemo_faces", "Faces followed on a frame (classified, or held between two "
+                             "classifications by the rate cap)", ["zone"], registry=self.registry)
+        self.classifications = Counter("edgeemo_classifications", "Face crops classified", registry=self.registry)
+        self.detections_skipped = Counter("edgeemo_detections_skipped", "Detection frames skipped as nothing "
+                                          "moved (the motion gate)", registry=self.registry)
         self.visits = Counter("edgeemo_visits", "Visits recorded, by zone and dominant emotion (the model's labels)",
                               ["zone", "emotion"], registry=self.registry)
         self.inference_seconds = Histogram(
@@ -37,7 +41,7 @@ class RuntimeMetrics:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
         )
         self.detection_seconds = Histogram(
-            "edgeemo_detection_seconds", "Haar detection time per detected frame", registry=self.registry,
+            "edgeemo_detection_seconds", "Face detection time per detected frame", registry=self.registry,
             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
         )
         self.camera_up = Gauge("edgeemo_camera_up", "1 while the source delivers frames", registry=self.registry)

@@ -15,7 +15,7 @@ import numpy as np
 from edgeemo.edge.vision.detector import DetectorConfig
 from edgeemo.edge.vision.zones import ZoneMap
 from edgeemo.errors import EdgeemoError
-from edgeemo.preprocess import Box
+from edgeemo.preprocess import Box, to_gray
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 
@@ -25,6 +25,8 @@ def cascade_path() -> Path:
 
 
 class HaarDetector:
+    wants_color = False  # the cascade works on gray; no colour conversion is ever paid for it
+
     def __init__(self, config: DetectorConfig, downscale: bool = True, zones: ZoneMap | None = None) -> None:
         if not hasattr(cv2, "CascadeClassifier"):
             raise EdgeemoError(
@@ -38,13 +40,15 @@ class HaarDetector:
 
     def detect(self, gray: np.ndarray) -> list[Box]:
         """Face boxes (x, y, w, h) in the pixels of `gray`; excluded zones are blanked before scanning."""
+        if gray.ndim == 3:  # a colour image (e.g. `edgeemo detect` on a photo)
+            gray = to_gray(gray)
         height, width = gray.shape[:2]
         scale = min(1.0, self.config.detect_width / width) if self.downscale else 1.0
-        small = cv2.resize(gray, (round(width * scale), round(height * scale)),
+        small = cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))),
                            interpolation=cv2.INTER_AREA) if scale < 1.0 else gray
         if self.zones is not None:  # excluded areas are never even scanned
             small = self.zones.blank(small)
-        min_side = max(8, round(self.config.min_face_px * scale))
+        min_side = max(8, round(self.config.min_face() * scale))
         found = self.cascade.detectMultiScale(
             small, scaleFactor=self.config.scale_factor, minNeighbors=self.config.min_neighbors,
             minSize=(min_side, min_side),
