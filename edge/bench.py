@@ -79,7 +79,9 @@ def edge_pass(model: EdgeModel, config: RunConfig, uri: str) -> dict[str, Any]:
 
 def naive_pass(model: EdgeModel, config: RunConfig, uri: str) -> dict[str, Any]:
     source = _file_source(uri, config)
-    detector = TimedDetector(HaarDetector(config.detector, downscale=False))
+    # the naive baseline is fixed whatever the configured detector: Haar, 40 px faces, every full frame
+    haar = config.detector.model_copy(update={"kind": "haar", "min_face_px": 40})
+    detector = TimedDetector(HaarDetector(haar, downscale=False))
     frames = faces = 0
     started = time.perf_counter()
     try:

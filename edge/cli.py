@@ -225,8 +225,9 @@ PRIVACY_WARNING = ("PRIVACY WARNING: the picture shows the camera's view and may
 def _add_detect(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "detect", formatter_class=Formatter, help="the configured face detector on images (camera set-up)",
-        description="Prints the faces the configured detector ([detector] of --config; zones blanked as in "
-        "`edgeemo run`) finds in each image, with their sizes: check that shoppers at the back of the area are "
+        description="Prints the faces the configured detector ([detector] of --config) finds in each image, "
+        "with their sizes, keeping only those `edgeemo run` would (excluded zones blanked, box centres in an "
+        "analysed zone): check that shoppers at the back of the area are "
         "found and big enough. Writes no image unless --out is given.",
     )
     parser.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="images, or folders of images")
@@ -241,7 +242,7 @@ def _run_detect(args: argparse.Namespace) -> int:
 
     from edgeemo.cli_common import writable_folder
     from edgeemo.edge.config import load_config
-    from edgeemo.edge.survey import Found, detect_images, draw_found, image_files
+    from edgeemo.edge.survey import detect_images, draw_found, image_files
     from edgeemo.edge.vision.detector import make_detector
     from edgeemo.edge.vision.zones import ZoneMap
 
@@ -250,16 +251,17 @@ def _run_detect(args: argparse.Namespace) -> int:
     if args.out:
         writable_folder(args.out, "--out")
         print(PRIVACY_WARNING, file=sys.stderr)
-    detector = make_detector(config.detector, ZoneMap(config.zones))
-    unreadable = 0
-    for result in detect_images(detector, config.detector, files):
-        if not isinstance(result, Found):
+    zones = ZoneMap(config.zones)
+    detector = make_detector(config.detector, zones)
+    unreadable, written = 0, set()
+    for path, image, found in detect_images(detector, config.detector, zones, files):
+        if image is None or found is None:
             unreadable += 1
-            print(f"{result}: not a readable image, skipped", file=sys.stderr)
+            print(f"{path}: not a readable image, skipped", file=sys.stderr)
             continue
-        print(json.dumps(result.as_json()) if args.json else result.as_text(), flush=True)
+        print(json.dumps(found.as_json()) if args.json else found.as_text(), flush=True)
         if args.out:
-            draw_found(result.image, result, args.out)
+            draw_found(image, found, args.out, written)
     return 1 if unreadable else 0
 
 

@@ -146,6 +146,9 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
     gate = MotionGate(config.motion)
     schedule = ClassifySchedule(config.classify)
     held: tuple[list, list[str]] = ([], [])  # the last detection's boxes and zones, while nothing moves
+    # faces found by the last two detections: the gate may hold a detection only once two agree, so one
+    # missed face (or one false positive) is looked at again instead of being held for refresh_s
+    counts: tuple[int, int] = (-1, -2)
     last_detection = float("-inf")
     frame_shape: tuple[int, ...] | None = None
     while not parts.stop.is_set() and (max_frames is None or stats.frames < max_frames):
@@ -166,13 +169,15 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
                 _finish_tracks(parts, tracker.end_all(), emotions, stats, wall, schedule)
                 last_detection = float("-inf")
             gate.reset()
-            held = ([], [])
+            held, counts = ([], []), (-1, -2)
             frame_shape = frame.gray.shape
         if stats.frames % config.detector.every_n_frames == 0:
-            if gate.must_detect(frame.gray, now):
+            if gate.must_detect(frame.gray, now, force=counts[0] != counts[1]):
+                color = frame.bgr() if parts.detector.wants_color else None  # converted only when wanted
                 with parts.metrics.detection_seconds.time():
-                    found = parts.detector.detect(detector_input(parts.detector, frame.gray, frame.color))
+                    found = parts.detector.detect(detector_input(parts.detector, frame.gray, color))
                 held = _in_zones(parts.zones, found, frame.gray.shape)
+                counts = (len(held[0]), counts[0])
                 stats.faces_outside_zones += len(found) - len(held[0])
                 stats.detect_frames += 1
                 stats.detect_frames_with_face += bool(held[0])

@@ -110,8 +110,7 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
             if outbox is not None:
                 outbox.pump()
 
-        source = open_source(source_uri, config.source, stop, on_state=camera_state, keepalive=keepalive,
-                             color=detector.wants_color)
+        source = open_source(source_uri, config.source, stop, on_state=camera_state, keepalive=keepalive)
         cleanup.callback(source.close)
         analytics = Analytics(model.labels, config.store.bucket_s, config.tracker.max_age_s + 1.0, [store], [store],
                               zones.names, groups, {"name": model.path.name, "sha256": model.sidecar.sha256})

@@ -15,6 +15,7 @@ import numpy as np
 
 from edgeemo.edge.capture.files import IMAGE_SUFFIXES
 from edgeemo.edge.vision.detector import Detector, DetectorConfig, detector_input
+from edgeemo.edge.vision.zones import ZoneMap
 from edgeemo.errors import EdgeemoError
 from edgeemo.preprocess import to_gray
 
@@ -58,34 +59,43 @@ def image_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def detect_images(detector: Detector, config: DetectorConfig, files: list[Path]) -> Iterator[Found | Path]:
-    """Each file's faces, or the file itself when it is not a readable image."""
+def detect_images(detector: Detector, config: DetectorConfig, zones: ZoneMap,
+                  files: list[Path]) -> Iterator[tuple[Path, np.ndarray | None, Found | None]]:
+    """Each file, its decoded image and its faces as `edgeemo run` keeps them (excluded zones blanked,
+    then the box-centre rule); image and faces are None when the file is not a readable image."""
     for path in files:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
-            yield path
+            yield path, None, None
             continue
+        height, width = image.shape[:2]
         gray = to_gray(image)
         scored = getattr(detector, "detect_scored", None)
         if scored is not None:
-            boxes, scores = scored(detector_input(detector, gray, image))
-            rounded = [tuple(round(float(v)) for v in box) for box in boxes]
-            found = Found(path, image.shape[1], image.shape[0], config.describe(), rounded,
-                          [float(s) for s in scores])
+            found_boxes, found_scores = scored(detector_input(detector, gray, image))
+            pairs = [(tuple(round(float(v)) for v in box), float(score))
+                     for box, score in zip(found_boxes, found_scores)]
         else:
-            boxes = detector.detect(detector_input(detector, gray, image))
-            found = Found(path, image.shape[1], image.shape[0], config.describe(),
-                          [tuple(int(v) for v in box) for box in boxes], [None] * len(boxes))
-        yield found
+            pairs = [(tuple(int(v) for v in box), None) for box in detector.detect(detector_input(detector, gray, image))]
+        kept = [(box, score) for box, score in pairs if zones.zone_of(box, width, height) is not None]
+        yield path, image, Found(path, width, height, config.describe(), [box for box, _ in kept],
+                                 [score for _, score in kept])
 
 
-def draw_found(path: Path, found: Found, out: Path) -> Path:
-    """The image with its boxes and sizes drawn, written into folder `out`; returns the file written."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+def draw_found(image: np.ndarray, found: Found, out: Path, taken: set[str]) -> Path:
+    """`image` with its boxes and sizes drawn, written into folder `out` under a name not in `taken`
+    (two inputs called a.png in different folders, or a.png beside a.jpg, both survive)."""
+    image = image.copy()
     for (x, y, w, h) in found.boxes:
         cv2.rectangle(image, (x, y), (x + w, y + h), (0, 200, 0), 2)
         cv2.putText(image, f"{w}px", (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 200, 0), 1, cv2.LINE_AA)
-    target = out / f"{path.stem}.detected.png"
-    if not cv2.imwrite(str(target), np.ascontiguousarray(image)):
+    base = f"{found.image.stem}{found.image.suffix.replace('.', '_')}"
+    name, number = f"{base}.detected.png", 1
+    while name in taken or (out / name).exists():
+        number += 1
+        name = f"{base}-{number}.detected.png"
+    taken.add(name)
+    target = out / name
+    if not cv2.imwrite(str(target), image):
         raise EdgeemoError(f"--out {out}: could not write {target.name} there")
     return target

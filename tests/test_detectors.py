@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeemo.edge.capture.cameras import yuv_to_bgr
+from edgeemo.edge.capture.frame import Frame, SourceError, yuv_to_bgr
 from edgeemo.edge.vision.blazeface import (
     MODELS,
     BlazeFaceDetector,
@@ -191,7 +191,20 @@ def test_the_pi_cameras_yuv420_becomes_the_colour_frame_even_with_padded_rows() 
         chroma[:, :32] = plane
         padded[start:start + 12] = chroma.reshape(12, 96)
     assert np.array_equal(yuv_to_bgr(padded, 48, 64), back)
-    from edgeemo.edge.capture.frame import SourceError
-
+    for bad in (i420[:50], np.zeros((73, 65), np.uint8)):  # too short; odd stride
+        with pytest.raises(SourceError, match="YUV420"):
+            yuv_to_bgr(bad, 48, 64)
     with pytest.raises(SourceError, match="YUV420"):
-        yuv_to_bgr(i420[:50], 48, 64)
+        yuv_to_bgr(np.zeros((73, 64), np.uint8), 49, 64)  # odd height
+    # the frame converts only when asked, once
+    frame = Frame(i420[:48].copy(), 0.0, 0, yuv420=i420)
+    assert frame.color is None and np.array_equal(frame.bgr(), back) and frame.color is not None
+
+
+def test_blazeface_refuses_what_no_source_delivers_and_takes_what_they_do() -> None:
+    detector = BlazeFaceDetector(DetectorConfig())
+    for image in (np.zeros((0, 0, 3), np.uint8), np.zeros((10, 10, 4), np.uint8), np.zeros((10, 10, 1), np.uint8)):
+        assert detector.detect(image) == []
+    for image in (np.zeros((8, 8, 2), np.uint8), np.zeros((8, 8, 3), np.uint16)):
+        with pytest.raises(ValueError, match="8-bit gray, BGR or BGRA"):
+            detector.detect(image)

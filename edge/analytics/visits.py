@@ -87,12 +87,14 @@ class TrackEmotion:
 
     @property
     def confidence(self) -> float | None:
-        """How settled the smoothed emotion is (top probability, or top vote share); None before any."""
+        """How settled the smoothed emotion is (top probability, or the top label's votes over the window);
+        None before any classification."""
         if self.mode == "ema":
             return None if self._ema is None else float(np.max(self._ema))
         if not self._recent:
             return None
-        return Counter(self._recent).most_common(1)[0][1] / len(self._recent)
+        # top votes over the whole window: a new face's one vote is not yet a settled emotion
+        return Counter(self._recent).most_common(1)[0][1] / self.window
 
     def visit(self, track_id: int, start: float, end: float, zone: str = NO_ZONE) -> Visit | None:
         total = sum(self.counts.values())

@@ -65,19 +65,10 @@ class OpenCVCameraSource:
             self._capture = None
 
 
-def yuv_to_bgr(yuv: np.ndarray, height: int, width: int) -> np.ndarray:
-    """BGR from a YUV420 (I420) array as picamera2 returns it: (height * 3/2, stride) with the Y plane,
-    then U and V at half the stride per row; rows are padded to the stride, cut off here."""
-    if yuv.ndim != 2 or yuv.shape[0] < height * 3 // 2 or yuv.shape[1] < width:
-        raise SourceError(f"picamera: a YUV420 frame of shape {yuv.shape} for {width}x{height}; "
-                          "expected (height * 3/2, stride)")
-    return np.ascontiguousarray(cv2.cvtColor(yuv[: height * 3 // 2], cv2.COLOR_YUV2BGR_I420)[:, :width])
-
-
 class PiCameraSource:
-    """The Raspberry Pi camera through picamera2: the Y plane of a low-resolution YUV420 stream, and
-    with `color` the BGR image converted from the same stream (its chroma planes), for a detector
-    that wants colour.
+    """The Raspberry Pi camera through picamera2: the Y plane of a low-resolution YUV420 stream; the
+    stream rides along with the frame, so a detector that wants colour gets it converted from the
+    chroma planes (`Frame.bgr()`) and a gray-only detector never pays for it.
 
     picamera2 exists only on a Pi (Raspberry Pi OS's python3-picamera2), so it is imported
     here, when the source opens, and never at module import.
@@ -86,12 +77,15 @@ class PiCameraSource:
     live = True
     name = "picamera"
 
-    def __init__(self, width: int, height: int, fps: float, color: bool = False) -> None:
-        self.width, self.height, self.fps, self.color = width, height, fps, color
+    def __init__(self, width: int, height: int, fps: float) -> None:
+        self.width, self.height, self.fps = width, height, fps
         self._camera = None
         self._index = 0
 
     def open(self) -> None:
+        if self.width % 2 or self.height % 2:
+            raise SourceError(f"picamera: [source] width and height must be even for its YUV420 stream "
+                              f"(got {self.width}x{self.height})")
         try:
             from picamera2 import Picamera2
         except ImportError as exc:
@@ -126,10 +120,12 @@ class PiCameraSource:
             yuv = self._camera.capture_array("lores")
         except Exception as exc:
             raise SourceError(f"picamera: capture failed ({exc})") from exc
+        if yuv.ndim != 2 or yuv.shape[0] < self.height * 3 // 2 or yuv.shape[1] < self.width or yuv.shape[1] % 2:
+            raise SourceError(f"picamera: the lores stream delivered a {yuv.shape} array for "
+                              f"{self.width}x{self.height} YUV420")
         gray = np.ascontiguousarray(yuv[: self.height, : self.width])  # the Y plane of YUV420
-        color = yuv_to_bgr(yuv, self.height, self.width) if self.color else None
         self._index += 1
-        return Frame(gray, time.time(), self._index - 1, color, clock=time.monotonic())
+        return Frame(gray, time.time(), self._index - 1, clock=time.monotonic(), yuv420=yuv)
 
     def close(self) -> None:
         if self._camera is not None:

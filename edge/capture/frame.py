@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
 import numpy as np
 from pydantic import Field
 
@@ -47,10 +48,29 @@ class Frame:
     index: int
     color: np.ndarray | None = None
     clock: float | None = None  # None: the timestamp doubles as the clock (tests, simple sources)
+    yuv420: np.ndarray | None = None  # the Pi camera's raw stream, converted to colour only when asked
 
     @property
     def seconds(self) -> float:
         return self.clock if self.clock is not None else self.timestamp
+
+    def bgr(self) -> np.ndarray | None:
+        """The colour image: decoded by the source, or converted from its YUV420 stream on first use (only a
+        detector that wants colour asks, and only on the frames it runs on)."""
+        if self.color is None and self.yuv420 is not None:
+            height, width = self.gray.shape[:2]
+            self.color = yuv_to_bgr(self.yuv420, height, width)
+        return self.color
+
+
+def yuv_to_bgr(yuv: np.ndarray, height: int, width: int) -> np.ndarray:
+    """BGR from a YUV420 (I420) array as picamera2 returns it: (height * 3/2, stride) with the Y plane,
+    then U and V at half the stride per row; rows are padded to the stride, cut off here."""
+    if (yuv.ndim != 2 or height % 2 or width % 2 or yuv.shape[1] % 2 or yuv.shape[0] < height * 3 // 2
+            or yuv.shape[1] < width):
+        raise SourceError(f"picamera: a YUV420 frame of shape {yuv.shape} for {width}x{height}; expected "
+                          "(height * 3/2, stride) with an even width, height and stride")
+    return np.ascontiguousarray(cv2.cvtColor(yuv[: height * 3 // 2], cv2.COLOR_YUV2BGR_I420)[:, :width])
 
 
 class Source(Protocol):

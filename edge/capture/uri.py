@@ -14,14 +14,11 @@ from edgeemo.edge.capture.reconnect import ReconnectingSource
 
 def open_source(uri: str, config: SourceConfig, stop: threading.Event,
                 on_state: Callable[[bool], None] = lambda up: None,
-                keepalive: Callable[[], None] = lambda: None, color: bool = False) -> Source:
-    """The source `uri` names: 'picamera', a device index, a URL, a video file, an image file or folder.
-
-    `color`: the detector wants colour frames. OpenCV sources decode to colour anyway; the Pi
-    camera converts its YUV stream's chroma only when asked (a cost Haar never pays)."""
+                keepalive: Callable[[], None] = lambda: None) -> Source:
+    """The source `uri` names: 'picamera', a device index, a URL, a video file, an image file or folder."""
     inner: Source
     if uri == "picamera":
-        inner = PiCameraSource(config.width, config.height, config.fps, color=color)
+        inner = PiCameraSource(config.width, config.height, config.fps)
     elif uri.isdigit():
         inner = OpenCVCameraSource(int(uri), config.width, config.height, config.fps)
     elif "://" in uri:

@@ -214,6 +214,12 @@ class BlazeFaceDetector:
 
     def detect_scored(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, 4) float boxes in the frame's pixels (FER framing) and their scores, best first."""
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+            raise ValueError(f"BlazeFace takes 8-bit gray, BGR or BGRA frames, not {image.dtype} {image.shape}")
+        if image.size == 0:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        if image.ndim == 3 and image.shape[2] != 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR) if image.shape[2] == 4 else image[:, :, 0]
         tensor, letterbox = self.input_tensor(image)
         self.interpreter.set_tensor(self.input_index, tensor)
         self.interpreter.invoke()
@@ -225,9 +231,10 @@ class BlazeFaceDetector:
         boxes = decode_boxes(regressors[candidates], self.anchors[candidates], self.spec.input_size)
         boxes, kept = weighted_nms(boxes, scores[candidates], self.config.nms_iou)
         height, width = image.shape[:2]
-        boxes = self.framing.apply(letterbox.to_frame(boxes, self.spec.input_size, height, width))
-        large = boxes[:, 2] >= self.config.min_face()
-        return clip_boxes(boxes[large], kept[large], height, width)
+        boxes, kept = clip_boxes(self.framing.apply(letterbox.to_frame(boxes, self.spec.input_size, height, width)),
+                                 kept, height, width)
+        large = boxes[:, 2] >= self.config.min_face()  # after clipping: a sliver at the edge is no face to read
+        return boxes[large], kept[large]
 
     def detect(self, image: np.ndarray) -> list[Box]:
         """Face boxes (x, y, w, h) in the pixels of `image` (colour BGR or gray)."""

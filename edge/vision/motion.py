@@ -6,6 +6,8 @@ thumbnail of the last frame the detector saw; when too few pixels changed, the l
 detection still holds and the detector is skipped. A global brightness change (clouds, a
 light dimming) is subtracted before comparing, and a full detection runs at least every
 `refresh_s` so that a face that entered unnoticed, or one standing still, is never lost.
+The loop lets the gate hold a detection only once two detections in a row agree on the number
+of faces, so one missed face or one false positive is looked at again at once, not held.
 """
 
 from __future__ import annotations
@@ -51,12 +53,13 @@ class MotionGate:
         difference -= np.int16(round(float(difference.mean())))
         return float(np.count_nonzero(np.abs(difference) > self.config.pixel_change)) / difference.size
 
-    def must_detect(self, gray: np.ndarray, now: float) -> bool:
-        """True when the detector must run on this frame (and it becomes the new reference)."""
+    def must_detect(self, gray: np.ndarray, now: float, force: bool = False) -> bool:
+        """True when the detector must run on this frame (and it becomes the new reference); `force`:
+        the caller wants a detection whatever moved (its last two detections disagreed)."""
         if not self.config.enabled:
             return True
         thumb = self.thumbnail(gray)
-        stale = (self._reference is None or gray.shape != self._frame_shape
+        stale = (force or self._reference is None or gray.shape != self._frame_shape
                  or now - self._detected_at >= self.config.refresh_s or now < self._detected_at)
         if not stale and self.changed_share(thumb) < self.config.min_changed:
             return False
