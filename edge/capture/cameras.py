@@ -11,7 +11,7 @@ import time
 import cv2
 import numpy as np
 
-from edgeemo.edge.capture.frame import Frame, SourceError
+from edgeemo.edge.capture.frame import Frame, SourceError, check_yuv420
 from edgeemo.errors import first_line
 from edgeemo.preprocess import to_gray
 
@@ -120,9 +120,7 @@ class PiCameraSource:
             yuv = self._camera.capture_array("lores")
         except Exception as exc:
             raise SourceError(f"picamera: capture failed ({exc})") from exc
-        if yuv.ndim != 2 or yuv.shape[0] < self.height * 3 // 2 or yuv.shape[1] < self.width or yuv.shape[1] % 2:
-            raise SourceError(f"picamera: the lores stream delivered a {yuv.shape} array for "
-                              f"{self.width}x{self.height} YUV420")
+        check_yuv420(yuv, self.height, self.width)  # here, where a bad frame is a source failure
         gray = np.ascontiguousarray(yuv[: self.height, : self.width])  # the Y plane of YUV420
         self._index += 1
         return Frame(gray, time.time(), self._index - 1, clock=time.monotonic(), yuv420=yuv)

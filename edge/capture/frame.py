@@ -63,13 +63,19 @@ class Frame:
         return self.color
 
 
-def yuv_to_bgr(yuv: np.ndarray, height: int, width: int) -> np.ndarray:
-    """BGR from a YUV420 (I420) array as picamera2 returns it: (height * 3/2, stride) with the Y plane,
-    then U and V at half the stride per row; rows are padded to the stride, cut off here."""
+def check_yuv420(yuv: np.ndarray, height: int, width: int) -> None:
+    """Raise SourceError unless `yuv` is a (height * 3/2, stride) I420 array for a width x height frame
+    with an even width, height and stride (what the chroma planes need)."""
     if (yuv.ndim != 2 or height % 2 or width % 2 or yuv.shape[1] % 2 or yuv.shape[0] < height * 3 // 2
             or yuv.shape[1] < width):
         raise SourceError(f"picamera: a YUV420 frame of shape {yuv.shape} for {width}x{height}; expected "
                           "(height * 3/2, stride) with an even width, height and stride")
+
+
+def yuv_to_bgr(yuv: np.ndarray, height: int, width: int) -> np.ndarray:
+    """BGR from a YUV420 (I420) array as picamera2 returns it: (height * 3/2, stride) with the Y plane,
+    then U and V at half the stride per row; rows are padded to the stride, cut off here."""
+    check_yuv420(yuv, height, width)
     return np.ascontiguousarray(cv2.cvtColor(yuv[: height * 3 // 2], cv2.COLOR_YUV2BGR_I420)[:, :width])
 
 
