@@ -155,8 +155,8 @@ say "BlazeFace boxes, arm64 against x86: $BOXES"
 
 # -- on-device drift: arm64 LiteRT against this machine on the same faces
 if [ -d "$FER_TEST" ]; then
-    for model in fer_cnn_int8 ferplus_cnn_int8; do
-        [ -f "$REPO/models/$model.tflite" ] || continue
+    for shipped in "$REPO"/models/*_int8.tflite; do  # every shipped int8 model, the family's sizes included
+        model=$(basename "$shipped" .tflite)
         host_votes=() chroot_votes=()  # a FER+ model is scored on FER+ labels (the same faces either way)
         if [ "${model#ferplus}" != "$model" ] && [ -f "$FERPLUS_VOTES" ]; then
             host_votes=(--votes "$FERPLUS_VOTES") chroot_votes=(--votes /ferplus_votes.csv)

@@ -21,7 +21,7 @@ def assert_one_line_error(result, *fragments: str) -> None:
         assert fragment in lines[0]
 
 
-COMMANDS = ("train", "evaluate", "calibrate", "convert", "drift", "edgetpu-check", "run", "report", "bench", "detect", "model",
+COMMANDS = ("train", "evaluate", "teacher-targets", "calibrate", "convert", "drift", "edgetpu-check", "run", "report", "bench", "detect", "model",
             "zones", "hub")
 SUBCOMMANDS = {"model": ("install", "rollback", "status"), "zones": ("preview",),
                "hub": ("serve", "import", "export", "upkeep", "backup", "user", "store", "dead-letters", "bench")}

@@ -95,4 +95,28 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = (_add_train, _add_evaluate)
+def _add_teacher_targets(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "teacher-targets", formatter_class=Formatter, help="write a teacher model's outputs for distillation",
+        description="Run a trained model over every training face and write its probabilities to an .npz that "
+        "`edgeemo train --teacher-targets` reads: a student is then retrained without running the teacher. "
+        "Use a teacher trained with the student's --seed (the same honest validation split), or its knowledge "
+        "of the student's validation faces leaks into the student's validation figure.",
+    )
+    parser.add_argument("--model", required=True, type=Path, help="the teacher (.keras or .tflite, with its sidecar)")
+    parser.add_argument("--data", required=True, help="the training data's Kaggle folder tree (the student's --data)")
+    parser.add_argument("--out", required=True, type=Path, help="the targets file to write, e.g. runs/teacher.npz")
+    parser.add_argument("--tta", choices=("none", "flip"), default="flip",
+                        help="flip: average each face with its mirror image (training flips faces at random)")
+    parser.set_defaults(handler=_run_teacher_targets)
+
+
+def _run_teacher_targets(args: argparse.Namespace) -> int:
+    from edgeemo.train.teacher import write_teacher_targets
+
+    count = write_teacher_targets(args.model, args.data, args.out, args.tta)
+    print(f"wrote {args.out}: {args.model}'s outputs for {count} training faces")
+    return 0
+
+
+COMMANDS = (_add_train, _add_evaluate, _add_teacher_targets)

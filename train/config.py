@@ -33,14 +33,28 @@ AUGMENT_PRESETS = {
                          erase_prob=0.0),
 }
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
+BLOCKS = ("conv", "separable")
+ACTIVATIONS = ("relu", "relu6", "hard_swish", "swish")
 
 
 @dataclass
 class ModelConfig:
+    """The network's shape (edgeemo.train.model builds it): stages of blocks, each ending in a pool."""
+
     widths: tuple[int, ...] = (32, 64, 128, 256)
     convs_per_stage: tuple[int, ...] = (2, 2, 3, 2)
     stage_dropout: float = 0.1
     head_dropout: float = 0.4
+    blocks: str = "conv"  # conv: 3x3 convolutions; separable: depthwise 3x3 + pointwise 1x1
+    stem: int = 0  # separable only: channels of a plain 3x3 convolution before the first stage (0: none)
+
+    def __post_init__(self) -> None:
+        if self.blocks not in BLOCKS:
+            raise EdgeemoError(f"model.blocks {self.blocks!r}: choose one of {', '.join(BLOCKS)}")
+        if len(self.widths) != len(self.convs_per_stage) or not self.widths:
+            raise EdgeemoError("model.widths and model.convs_per_stage need one entry per stage, and one stage at least")
+        if min(self.widths) < 1 or min(self.convs_per_stage) < 1 or self.stem < 0:
+            raise EdgeemoError("model.widths, convs_per_stage must be at least 1 and model.stem 0 or more")
 
 
 def option(default: Any = MISSING, help: str = "", *, flag: str | None = None, choices: tuple[str, ...] = (),
@@ -78,6 +92,17 @@ class TrainConfig:
                                "(images without a majority are dropped)", metavar="CSV")
     targets: str = option("majority", "with --votes: one-hot majority labels, or the vote distribution as soft "
                           "targets", choices=TARGETS)
+    activation: str = option("relu", "the convolution blocks' activation (hard_swish: MobileNetV3's)",
+                             choices=ACTIVATIONS)
+    classes: str | None = option(None, "train on these labels only, comma-separated (happy,sad: a binary model); "
+                                 "faces of other labels are dropped from training and validation",
+                                 metavar="LABEL,LABEL")
+    teacher_targets: str | None = option(None, "distil: a teacher's outputs for the training faces (written by "
+                                         "`edgeemo teacher-targets`); each face's target becomes a mix of the "
+                                         "teacher's and its labels'", metavar="NPZ")
+    teacher_weight: float = option(0.5, "with --teacher-targets: the teacher's share of each target, 0..1")
+    teacher_temperature: float = option(1.0, "with --teacher-targets: soften the teacher's probabilities "
+                                        "(p^(1/T), renormalised) before mixing")
     input_size: tuple[int, int] = (48, 48)
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentSpec = option(  # noqa: RUF009 - option() returns a field()
@@ -104,6 +129,20 @@ class TrainConfig:
             raise EdgeemoError("--targets distribution needs --votes (the FER+ vote file)")
         if self.warmup_epochs < 0:
             raise EdgeemoError("--warmup-epochs must be 0 or more")
+        if self.activation not in ACTIVATIONS:
+            raise EdgeemoError(f"--activation {self.activation!r}: choose one of {', '.join(ACTIVATIONS)}")
+        if self.classes is not None and len(set(self.class_subset())) < 2:
+            raise EdgeemoError(f"--classes {self.classes!r}: name two or more different labels, e.g. happy,sad")
+        if not 0.0 <= self.teacher_weight <= 1.0:
+            raise EdgeemoError(f"--teacher-weight {self.teacher_weight}: must be between 0 and 1")
+        if not 0.0 < self.teacher_temperature < 100.0:
+            raise EdgeemoError(f"--teacher-temperature {self.teacher_temperature}: must be above 0 (1 = unchanged)")
+
+    def class_subset(self) -> tuple[str, ...] | None:
+        """The labels `--classes` keeps, in the order given (None: all of the data's labels)."""
+        if self.classes is None:
+            return None
+        return tuple(name.strip() for name in self.classes.split(",") if name.strip())
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"

@@ -54,11 +54,33 @@ class FaceDataset:
                            None if self.targets is None else self.targets[indices],
                            None if self.keys is None else self.keys[indices])
 
+    def only(self, classes: tuple[str, ...]) -> FaceDataset:
+        """The faces labelled one of `classes`, relabelled in that order (soft targets cut to those
+        columns and renormalised): a subset or binary model's data."""
+        unknown = [name for name in classes if name not in self.names]
+        if unknown:
+            raise EdgeemoError(f"--classes: {unknown[0]!r} is not a label of {self.source} "
+                               f"(its labels: {', '.join(self.names)})")
+        if len(set(classes)) != len(classes) or len(classes) < 2:
+            raise EdgeemoError(f"--classes {','.join(classes)}: name two or more different labels")
+        columns = np.array([self.names.index(name) for name in classes], dtype=np.int64)
+        new_index = np.full(len(self.names), -1, dtype=np.int64)
+        new_index[columns] = np.arange(len(classes))
+        keep = np.flatnonzero(new_index[self.labels] >= 0)
+        targets = None
+        if self.targets is not None:  # the majority is one of `classes`, so each row keeps some mass
+            targets = self.targets[keep][:, columns].astype(np.float32)
+            targets /= targets.sum(axis=1, keepdims=True)
+        return FaceDataset(self.images[keep], new_index[self.labels[keep]], f"{self.source} ({', '.join(classes)} only)",
+                           self.skipped, tuple(classes), targets, None if self.keys is None else self.keys[keep])
+
     def for_model(self, model_labels: tuple[str, ...] | list[str], model: str | Path = "the model") -> FaceDataset:
         """The same faces with label indices in the model's output order (the model may know more labels)."""
         model_labels = tuple(model_labels)
         if model_labels == self.names:
             return self
+        if set(model_labels) < set(self.names):  # a subset model (edgeemo train --classes): its faces only
+            return self.only(model_labels)
         missing = [name for name in self.names if name not in model_labels]
         if missing:
             raise EdgeemoError(f"{model}: its labels ({', '.join(model_labels)}) lack {', '.join(missing)} of "

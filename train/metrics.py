@@ -39,6 +39,24 @@ def roc_auc(is_positive: np.ndarray, scores: np.ndarray) -> float | None:
     return float((ranks[is_positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def roc_curve(is_positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false-positive rates, true-positive rates) at every distinct threshold, from (0, 0) to (1, 1).
+
+    Tied scores form one step, so the trapezoid area under these points equals `roc_auc`.
+    """
+    is_positive = np.asarray(is_positive, dtype=bool)
+    n_pos = int(is_positive.sum())
+    n_neg = len(is_positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("an ROC curve needs positives and negatives")
+    order = np.argsort(-np.asarray(scores), kind="mergesort")
+    ordered, positives = np.asarray(scores)[order], is_positive[order]
+    last_of_tie = np.concatenate([np.flatnonzero(np.diff(ordered)), [len(ordered) - 1]])
+    true_pos = np.cumsum(positives)[last_of_tie]
+    false_pos = (last_of_tie + 1) - true_pos
+    return (np.concatenate([[0.0], false_pos / n_neg]), np.concatenate([[0.0], true_pos / n_pos]))
+
+
 @dataclass
 class ClassMetrics:
     label: str

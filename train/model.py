@@ -1,32 +1,67 @@
-"""The compact FER CNN: a VGG-style stack of Edge-TPU-friendly ops.
+"""The compact FER CNNs: one builder for the VGG-style stack and the depthwise-separable family.
 
-Only Conv2D, BatchNorm (folded at conversion), ReLU, max pooling, global average pooling,
-Dense and Softmax. Input is raw grayscale 0..255; rescaling is the model's first layer.
+Only Edge-TPU-friendly ops: Conv2D, DepthwiseConv2D, BatchNorm (folded at conversion), ReLU /
+ReLU6 / hard-swish / swish, max pooling, global average pooling, Dense and Softmax. Input is raw
+grayscale 0..255; rescaling is the model's first layer.
 """
 
 from __future__ import annotations
 
 from edgeemo.labels import NUM_CLASSES
-from edgeemo.train.config import ModelConfig
+from edgeemo.train.config import ACTIVATIONS, ModelConfig
 from edgeemo.train.tfkeras import keras
 
 layers = keras.layers
 
 
+def activation(x, kind: str, name: str):
+    """The blocks' nonlinearity, built from plain layers so a saved model loads without custom objects.
+
+    hard_swish is x * relu6(x + 3) / 6 (MobileNetV3), written as Rescaling + ReLU(max 1) + Multiply.
+    """
+    if kind == "relu":
+        return layers.ReLU(name=f"{name}_relu")(x)
+    if kind == "relu6":
+        return layers.ReLU(max_value=6.0, name=f"{name}_relu6")(x)
+    if kind == "hard_swish":
+        gate = layers.Rescaling(1.0 / 6.0, offset=0.5, name=f"{name}_hs_scale")(x)
+        gate = layers.ReLU(max_value=1.0, name=f"{name}_hs_gate")(gate)
+        return layers.Multiply(name=f"{name}_hswish")([x, gate])
+    if kind == "swish":
+        return layers.Activation("swish", name=f"{name}_swish")(x)
+    raise ValueError(f"activation {kind!r}: choose one of {', '.join(ACTIVATIONS)}")
+
+
 def build_model(
-    spec: ModelConfig | None = None, input_size: tuple[int, int] = (48, 48), num_classes: int = NUM_CLASSES
+    spec: ModelConfig | None = None, input_size: tuple[int, int] = (48, 48), num_classes: int = NUM_CLASSES,
+    act: str = "relu",
 ) -> keras.Model:
-    """Stages of 3x3 Conv-BN-ReLU, each ending in 2x2 max pooling; weight decay lives in AdamW."""
+    """Stages of blocks, each stage ending in 2x2 max pooling; weight decay lives in AdamW.
+
+    `conv` blocks are 3x3 Conv-BN-act (VGG-style, the v2 models); `separable` blocks are a
+    3x3 depthwise Conv-BN-act then a 1x1 Conv-BN-act (MobileNetV1-style), after a plain
+    3x3 stem of `spec.stem` channels: about a ninth of the multiply-accumulates per channel.
+    """
     spec = spec or ModelConfig()
     height, width = input_size
     inputs = keras.Input((height, width, 1), name="face")
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
-    for stage, (filters, n_convs) in enumerate(zip(spec.widths, spec.convs_per_stage), start=1):
-        for conv in range(1, n_convs + 1):
-            name = f"s{stage}c{conv}"
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
+    if spec.blocks == "separable" and spec.stem:
+        x = layers.Conv2D(spec.stem, 3, padding="same", use_bias=False, name="stem")(x)
+        x = layers.BatchNormalization(name="stem_bn")(x)
+        x = activation(x, act, "stem")
+    for stage, (filters, n_blocks) in enumerate(zip(spec.widths, spec.convs_per_stage), start=1):
+        for block in range(1, n_blocks + 1):
+            name = f"s{stage}c{block}"
+            if spec.blocks == "separable":
+                x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_dw")(x)
+                x = layers.BatchNormalization(name=f"{name}_dw_bn")(x)
+                x = activation(x, act, f"{name}_dw")
+                x = layers.Conv2D(filters, 1, use_bias=False, name=name)(x)
+            else:
+                x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
             x = layers.BatchNormalization(name=f"{name}_bn")(x)
-            x = layers.ReLU(name=f"{name}_relu")(x)
+            x = activation(x, act, name)
         x = layers.MaxPooling2D(name=f"s{stage}_pool")(x)
         if spec.stage_dropout:
             x = layers.Dropout(spec.stage_dropout, name=f"s{stage}_drop")(x)

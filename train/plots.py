@@ -51,3 +51,17 @@ def confusion_matrix_figure(matrix: np.ndarray, labels: Sequence[str], out: Path
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
+
+
+def roc_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], title: str, out: Path) -> None:
+    """One ROC curve per run, its AUC in the legend, on one figure (the chance diagonal dashed)."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for name, (fpr, tpr, auc) in curves.items():
+        ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.4f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+    ax.set(xlabel="false-positive rate", ylabel="true-positive rate", title=title, xlim=(0, 1), ylim=(0, 1.005))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)

@@ -31,6 +31,7 @@ from edgeemo.train.init import init_provenance, load_initial_weights
 from edgeemo.train.metrics import classification_report
 from edgeemo.train.model import build_model, count_macs
 from edgeemo.train.plots import training_curves
+from edgeemo.train.teacher import mixed_targets, read_teacher_targets
 from edgeemo.train.tfkeras import keras, tf
 
 log = logging.getLogger(__name__)
@@ -41,11 +42,14 @@ HISTORY_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr",
 class AugmentedBatches(keras.utils.Sequence):
     """Shuffled, augmented batches; the order and augmentation depend only on (seed, epoch)."""
 
-    def __init__(self, data: FaceDataset, config: TrainConfig, class_weights: np.ndarray) -> None:
+    def __init__(self, data: FaceDataset, config: TrainConfig, class_weights: np.ndarray,
+                 teacher: np.ndarray | None = None) -> None:
         super().__init__()
         self.data = data
         self.config = config
         self.targets = training_targets(data, config.targets)
+        if teacher is not None:
+            self.targets = mixed_targets(self.targets, teacher, config.teacher_weight)
         self.weights = class_weights[data.labels].astype(np.float32)
         self.set_epoch(0)
 
@@ -229,11 +233,17 @@ def train(config: TrainConfig | None, run_dir: Path, resume: bool = False) -> Pa
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.precision == "bf16" else "float32")
     train_set, val_set = load_split(config.data, config.val_fraction, config.seed, config.input_size, config.votes)
+    if config.class_subset():
+        train_set, val_set = train_set.only(config.class_subset()), val_set.only(config.class_subset())
     log.info("training part: %s", train_set.summary())
     log.info("split (seed %d, no validation face copied in training): %d train, %d validation",
              config.seed, len(train_set), len(val_set))
     weights = class_weight_vector(train_set.class_counts(), config.class_weights)
-    batches = AugmentedBatches(train_set, config, weights)
+    teacher = None
+    if config.teacher_targets:
+        teacher = read_teacher_targets(config.teacher_targets, train_set, config.teacher_temperature)
+        log.info("distilling: %.0f%% of each target from %s", 100 * config.teacher_weight, config.teacher_targets)
+    batches = AugmentedBatches(train_set, config, weights, teacher)
     val_x, val_y = validation_arrays(val_set)
 
     if resume and state["epochs_done"] > 0:
@@ -241,7 +251,7 @@ def train(config: TrainConfig | None, run_dir: Path, resume: bool = False) -> Pa
         log.info("resuming after epoch %d (best %.4f at epoch %d)", state["epochs_done"],
                  state["best_val_accuracy"], state["best_epoch"])
     else:
-        model = build_model(config.model, config.input_size, len(train_set.names))
+        model = build_model(config.model, config.input_size, len(train_set.names), config.activation)
         if config.init_from:
             state["init"] = load_initial_weights(model, Path(config.init_from))
         _compile(model, config, len(batches))
@@ -260,7 +270,7 @@ def _export_best(config: TrainConfig, run_dir: Path, state: dict, val_x: np.ndar
     """Rebuild the model in float32, load the best weights, save it with its sidecar and curves."""
     keras.mixed_precision.set_global_policy("float32")
     names = val_set.names
-    model = build_model(config.model, config.input_size, len(names))
+    model = build_model(config.model, config.input_size, len(names), config.activation)
     model.load_weights(run_dir / "checkpoint" / "best.weights.h5")
     val_labels = val_set.labels
     val_report = classification_report(val_labels, model.predict(val_x, batch_size=256, verbose=0), names)
@@ -275,6 +285,9 @@ def _export_best(config: TrainConfig, run_dir: Path, state: dict, val_x: np.ndar
                   "validation faces with a pixel-identical copy in training moved to training"),
         **({"votes": str(config.votes), "labels_from": f"FER+ majority; trained on {config.targets}"}
            if config.votes else {}),
+        **({"classes": list(names)} if config.classes else {}),
+        **({"teacher_targets": str(config.teacher_targets), "teacher_weight": config.teacher_weight,
+            "teacher_temperature": config.teacher_temperature} if config.teacher_targets else {}),
         "n_train": n_train,
         "n_validation": len(val_labels),
         "epochs_run": state["epochs_done"],
