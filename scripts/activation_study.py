@@ -30,7 +30,7 @@ POSITIVE = "happy"  # the ROC's positive class: p(happy) ranks the faces
 def scored(model: Path, faces, positive: str) -> dict:
     """Accuracy, AUC and the ROC points of one binary model on one set of faces."""
     predictor = load_predictor(model)
-    faces = faces.for_model(predictor.labels, model)
+    faces = faces.for_model(predictor.labels, model, subset=True)
     probs = predict_all(predictor, faces.images, progress=False)
     column = predictor.labels.index(positive)
     is_positive = faces.labels == column

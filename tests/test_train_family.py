@@ -109,8 +109,15 @@ def test_a_subset_of_an_unknown_label_names_the_labels() -> None:
 
 def test_a_subset_model_is_evaluated_on_its_own_labels_only() -> None:
     data = faces([LABELS.index("happy"), LABELS.index("angry"), LABELS.index("sad")])
-    chosen = data.for_model(("happy", "sad"))
+    chosen = data.for_model(("happy", "sad"), subset=True)
     assert chosen.names == ("happy", "sad") and chosen.labels.tolist() == [0, 1]
+    with pytest.raises(EdgeemoError, match="lack"):  # a model not trained on a subset must know every label
+        data.for_model(("happy", "sad"))
+
+
+def test_a_subset_with_no_faces_is_refused() -> None:
+    with pytest.raises(EdgeemoError, match="no face of these labels"):
+        faces([LABELS.index("happy"), LABELS.index("sad")]).only(("angry", "fear"))
 
 
 def write_targets(path: Path, keys: list[str], probs: np.ndarray, labels: tuple[str, ...]) -> Path:

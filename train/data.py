@@ -67,6 +67,8 @@ class FaceDataset:
         new_index = np.full(len(self.names), -1, dtype=np.int64)
         new_index[columns] = np.arange(len(classes))
         keep = np.flatnonzero(new_index[self.labels] >= 0)
+        if len(keep) == 0:
+            raise EdgeemoError(f"--classes {','.join(classes)}: {self.source} holds no face of these labels")
         targets = None
         if self.targets is not None:  # the majority is one of `classes`, so each row keeps some mass
             targets = self.targets[keep][:, columns].astype(np.float32)
@@ -74,12 +76,17 @@ class FaceDataset:
         return FaceDataset(self.images[keep], new_index[self.labels[keep]], f"{self.source} ({', '.join(classes)} only)",
                            self.skipped, tuple(classes), targets, None if self.keys is None else self.keys[keep])
 
-    def for_model(self, model_labels: tuple[str, ...] | list[str], model: str | Path = "the model") -> FaceDataset:
-        """The same faces with label indices in the model's output order (the model may know more labels)."""
+    def for_model(self, model_labels: tuple[str, ...] | list[str], model: str | Path = "the model",
+                  subset: bool = False) -> FaceDataset:
+        """The same faces with label indices in the model's output order (the model may know more labels).
+
+        `subset`: the model was trained on a subset of the labels (`edgeemo train --classes`), so it
+        is scored on the faces of its own labels only; any other model must know every label here.
+        """
         model_labels = tuple(model_labels)
         if model_labels == self.names:
             return self
-        if set(model_labels) < set(self.names):  # a subset model (edgeemo train --classes): its faces only
+        if subset and set(model_labels) < set(self.names):
             return self.only(model_labels)
         missing = [name for name in self.names if name not in model_labels]
         if missing:

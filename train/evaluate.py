@@ -37,7 +37,8 @@ def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None 
         raise EdgeemoError("--write-calibration measures on the model's own validation split (--split validation "
                            "with --data its training data) or on your own labelled faces (--split own), never test")
     predictor = load_predictor(model_path)
-    dataset = _faces(model_path, data, split, predictor.input_size, votes).for_model(predictor.labels, model_path)
+    dataset = _faces(model_path, data, split, predictor.input_size, votes).for_model(
+        predictor.labels, model_path, subset=trained_on_subset(model_path))
     if tta != "none":
         plain = predictor.predict
         predictor.predict = lambda faces: predict_with_tta(plain, faces, tta)
@@ -89,6 +90,17 @@ def validation_split_of(model_path: Path) -> tuple[int, float]:
         raise EdgeemoError(f"{model_path}: its sidecar records no training split (made_by.config seed and "
                            "val_fraction); --split validation needs a model trained by `edgeemo train`")
     return int(config["seed"]), float(config["val_fraction"])
+
+
+def trained_on_subset(model_path: Path) -> bool:
+    """Whether `edgeemo train --classes` made this model (its sidecar, or its source's, records the classes)."""
+    from edgeemo.sidecar import sidecar_path
+
+    if not sidecar_path(model_path).exists():
+        return False
+    made_by = read_sidecar(model_path).made_by
+    trained = made_by.get("train") if isinstance(made_by.get("train"), dict) else {}  # an int8 model: its source's
+    return bool(made_by.get("classes") or trained.get("classes"))
 
 
 def _faces(model_path: Path, data: str, split: str, size: tuple[int, int], votes: Path | None) -> FaceDataset:
