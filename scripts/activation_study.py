@@ -3,7 +3,8 @@
 Each run is `edgeemo train --config PRESET --classes happy,sad --activation A --epochs N` (same
 seed, so the same honest validation split and augmentation); the runs are compared on their
 validation ROC curves (the choice) and then reported once on the test folder (happy and sad faces
-of FER-2013 PublicTest). Writes study.json, study.md (the table) and roc.png (one curve per run).
+of FER-2013 PublicTest). Writes study.json, study.md (the table), roc_validation.png and
+roc_test.png (one curve per run each).
 Runs already complete are reused, interrupted ones resumed.
 
     python scripts/activation_study.py --out reports/activation_study
@@ -63,8 +64,8 @@ def main() -> None:
         run = args.runs / act
         model = run / "model.keras"
         if not model.exists():
-            model = train(None if (run / "checkpoint" / "state.json").exists() else config, run,
-                          resume=(run / "checkpoint" / "state.json").exists())
+            started = (run / "checkpoint" / "state.json").exists()
+            model = train(None if started else config, run, resume=started)
         if val_faces is None:
             val_faces = load_split(config.data, config.val_fraction, config.seed, config.input_size)[1].only(CLASSES)
         made_by = json.loads(model.with_suffix(".json").read_text())["made_by"]

@@ -227,3 +227,20 @@ def test_a_teacher_file_with_scalars_where_lists_belong_is_refused(tmp_path: Pat
         np.savez(handle, keys=np.asarray("a/0.png"), probs=np.ones((1, 1), np.float32), labels=np.asarray("happy"))
     with pytest.raises(EdgeemoError, match="--teacher-targets"):
         read_teacher_targets(path, faces([LABELS.index("happy"), LABELS.index("sad")]))
+
+
+def test_flip_tta_averages_each_face_with_its_mirror_and_none_leaves_the_model_alone() -> None:
+    from edgeemo.train.predictors import Predictor, with_tta
+
+    def left_brightness(batch: np.ndarray) -> np.ndarray:  # p(first class) = the left half's share of the light
+        left = batch[:, :, : batch.shape[2] // 2].sum(axis=(1, 2)).astype(float)
+        share = left / batch.sum(axis=(1, 2))
+        return np.stack([share, 1 - share], axis=1)
+
+    plain = Predictor(left_brightness, (48, 48), ("a", "b"), "test")
+    face = np.ones((1, 48, 48), np.uint8)
+    face[:, :, :24] = 3  # three times brighter on the left
+    assert with_tta(plain, "none") is plain
+    assert np.allclose(plain.predict(face), [[0.75, 0.25]])
+    assert np.allclose(with_tta(plain, "flip").predict(face), [[0.5, 0.5]])
+    assert plain.predict is left_brightness  # the original predictor is not changed

@@ -12,8 +12,7 @@ from edgeemo.errors import EdgeemoError
 from edgeemo.sidecar import read_sidecar
 from edgeemo.train.data import FaceDataset, load_faces, load_split, unseen_mask
 from edgeemo.train.metrics import Report, classification_report
-from edgeemo.train.predictors import Predictor, load_predictor
-from edgeemo.tta import predict_with_tta
+from edgeemo.train.predictors import Predictor, load_predictor, with_tta
 
 
 def predict_all(predictor: Predictor, faces: np.ndarray, batch_size: int = 256, progress: bool = True) -> np.ndarray:
@@ -39,9 +38,7 @@ def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None 
     predictor = load_predictor(model_path)
     dataset = _faces(model_path, data, split, predictor.input_size, votes).for_model(
         predictor.labels, model_path, subset=trained_on_subset(model_path))
-    if tta != "none":
-        plain = predictor.predict
-        predictor.predict = lambda faces: predict_with_tta(plain, faces, tta)
+    predictor = with_tta(predictor, tta)
     probabilities = predict_all(predictor, dataset.images, progress=progress)
     report = classification_report(dataset.labels, probabilities, predictor.labels)
     if quantify:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,16 @@ class Predictor:
     input_size: tuple[int, int]
     labels: tuple[str, ...]
     kind: str  # "keras" or "tflite (<runtime>, <dtype> input)"
+
+
+def with_tta(predictor: Predictor, mode: str) -> Predictor:
+    """The same model with test-time augmentation `mode` (edgeemo.tta) around each call; "none": unchanged."""
+    from edgeemo.tta import predict_with_tta
+
+    if mode == "none":
+        return predictor
+    plain = predictor.predict
+    return replace(predictor, predict=lambda faces: predict_with_tta(plain, faces, mode))
 
 
 def load_predictor(model_path: Path, num_threads: int = 2) -> Predictor:

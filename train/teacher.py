@@ -9,7 +9,6 @@ student can be retrained without the teacher.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -17,23 +16,17 @@ import numpy as np
 from edgeemo.errors import EdgeemoError
 from edgeemo.train.data import FaceDataset
 
-log = logging.getLogger(__name__)
-
 
 def write_teacher_targets(model_path: Path, data: str, out: Path, tta: str = "flip", progress: bool = True) -> int:
     """Write the teacher's probabilities for every face of `data`'s training folder; returns the count."""
     from edgeemo.train.data import load_faces
     from edgeemo.train.evaluate import predict_all
-    from edgeemo.train.predictors import load_predictor
-    from edgeemo.tta import predict_with_tta
+    from edgeemo.train.predictors import load_predictor, with_tta
 
-    predictor = load_predictor(model_path)
+    predictor = with_tta(load_predictor(model_path), tta)
     faces = load_faces(data, "train", predictor.input_size)
     if faces.keys is None:
         raise EdgeemoError(f"{data}: teacher targets are matched to image files: use the Kaggle folder layout")
-    if tta != "none":
-        plain = predictor.predict
-        predictor.predict = lambda batch: predict_with_tta(plain, batch, tta)
     probs = predict_all(predictor, faces.images, progress=progress).astype(np.float32)
     tmp = out.with_name(f".tmp-{out.name}")
     try:

@@ -233,8 +233,9 @@ def train(config: TrainConfig | None, run_dir: Path, resume: bool = False) -> Pa
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.precision == "bf16" else "float32")
     train_set, val_set = load_split(config.data, config.val_fraction, config.seed, config.input_size, config.votes)
-    if config.class_subset():
-        train_set, val_set = train_set.only(config.class_subset()), val_set.only(config.class_subset())
+    subset = config.class_subset()
+    if subset:
+        train_set, val_set = train_set.only(subset), val_set.only(subset)
     log.info("training part: %s", train_set.summary())
     log.info("split (seed %d, no validation face copied in training): %d train, %d validation",
              config.seed, len(train_set), len(val_set))
