@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 from edgeemo.errors import EdgeemoError
 from edgeemo.labels import LABELS
+from edgeemo.sidecar import file_sha256
 from edgeemo.train.config import ACTIVATIONS, ModelConfig, from_settings
 from edgeemo.train.data import FaceDataset
 from edgeemo.train.metrics import roc_auc, roc_curve
-from edgeemo.train.teacher import mixed_targets, read_teacher_targets
+from edgeemo.train.teacher import mixed_targets, read_teacher_targets, teacher_provenance
 from tests.conftest import run_cli, write_folder_dataset
 
 TINY_SEPARABLE = ModelConfig(blocks="separable", stem=8, widths=(8, 16), convs_per_stage=(1, 2),
@@ -158,6 +159,19 @@ def test_bad_teacher_targets_are_refused_with_one_line(tmp_path: Path, keys, pro
             read_teacher_targets(path, student)
 
 
+def test_a_students_record_pins_its_teacher_file(tmp_path: Path) -> None:
+    path = tmp_path / "t.npz"
+    with open(path, "wb") as handle:
+        np.savez(handle, keys=np.asarray(["a/0.png"]), probs=np.ones((1, 1), np.float32),
+                 labels=np.asarray(["happy"]), model=np.asarray("models/teacher.keras"), tta=np.asarray("none"))
+    first = teacher_provenance(path)
+    assert first == {"teacher_targets": str(path), "teacher_targets_sha256": file_sha256(path),
+                     "teacher_model": "models/teacher.keras", "teacher_tta": "none"}
+    older = write_targets(tmp_path / "old.npz", ["a/0.png"], np.ones((1, 1)), ("happy",))  # no model, no tta
+    assert set(teacher_provenance(older)) == {"teacher_targets", "teacher_targets_sha256"}
+    assert teacher_provenance(older)["teacher_targets_sha256"] != first["teacher_targets_sha256"]
+
+
 def test_a_file_that_is_not_teacher_targets_is_refused(tmp_path: Path) -> None:
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip")
@@ -211,6 +225,8 @@ def test_a_binary_distilled_separable_run_through_the_cli(tmp_path: Path) -> Non
     assert sidecar["labels"] == ["happy", "sad"]
     made_by = sidecar["made_by"]
     assert made_by["classes"] == ["happy", "sad"] and made_by["teacher_weight"] == 0.7
+    assert made_by["teacher_targets_sha256"] == file_sha256(targets)
+    assert made_by["teacher_model"] == str(teacher_run / "model.keras") and made_by["teacher_tta"] == "flip"
     assert made_by["config"]["activation"] == "hard_swish"
     assert made_by["n_train"] + made_by["n_validation"] == 16
     evaluated = run_cli("evaluate", "--model", str(student_run / "model.keras"), "--data", str(data), "--json")

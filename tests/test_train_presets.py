@@ -69,3 +69,18 @@ def test_a_bad_preset_is_one_line_naming_the_setting(tmp_path: Path, text: str, 
         from_settings(read_preset(preset), str(preset))
     done = run_cli("train", "--config", str(preset), "--out", str(tmp_path / "run"))
     assert done.returncode != 0 and "Traceback" not in done.stderr and message.split("'")[0] in done.stderr
+
+
+@pytest.mark.parametrize("preset, num_classes, max_params, max_macs", [
+    ("ferplus_s.toml", 8, 600_000, 40_000_000),  # v3 S: a Pi 4's CPU
+    ("ferplus_s_conv.toml", 8, 600_000, 40_000_000),  # S with plain convolutions
+    ("ferplus_m.toml", 8, 8_000_000, 600_000_000),  # v3 M: a Pi 5's CPU or a Coral (not trained yet)
+])
+def test_each_family_preset_builds_a_network_within_its_budget(preset: str, num_classes: int, max_params: int,
+                                                               max_macs: int) -> None:
+    from edgeemo.train.model import build_model, count_macs
+
+    config = from_settings(read_preset(PRESETS / preset), preset)
+    model = build_model(config.model, config.input_size, num_classes, config.activation)
+    assert model.count_params() <= max_params and count_macs(model) <= max_macs
+    assert model.output_shape == (None, num_classes)

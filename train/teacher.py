@@ -85,6 +85,17 @@ def read_teacher_targets(path: str | Path, dataset: FaceDataset, temperature: fl
     return (chosen / totals).astype(np.float32)
 
 
+def teacher_provenance(path: str | Path) -> dict[str, str]:
+    """What a student's sidecar records of its teacher: the file, its sha256, the model and TTA that wrote it."""
+    from edgeemo.sidecar import file_sha256
+
+    path = Path(path)
+    with np.load(path, allow_pickle=False) as stored:  # already validated by read_teacher_targets
+        written_by = {name: str(stored[name]) for name in ("model", "tta") if name in stored.files}
+    return {"teacher_targets": str(path), "teacher_targets_sha256": file_sha256(path),
+            **{f"teacher_{name}": value for name, value in written_by.items()}}
+
+
 def mixed_targets(label_targets: np.ndarray, teacher: np.ndarray, weight: float) -> np.ndarray:
     """Each face's training target: (1 - weight) x its labels' target + weight x the teacher's."""
     if label_targets.shape != teacher.shape:

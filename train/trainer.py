@@ -31,7 +31,7 @@ from edgeemo.train.init import init_provenance, load_initial_weights
 from edgeemo.train.metrics import classification_report
 from edgeemo.train.model import build_model, count_macs
 from edgeemo.train.plots import training_curves
-from edgeemo.train.teacher import mixed_targets, read_teacher_targets
+from edgeemo.train.teacher import mixed_targets, read_teacher_targets, teacher_provenance
 from edgeemo.train.tfkeras import keras, tf
 
 log = logging.getLogger(__name__)
@@ -287,7 +287,7 @@ def _export_best(config: TrainConfig, run_dir: Path, state: dict, val_x: np.ndar
         **({"votes": str(config.votes), "labels_from": f"FER+ majority; trained on {config.targets}"}
            if config.votes else {}),
         **({"classes": list(names)} if config.classes else {}),
-        **({"teacher_targets": str(config.teacher_targets), "teacher_weight": config.teacher_weight,
+        **({**teacher_provenance(config.teacher_targets), "teacher_weight": config.teacher_weight,
             "teacher_temperature": config.teacher_temperature} if config.teacher_targets else {}),
         "n_train": n_train,
         "n_validation": len(val_labels),
