@@ -84,3 +84,21 @@ def test_each_family_preset_builds_a_network_within_its_budget(preset: str, num_
     model = build_model(config.model, config.input_size, num_classes, config.activation)
     assert model.count_params() <= max_params and count_macs(model) <= max_macs
     assert model.output_shape == (None, num_classes)
+
+
+def test_train_speed_reports_each_presets_network_and_throughput(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    preset = tmp_path / "tiny.toml"
+    preset.write_text('data = "faces"\nclasses = "happy,sad"\nbatch_size = 4\n[model]\nwidths = [4, 8]\nconvs_per_stage = [1, 1]\n')
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "train_speed.py"), str(preset), "--batches", "1",
+                           "--precision", "fp32"], check=False, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    assert row["preset"] == str(preset) and row["precision"] == "fp32" and row["blocks"] == "conv"
+    assert row["parameters"] < 2_000 and row["macs_per_face"] > 0 and row["images_per_s"] > 0
+    preset.write_text("[model]\nwidths = [4]\n")
+    refused = subprocess.run([sys.executable, str(REPO / "scripts" / "train_speed.py"), str(preset)], check=False,
+                             capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr and str(preset) in refused.stderr
