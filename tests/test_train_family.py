@@ -260,3 +260,17 @@ def test_flip_tta_averages_each_face_with_its_mirror_and_none_leaves_the_model_a
     assert np.allclose(plain.predict(face), [[0.75, 0.25]])
     assert np.allclose(with_tta(plain, "flip").predict(face), [[0.5, 0.5]])
     assert plain.predict is left_brightness  # the original predictor is not changed
+
+
+@pytest.mark.parametrize("text, native", [
+    ("processor\t: 0\nflags\t\t: fpu sse4_2 avx2 fma\n", False),  # AVX2 only: bf16 emulated
+    ("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n", True),
+    ("processor\t: 0\nFeatures\t: fp asimd bf16\n", True),  # not x86: not for this check to judge
+])
+def test_the_trainer_knows_when_bf16_would_be_emulated(tmp_path: Path, text: str, native: bool) -> None:
+    from edgeemo.train.trainer import cpu_has_native_bf16
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(text)
+    assert cpu_has_native_bf16(cpuinfo) is native
+    assert cpu_has_native_bf16(tmp_path / "absent") is True

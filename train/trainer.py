@@ -159,6 +159,17 @@ def truncate_history(path: Path, epochs_done: int) -> None:
         append_history(path, row)
 
 
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU computes bf16 itself (AVX512-BF16 or AMX); True where it cannot be told."""
+    try:
+        flags = set(cpuinfo.read_text(errors="replace").split())
+    except OSError:
+        return True
+    if "flags" not in flags:  # not an x86 Linux cpuinfo (an ARM one lists "Features")
+        return True
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
 def _current_lr(optimizer: keras.optimizers.Optimizer) -> float:
     """The learning rate in effect now (the optimizer may hold a value or a schedule)."""
     rate = optimizer.learning_rate
@@ -232,6 +243,9 @@ def train(config: TrainConfig | None, run_dir: Path, resume: bool = False) -> Pa
 
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.precision == "bf16" else "float32")
+    if config.precision == "bf16" and not cpu_has_native_bf16():
+        log.warning("this CPU has no AVX512-BF16/AMX: bf16 is emulated and trains several times slower; "
+                    "pass --precision fp32")
     train_set, val_set = load_split(config.data, config.val_fraction, config.seed, config.input_size, config.votes)
     subset = config.class_subset()
     if subset:
