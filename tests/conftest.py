@@ -103,6 +103,13 @@ def wait_for(predicate, timeout: float = 60, what: str = "the condition", every:
         time.sleep(every)
 
 
+def recent_day(days_ago: int = 2) -> int:
+    """00:00 UTC `days_ago` days back. Data sent live to a hub or stored on a device must start here, not
+    at a fixed date: the hub refuses, and the device prunes, what is older than their retention (90 days),
+    so a fixed 2026 date fails every such test from a day in 2027 on."""
+    return (int(time.time()) // 86400 - days_ago) * 86400
+
+
 def free_port() -> int:
     from edgeemo.hub.bench.servers import free_port as free
 

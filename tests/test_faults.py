@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from edgeemo.edge.analytics.store import AnalyticsStore
-from tests.conftest import CLIP, REPO, ReadOnlyDir, device_config, free_port, run_cli
+from tests.conftest import CLIP, REPO, ReadOnlyDir, device_config, free_port, recent_day, run_cli
 
 INT8 = REPO / "models" / "fer_cnn_int8.tflite"
 FLOAT = REPO / "models" / "fer_cnn.keras"
@@ -185,8 +185,9 @@ def test_nothing_piles_up_in_memory_while_the_broker_is_away(tmp_path: Path) -> 
     from edgeemo.labels import LABELS
 
     store = AnalyticsStore(tmp_path / "a.db")
+    first = recent_day()  # inside the store's retention: flush() prunes what is past it
     for minute in range(500):
-        store.add_aggregate(Aggregate(1.8e9 + 60.0 * minute, 60, LABELS, visits_by_emotion=Counter(happy=1)))
+        store.add_aggregate(Aggregate(float(first + 60 * minute), 60, LABELS, visits_by_emotion=Counter(happy=1)))
     store.flush()
     publisher = MqttPublisher(MqttConfig(enabled=True, host="127.0.0.1", port=free_port()), "s", "d")
     publisher.start()

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,9 @@ def dashboard(tmp_path: Path):
     db = tmp_path / "hub.db"
     database = open_database(str(db))
     loadgen.generate(database, stores=3, days=21)  # GENERATED load data: three stores, three weeks
-    write_batch(database, [minute("thin", 4, 3, ago=THIN_AGO)])  # seven visits: over k, far too few to read
+    thin = minute("thin", 4, 3, ago=THIN_AGO)  # seven visits: over k, far too few to read
+    write_batch(database, [thin])
+    (tmp_path / "thin-start").write_text(str(thin.start))  # which day the overview counts them in
     write_batch(database, [minute("glad", 9, 1, ago=80 + i) for i in range(1, 61)])  # 600 happy, 60 sad
     auth.add_user(database, "manager", "manager-password", "viewer")
     database.close()
@@ -127,7 +130,9 @@ def test_the_charts_draw_after_login(dashboard: str, tmp_path: Path) -> None:
         # when the test runs soon after midnight and glad's hour of visits spans two days)
         thin = page.locator("#overview-table tbody tr").filter(has=page.get_by_role("link", name="thin", exact=True))
         assert thin.count() == 1
-        thin_today = (time.time() - 60 * THIN_AGO) // 86400 == time.time() // 86400  # not just after midnight
+        generated = json.loads(page.locator("#overview-data").text_content())["generated_at"]
+        shown_day = datetime.fromisoformat(generated).timestamp() // 86400  # the page's today (UTC, thin's zone)
+        thin_today = int((tmp_path / "thin-start").read_text()) // 86400 == shown_day  # not just after midnight
         assert thin.locator(".imprecise").count() == 2 + thin_today  # (today,) 7 and 30 days: 7 is not a number
         assert page.locator("#overview-table tbody tr", has_text="load-000").locator(".interval").count() >= 2
         page.screenshot(path=str(tmp_path / "hub-overview.png"), full_page=True)

@@ -12,6 +12,7 @@ import pytest
 
 from edgeemo.hub.config import HubConfig, IngestSection, MqttSection
 from edgeemo.hub.db import open_database
+from tests.conftest import recent_day
 from tests.test_hub_hostile import payload_of
 from tests.test_payload import NOW
 
@@ -46,8 +47,9 @@ def test_a_poison_message_becomes_a_dead_letter_and_its_batch_is_stored(hub_url:
         hub.start()
         wait_for(lambda: hub.stats.subscribed, 60, "the hub's subscription")
         device, _ = connect(broker.port)
-        bodies = [payload_of("d1", 1, minute=0), payload_of("d2", 1, minute=0, zone="poison"),
-                  payload_of("d3", 1, minute=0), payload_of("d1", 2, minute=1)]
+        live = recent_day()  # the hub judges times by its own clock
+        bodies = [payload_of("d1", 1, minute=0, t0=live), payload_of("d2", 1, minute=0, zone="poison", t0=live),
+                  payload_of("d3", 1, minute=0, t0=live), payload_of("d1", 2, minute=1, t0=live)]
         for body in bodies:
             device.publish(f"edgeemo/s1/{json.loads(body)['device_id']}/aggregates", body, qos=1)
         wait_for(lambda: hub.stats.dead_letters == 1 and hub.stats.new == 3, 60, "three stored and a dead letter")
@@ -127,7 +129,7 @@ def test_a_database_outage_is_ridden_out_then_reported_and_the_watchdog_starves(
         assert health("/api/health").json()["status"] == "ok"
         postgres.halt()
         device, _ = connect(broker.port)
-        device.publish("edgeemo/s1/d1/aggregates", payload_of("d1", 1), qos=1).wait_for_publish(30)
+        device.publish("edgeemo/s1/d1/aggregates", payload_of("d1", 1, t0=recent_day()), qos=1).wait_for_publish(30)
         wait_for(hub.stalled, 120, "the held message to count as stalled")
         report = health("/api/health").json()
         assert report["status"] == "degraded" and any("ingest stalled" in p for p in report["problems"])

@@ -34,6 +34,7 @@ from tests.conftest import (
     device_config,
     free_port,
     new_postgres_database,
+    recent_day,
     start_cli,
     wait_for,
 )
@@ -41,7 +42,7 @@ from tests.conftest import (
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed")
 TEMPLATES = REPO / "deploy" / "roles" / "hub" / "templates"
 LABELS = FERPLUS_LABELS
-T0 = 1_795_000_000 - 1_795_000_000 % 60
+T0 = recent_day() + 10 * 3600  # 10:00 UTC two days ago: inside the hub's retention whenever this runs
 
 
 def payload(store: str, device: str, seq: int, visits: int = 1) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import io
 import logging
 import threading
@@ -27,6 +28,7 @@ from edgeemo.hub.config import HubConfig, WebSection
 from edgeemo.hub.db import open_database
 from edgeemo.hub.render import to_csv
 from edgeemo.hub.web import LOGIN_CSRF_COOKIE, create_app
+from edgeemo.hub.web import login as login_routes
 from edgeemo.hub.web.throttle import MAX_KEYS, LoginThrottle
 from edgeemo.hub.writer import write_batch
 from tests.test_hub_store import interval
@@ -137,23 +139,28 @@ def test_static_files_carry_the_security_headers(hub) -> None:
     assert response.headers["x-content-type-options"] == "nosniff" and response.headers["x-frame-options"] == "DENY"
 
 
-def test_failed_logins_are_logged_and_throttled_per_name_and_address(hub, caplog: pytest.LogCaptureFixture) -> None:
+def test_failed_logins_are_logged_and_throttled_per_name_and_address(hub, caplog: pytest.LogCaptureFixture,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     caplog.set_level(logging.WARNING)
     auth.add_user(hub, "adam", "admin-password", "admin")
-    web = WebSection(login_failures_per_name=3, login_failures_per_address=5, login_lockout_s=1)
+    now = [1000.0]  # the throttle's clock, moved by hand: Argon2 on a busy machine cannot outlast a lockout
+    monkeypatch.setattr(login_routes, "LoginThrottle", functools.partial(LoginThrottle, clock=lambda: now[0]))
+    web = WebSection(login_failures_per_name=3, login_failures_per_address=5, login_lockout_s=60)
     client = TestClient(create_app(HubConfig(web=web), hub), follow_redirects=False)
     for _ in range(3):
         assert log_in(client, "vera", "guess-number-x").status_code == 401
     locked = log_in(client, "vera", "viewer-password")  # the right password, but the name is locked
     assert locked.status_code == 429 and "too many failed logins" in locked.text
-    assert 1 <= int(locked.headers["retry-after"]) <= 1
+    assert int(locked.headers["retry-after"]) == 60
     failures = [r.getMessage() for r in caplog.records if r.getMessage().startswith("hub: failed login")]
     assert len(failures) == 3 and all("'vera'" in m and "guess-number-x" not in m for m in failures)
     assert not any("viewer-password" in r.getMessage() for r in caplog.records)
     assert log_in(client, "adam", "nope-nope-1").status_code == 401  # 4th from this address
     assert log_in(client, "adam", "nope-nope-2").status_code == 401  # 5th: the address is locked now
     assert log_in(client, "adam", "admin-password").status_code == 429
-    time.sleep(1.2)  # the lockout (1 s) has expired
+    now[0] += 30
+    assert log_in(client, "adam", "admin-password").status_code == 429  # still locked, half-way
+    now[0] += 31  # the lockout (60 s) has expired
     assert log_in(client, "vera", "viewer-password").status_code == 303
 
 

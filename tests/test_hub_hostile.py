@@ -26,9 +26,11 @@ from tests.test_payload import HOSTILE, NOW, T0, mutations
 
 
 def payload_of(device: str, seq: int, minute: int = 0, length_s: int = 60, zone: str = "all", visits: int = 1,
-               dwell: float = 4.0, store: str = "s1") -> bytes:
+               dwell: float = 4.0, store: str = "s1", t0: int = T0) -> bytes:
+    """A good payload `minute` minutes after `t0` (T0 for parse_message at the fixed NOW; recent_day() for a
+    live hub, which judges times by its own clock)."""
     return json.dumps(build_payload(
-        store_id=store, device_id=device, zone=zone, seq=seq, start=T0 + 60 * minute, length_s=length_s,
+        store_id=store, device_id=device, zone=zone, seq=seq, start=t0 + 60 * minute, length_s=length_s,
         labels=FERPLUS_LABELS, faces_seen=visits, visits_by_emotion={"happy": visits}, groups=DEFAULT_GROUPS,
         dwell_s_total=dwell, model=None)).encode()
 

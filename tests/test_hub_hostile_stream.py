@@ -21,7 +21,7 @@ import pytest
 
 from edgeemo.hub.bench.servers import Mosquitto
 from edgeemo.hub.db import open_database
-from tests.conftest import MOSQUITTO, free_port, start_cli, wait_for
+from tests.conftest import MOSQUITTO, free_port, recent_day, start_cli, wait_for
 from tests.test_hub_fleet import connect
 from tests.test_hub_hostile import payload_of
 from tests.test_payload import HOSTILE
@@ -76,9 +76,11 @@ def test_a_hostile_stream_stops_no_one(hub_url: str, tmp_path: Path) -> None:
         for attacker in attackers:
             attacker.start()
         good, _ = connect(broker.port, v5=False)
+        live = recent_day()  # the hub judges times by its own clock
         for seq in range(1, GOOD_INTERVALS + 1):  # while the attack flows: 5 devices, an interval each, 5 a second
             for d in range(GOOD_DEVICES):
-                info = good.publish(f"edgeemo/s1/good{d}/aggregates", payload_of(f"good{d}", seq, minute=seq), qos=1)
+                info = good.publish(f"edgeemo/s1/good{d}/aggregates", payload_of(f"good{d}", seq, minute=seq, t0=live),
+                                     qos=1)
                 info.wait_for_publish(60)
                 published[(f"good{d}", seq)] = time.monotonic()
             time.sleep(0.2)

@@ -70,7 +70,7 @@ def test_the_sealed_days_show_what_the_cells_show(hub_url: str) -> None:
 
 def test_raw_intervals_past_retention_are_dropped_and_the_rollups_stay(hub_url: str) -> None:
     database = open_database(hub_url)
-    old_start = NOW - NOW % 3600 - 200 * DAY
+    old_start = NOW - NOW % DAY - 200 * DAY + 10 * 3600  # 10:00 UTC: its two hours stay in one month
     if database.dialect == "postgresql":
         with database.transaction(write=True) as tx:  # as a hub running then would have made it
             partitions.ensure_months(tx, old_start, old_start)

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from edgeemo.hub.ingest import Interval, parse_message
 from edgeemo.hub.schema import INTERVALS, interval_row
 from edgeemo.hub.writer import write_batch
 from edgeemo.payload import build_payload
-from tests.conftest import REPO
+from tests.conftest import REPO, recent_day
 
 LABELS8 = loadgen.LABELS
 T0 = 1_795_000_000 - 1_795_000_000 % 3600  # an hour boundary in Nov 2026
@@ -225,8 +226,9 @@ def test_generated_load_data_has_the_rollups_ingest_would_make(tmp_path: Path) -
     generated.close()
 
 
-def _device_db(path: Path, rows: int) -> Path:
-    """A device database of schema version 2 as `edgeemo run` writes it (rows of one zone)."""
+def _device_db(path: Path, rows: int, first: int) -> Path:
+    """A device database of schema version 2 as `edgeemo run` writes it (rows of one zone, a minute each from
+    `first`)."""
     from edgeemo.edge.analytics.schema import SCHEMA
 
     with sqlite3.connect(path) as connection:
@@ -236,13 +238,14 @@ def _device_db(path: Path, rows: int) -> Path:
             visits = m % 3
             connection.execute("INSERT INTO aggregates (start, zone, length_s, faces_seen, visits, emotions, "
                                "satisfaction, dwell_s_total, labels, seq, groups, sent) VALUES (?,?,?,?,?,?,?,?,?,?,?,0)",
-                               (T0 + 60 * m, "all", 60, visits, visits, json.dumps({"happy": visits}), None,
+                               (first + 60 * m, "all", 60, visits, visits, json.dumps({"happy": visits}), None,
                                 5.0 * visits, json.dumps(LABELS8), m + 1, json.dumps(DEFAULT_GROUPS.as_dict())))
     return path
 
 
 def test_import_twice_stores_once_and_export_suppresses_small_buckets(hub_url: str, tmp_path: Path) -> None:
-    device_db = _device_db(tmp_path / "device.db", rows=150)  # 2.5 hours; 150 visits
+    day = recent_day()  # the import refuses what is past the hub's retention, by the hub's clock
+    device_db = _device_db(tmp_path / "device.db", rows=150, first=day + 10 * 3600)  # 10:00-12:30; 150 visits
     command = [sys.executable, "-m", "edgeemo", "hub"]
     first = subprocess.run([*command, "import", str(device_db), "--db", hub_url, "--store", "s9", "--device", "pi"],
                            cwd=REPO, capture_output=True, text=True, check=False)
@@ -250,7 +253,8 @@ def test_import_twice_stores_once_and_export_suppresses_small_buckets(hub_url: s
     second = subprocess.run([*command, "import", str(device_db), "--db", hub_url, "--store", "s9", "--device", "pi"],
                             cwd=REPO, capture_output=True, text=True, check=False)
     assert "0 new, 0 changed, 150 already there" in second.stdout, second.stderr
-    export = [*command, "export", "--db", hub_url, "--since", "2026-11-01", "--until", "2026-12-01",
+    since, until = (time.strftime("%Y-%m-%d", time.gmtime(t)) for t in (day, day + 86400))
+    export = [*command, "export", "--db", hub_url, "--since", since, "--until", until,
               "--bucket", "hour", "--format", "json"]
     hours = json.loads(subprocess.run([*export, "--min-visits", "1"], cwd=REPO, capture_output=True,
                                       text=True, check=False).stdout)["stores"][0]["series"]

@@ -127,8 +127,9 @@ def build(path: Path, small_seed: int, big_change: bool = False):
     rows = fleet(small_seed, big_change)
     for i in range(0, len(rows), 5000):
         write_batch(database, rows[i:i + 5000], now=NOW)
-    with database.transaction(write=True) as tx:  # the devices' last report is the same minute in every fleet
-        tx.run("UPDATE devices SET last_seen = ?, last_start = ?", (NOW, NOW - 60))
+    with database.transaction(write=True) as tx:  # the devices' last report is the same, long past, in every fleet:
+        # stale in every battery (a recent one would turn stale on the pages between two batteries)
+        tx.run("UPDATE devices SET last_seen = ?, last_start = ?", (NOW, NOW - 86400))
     auth.add_user(database, "vera", "viewer-password", "viewer")
     return database
 
