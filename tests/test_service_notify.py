@@ -60,7 +60,7 @@ class Listener:
 
 
 def test_ready_then_repeated_watchdog_from_a_real_run(tmp_path: Path, three_visits_clip: Path) -> None:
-    interval = 1.0
+    interval = 4.0  # pings every 2 s: a busy CI machine's stalls stay far below one interval
     listener = Listener(tmp_path / "notify.sock")
     config = device_config(tmp_path / "edgeemo.toml", source={"realtime": True})
     env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": str(int(interval * 1e6))}
@@ -74,7 +74,7 @@ def test_ready_then_repeated_watchdog_from_a_real_run(tmp_path: Path, three_visi
     ready, pings, stopping = listener.messages("READY=1"), listener.messages("WATCHDOG=1"), listener.messages("STOPPING=1")
     assert len(ready) == 1 and len(stopping) == 1
     assert ready[0] < pings[0] and pings[-1] < stopping[0]
-    assert len(pings) >= 20  # 23 s of clip, a ping every 0.5 s (half the interval) while frames flow
+    assert len(pings) >= 8  # 23 s of clip, a ping every 2 s (half the interval) while frames flow
     gaps = np.diff(pings)
     print(f"watchdog: {len(pings)} pings, longest gap {gaps.max():.3f} s (interval {interval} s)")
     assert gaps.max() < interval  # never a whole watchdog interval without a ping while frames flow
