@@ -74,7 +74,8 @@ def test_a_bad_preset_is_one_line_naming_the_setting(tmp_path: Path, text: str, 
 @pytest.mark.parametrize("preset, num_classes, max_params, max_macs", [
     ("ferplus_s.toml", 8, 600_000, 40_000_000),  # v3 S: a Pi 4's CPU
     ("ferplus_s_conv.toml", 8, 600_000, 40_000_000),  # S with plain convolutions
-    ("fer_s_conv.toml", 7, 600_000, 40_000_000),  # its 7-class FER-2013 variant
+    ("fer_s.toml", 7, 600_000, 40_000_000),  # its 7-class FER-2013 variant (int8 drift gate missed: not shipped)
+    ("fer_s_conv.toml", 7, 600_000, 40_000_000),  # the same with plain convolutions (stopped after 3 epochs)
     ("ferplus_m.toml", 8, 8_000_000, 600_000_000),  # v3 M: a Pi 5's CPU or a Coral (not trained yet)
 ])
 def test_each_family_preset_builds_a_network_within_its_budget(preset: str, num_classes: int, max_params: int,
