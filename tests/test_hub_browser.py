@@ -69,7 +69,9 @@ def dashboard(tmp_path: Path):
             httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
             break
         except httpx.TransportError:
-            assert time.monotonic() < deadline and process.poll() is None, process.communicate()[0]
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()  # before reading its output: a live server's would never end
+                pytest.fail(f"hub serve did not answer: {process.communicate()[0][-2000:]}")
             time.sleep(0.1)
     yield f"http://127.0.0.1:{port}"
     process.terminate()
