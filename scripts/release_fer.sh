@@ -1,7 +1,7 @@
 #!/bin/sh
 # How a 7-class FER-2013 family member (not the default fer_cnn: scripts/release_model.sh) and its
 # numbers in models/MODEL_CARD.md are made from a run:
-#   sh scripts/release_fer.sh runs/fer_s_conv ../shared/data/fer2013 fer_s
+#   sh scripts/release_fer.sh runs/fer_s ../shared/data/fer2013 fer_s
 # Writes models/NAME.{keras,json}, models/NAME_int8.{tflite,json} (+ drift report) and the measurements
 # under reports/NAME/ (FER-2013 PublicTest is only evaluated here, never used for a choice).
 set -eu

@@ -53,7 +53,6 @@ def dashboard(tmp_path: Path):
     loadgen.generate(database, stores=3, days=21)  # GENERATED load data: three stores, three weeks
     thin = minute("thin", 4, 3, ago=THIN_AGO)  # seven visits: over k, far too few to read
     write_batch(database, [thin])
-    (tmp_path / "thin-start").write_text(str(thin.start))  # which day the overview counts them in
     write_batch(database, [minute("glad", 9, 1, ago=80 + i) for i in range(1, 61)])  # 600 happy, 60 sad
     auth.add_user(database, "manager", "manager-password", "viewer")
     database.close()
@@ -73,7 +72,7 @@ def dashboard(tmp_path: Path):
                 process.kill()  # before reading its output: a live server's would never end
                 pytest.fail(f"hub serve did not answer: {process.communicate()[0][-2000:]}")
             time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}", thin.start  # the hub, and the day the overview counts thin's visits in
     process.terminate()
     process.wait(timeout=30)
 
@@ -89,7 +88,8 @@ def minute(store: str, happy: int, sad: int, ago: int = 1):
     return parse_message(store, "cam-1", json.dumps(payload).encode(), 1 << 16, now + 3600)
 
 
-def test_the_charts_draw_after_login(dashboard: str, tmp_path: Path) -> None:
+def test_the_charts_draw_after_login(dashboard: tuple[str, int], tmp_path: Path) -> None:
+    hub, thin_start = dashboard
     playwright_sync = pytest.importorskip("playwright.sync_api")
     errors: list[str] = []
     with playwright_sync.sync_playwright() as driver:
@@ -97,7 +97,7 @@ def test_the_charts_draw_after_login(dashboard: str, tmp_path: Path) -> None:
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.goto(f"{dashboard}/stores/load-001?days=14")
+        page.goto(f"{hub}/stores/load-001?days=14")
         assert "/login" in page.url  # no session: the login page
         page.fill("input[name=name]", "manager")
         page.fill("input[name=password]", "not-the-password")
@@ -108,7 +108,7 @@ def test_the_charts_draw_after_login(dashboard: str, tmp_path: Path) -> None:
         page.fill("input[name=name]", "manager")
         page.fill("input[name=password]", "manager-password")
         page.click("button[type=submit]")
-        page.wait_for_url(f"{dashboard}/stores/load-001?days=14")  # back where the login began
+        page.wait_for_url(f"{hub}/stores/load-001?days=14")  # back where the login began
         page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('emotion-chart'))")
         series = page.evaluate(DRAWN, "series-chart")
         assert series["labels"] == ["satisfaction index", "95% interval", "95% interval (low)", "raw count", "visits"]
@@ -122,7 +122,7 @@ def test_the_charts_draw_after_login(dashboard: str, tmp_path: Path) -> None:
         assert page.locator("#heatmap td[class^=heat-]").count() == 7 * 24
         screenshot = tmp_path / "hub-store.png"
         page.screenshot(path=str(screenshot), full_page=True)
-        page.goto(f"{dashboard}/")
+        page.goto(f"{hub}/")
         page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('overview-chart'))")
         overview = page.evaluate(DRAWN, "overview-chart")
         assert overview["categories"] == ["glad", "load-000", "load-001", "load-002", "thin"]
@@ -134,11 +134,11 @@ def test_the_charts_draw_after_login(dashboard: str, tmp_path: Path) -> None:
         assert thin.count() == 1
         generated = json.loads(page.locator("#overview-data").text_content())["generated_at"]
         shown_day = datetime.fromisoformat(generated).timestamp() // 86400  # the page's today (UTC, thin's zone)
-        thin_today = int((tmp_path / "thin-start").read_text()) // 86400 == shown_day  # not just after midnight
+        thin_today = thin_start // 86400 == shown_day  # not just after midnight
         assert thin.locator(".imprecise").count() == 2 + thin_today  # (today,) 7 and 30 days: 7 is not a number
         assert page.locator("#overview-table tbody tr", has_text="load-000").locator(".interval").count() >= 2
         page.screenshot(path=str(tmp_path / "hub-overview.png"), full_page=True)
-        page.goto(f"{dashboard}/compare?stores=load-000&stores=glad&stores=thin&days=14")
+        page.goto(f"{hub}/compare?stores=load-000&stores=glad&stores=thin&days=14")
         page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('compare-chart'))")
         compare = page.evaluate(DRAWN, "compare-chart")
         assert compare["labels"][:3] == ["load-000", "load-000 95% interval", "load-000 95% interval (low)"]
