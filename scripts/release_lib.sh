@@ -1,4 +1,4 @@
-# Shared by scripts/release_model.sh and scripts/release_ferplus.sh (sourced, not run).
+# Shared by scripts/release_model.sh and scripts/release_family.sh (sourced, not run).
 
 logged() {  # logged LOG CMD...: run, keep the output in LOG and show it; fail when CMD fails
     log=$1; shift
