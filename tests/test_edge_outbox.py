@@ -93,6 +93,7 @@ def test_nothing_is_lost_across_an_outage_and_a_restart_while_the_broker_is_down
     assert sum(row["visits"] for row in stored.values()) == 5  # 3 shoppers, then 1, then 1
 
 
+@pytest.mark.slow  # a real run of the clip against a real broker, ~27 s; in make test-all (CI), out of the fast suite so it stays under 8 minutes
 def test_a_resend_request_is_answered_from_the_database(tmp_path: Path, broker: int, three_visits_clip: Path) -> None:
     db = tmp_path / "device.db"
     first = _device(tmp_path, broker, db, CLIP)

@@ -201,6 +201,7 @@ def fleets(tmp_path_factory) -> dict[str, dict]:
     return answers
 
 
+@pytest.mark.slow  # the 857-question battery over four fleets, ~70 s; in make test-all (CI), out of the fast suite so it stays under 8 minutes
 @pytest.mark.parametrize("read", ["", ", sealed"])
 def test_what_a_group_under_k_holds_changes_no_answer(fleets, read: str) -> None:
     one, other = fleets["one" + read], fleets["other small groups" + read]
@@ -209,11 +210,13 @@ def test_what_a_group_under_k_holds_changes_no_answer(fleets, read: str) -> None
     assert differing == []
 
 
+@pytest.mark.slow  # the battery's fleets (see above)
 def test_the_sealed_days_answer_as_the_cells_do(fleets) -> None:
     cells, sealed = fleets["one"], fleets["one, sealed"]
     assert [key for key in cells if cells[key] != sealed[key]] == []
 
 
+@pytest.mark.slow  # the battery's fleets (see above)
 def test_the_battery_sees_a_change_in_a_cell_of_k_or_more(fleets) -> None:
     one, changed = fleets["one"], fleets["one big change"]
     differing = [key for key in one if one[key] != changed[key]]
@@ -306,6 +309,7 @@ def _device_db(path: Path, small_seed: int) -> Path:
     return path
 
 
+@pytest.mark.slow  # every range, bucket, zone and k of edgeemo report, ~60 s; in make test-all (CI), out of the fast suite so it stays under 8 minutes
 def test_edgeemo_report_differences_recover_nothing_either(tmp_path: Path) -> None:
     """`edgeemo report` on a device: other ranges (cut mid-hour), buckets, zones and k, the same answers
     whatever the hours under k hold, even whether anyone came in them."""

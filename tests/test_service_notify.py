@@ -59,6 +59,7 @@ class Listener:
         self.socket.close()
 
 
+@pytest.mark.slow  # a real run with a 4 s watchdog, ~24 s; the fake-clock tests stay fast; in make test-all (CI), out of the fast suite so it stays under 8 minutes
 def test_ready_then_repeated_watchdog_from_a_real_run(tmp_path: Path, three_visits_clip: Path) -> None:
     interval = 4.0  # pings every 2 s: a busy CI machine's stalls stay far below one interval
     listener = Listener(tmp_path / "notify.sock")
