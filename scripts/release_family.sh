@@ -7,6 +7,7 @@
 # Writes models/NAME.{keras,json}, models/NAME_int8.{tflite,json} (+ drift report), for FER+ the calibration
 # set calibration/ferplus_train_500.{npz,json} when missing, and the measurements under reports/NAME/
 # (reports/ferplus/ for ferplus_cnn). The test split is only evaluated here, never used for a choice.
+# shellcheck disable=SC2086  # LABELS, CALIB and others are zero or more words, split on purpose
 set -eu
 RUN=${1:?run directory}
 FER=${2:?FER-2013 root holding train/ and test/}
@@ -24,8 +25,6 @@ if [ -n "$VOTES" ]; then
 fi
 . "$(dirname "$0")/release_lib.sh"
 ship_model "$RUN" "$NAME"
-# shellcheck disable=SC2086  # LABELS and CALIB are zero or two words
-{
 # the model's confusion on its own validation split: the calibration the corrected index is made with
 edgeemo evaluate --model "models/$NAME.keras" --data "$FER/train" $LABELS --split validation \
     --write-calibration --json > "$OUT/float_validation.json"
@@ -55,4 +54,3 @@ edgeemo evaluate --model "models/${NAME}_int8.tflite" --data "$FER/test" $LABELS
     > "reports/quantify/${NAME}_int8_publictest.json"
 edgeemo drift --float "models/$NAME.keras" --int8 "models/${NAME}_int8.tflite" --data "$FER/test" $LABELS \
     --max-drop 0.3 --min-agreement 0.985 --out "$OUT/drift_test" || echo "drift targets missed on test"
-}
