@@ -12,6 +12,14 @@ import numpy as np
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels of the given image
 
+# How a small crop is enlarged to the model's input. Chosen on the FER+ validation split
+# (faces shrunk to 24-40 px and brought back): bicubic reads +1.5 pt (32 px) and +3.4 pt (24 px)
+# more faces right than bilinear and ties Lanczos (which does worse behind JPEG) at a fifth of
+# its cost. Shrinking stays area-averaged. Training brings its store-camera faces back through
+# this same function, so a model and the runtime cannot disagree about it.
+ENLARGE = cv2.INTER_CUBIC
+SHRINK = cv2.INTER_AREA
+
 
 def to_gray(image: np.ndarray) -> np.ndarray:
     """Grayscale uint8 view of a gray, BGR or BGRA image."""
@@ -55,6 +63,6 @@ def face_input(
     height, width = size
     if gray.shape != (height, width):
         shrinking = gray.shape[0] > height or gray.shape[1] > width
-        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        interpolation = SHRINK if shrinking else ENLARGE
         gray = cv2.resize(gray, (width, height), interpolation=interpolation)
     return np.ascontiguousarray(gray)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edgeemo.train.camera import store_camera
 from edgeemo.train.config import AugmentSpec
 
 
@@ -17,14 +18,19 @@ def augment_batch(faces: np.ndarray, rng: np.random.Generator, spec: AugmentSpec
     scales = rng.uniform(1 - spec.max_zoom, 1 + spec.max_zoom, n)
     shifts = rng.uniform(-spec.max_shift, spec.max_shift, (n, 2)) * (width, height)
     flips = rng.random(n) < 0.5 if spec.flip else np.zeros(n, dtype=bool)
+    through_camera = rng.random(n) < spec.camera_prob
     for i in range(n):
         face = faces[i][:, ::-1] if flips[i] else faces[i]
         matrix = cv2.getRotationMatrix2D(center, angles[i], scales[i])
         matrix[:, 2] += shifts[i]
-        out[i] = cv2.warpAffine(
+        warped = cv2.warpAffine(
             np.ascontiguousarray(face), matrix, (width, height),
             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101,
         )
+        if through_camera[i]:  # framed (the warp's shift and zoom), then seen small and enlarged
+            warped = store_camera(warped, rng, spec.camera_px, spec.jpeg_quality, spec.jpeg_prob, spec.noise_sigma,
+                                  spec.gamma, spec.blur_prob)
+        out[i] = warped
     means = out.mean(axis=(1, 2), keepdims=True)
     gains = rng.uniform(1 - spec.contrast, 1 + spec.contrast, (n, 1, 1)).astype(np.float32)
     offsets = (rng.uniform(-spec.brightness, spec.brightness, (n, 1, 1)) * 255.0).astype(np.float32)

@@ -72,6 +72,12 @@ def _add_evaluate(commands: Subcommands) -> None:
     parser.add_argument("--quantify", action="store_true",
                         help="also simulate store-days from these faces (still faces, not a store): the error and "
                         "95%% interval coverage of the raw and the corrected satisfaction index and mix")
+    parser.add_argument("--sizes", metavar="W,W,...",
+                        help="also score the faces as a store camera shows them: shrunk to each width in px (e.g. "
+                        "48,40,32,24) and enlarged by the runtime's own resize; accuracy, recall and the raw index's "
+                        "drift at each")
+    parser.add_argument("--jpeg", type=int, metavar="QUALITY",
+                        help="with --sizes: also each width behind JPEG at this quality (1-100), compressed at that size")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     parser.add_argument("--out", type=Path, help="also write report.json, report.md and confusion_matrix.png here")
     parser.set_defaults(handler=_run_evaluate)
@@ -80,12 +86,16 @@ def _add_evaluate(commands: Subcommands) -> None:
 def _run_evaluate(args: argparse.Namespace) -> int:
     import json
 
+    from edgeemo.errors import EdgeemoError
     from edgeemo.train.evaluate import evaluate, render_text
+    from edgeemo.train.sizes import parse_sizes
 
+    if args.jpeg is not None and (not args.sizes or not 1 <= args.jpeg <= 100):
+        raise EdgeemoError(f"--jpeg {args.jpeg}: a quality 1..100, given with --sizes")
     model = args.model or bundled_model("fer_cnn.keras")
     report = evaluate(model, args.data, args.split, args.out, progress=not args.json, votes=args.votes,
                       train_data=args.train_data, tta=args.tta, write_calibration=args.write_calibration,
-                      quantify=args.quantify)
+                      quantify=args.quantify, sizes=parse_sizes(args.sizes) if args.sizes else (), jpeg=args.jpeg)
     if args.json:
         print(json.dumps({"model": str(model), **report.to_dict()}))
     else:

@@ -21,16 +21,42 @@ class AugmentSpec:
     brightness: float = 0.2  # shift of up to this fraction of 255
     contrast: float = 0.2  # gain in [1 - c, 1 + c] around the face's mean
     erase_prob: float = 0.25  # random erasing (cutout) of one rectangle
+    # The store camera (edgeemo.train.camera.store_camera): this share of faces is shrunk to a width
+    # in camera_px, given gamma, blur, noise and JPEG, then enlarged by the runtime's own resize.
+    camera_prob: float = 0.0
+    camera_px: tuple[int, int] = (16, 48)
+    jpeg_quality: tuple[int, int] = (40, 95)
+    jpeg_prob: float = 0.8
+    noise_sigma: float = 5.0  # the largest sensor noise's standard deviation, in gray levels
+    gamma: tuple[float, float] = (0.7, 1.5)
+    blur_prob: float = 0.2
+
+    def __post_init__(self) -> None:
+        for name in ("camera_px", "jpeg_quality", "gamma"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        low, high = self.camera_px
+        if not 8 <= low <= high:
+            raise EdgeemoError(f"augment.camera_px {self.camera_px}: two widths, 8 px or more, smallest first")
+        if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
+            raise EdgeemoError(f"augment.jpeg_quality {self.jpeg_quality}: two qualities 1..100, lowest first")
+        if not 0 < self.gamma[0] <= self.gamma[1]:
+            raise EdgeemoError(f"augment.gamma {self.gamma}: two positive exponents, smallest first")
+        for name in ("camera_prob", "jpeg_prob", "blur_prob", "erase_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise EdgeemoError(f"augment.{name} {getattr(self, name)}: a probability, 0..1")
 
 
 PRECISIONS = ("fp32", "bf16")
 TARGETS = ("majority", "distribution")
 # Augmentation presets: `standard` for training from scratch; `light` (flips and a few pixels
-# of shift) for a final phase or a fine-tune, which heavy augmentation holds back.
+# of shift) for a final phase or a fine-tune, which heavy augmentation holds back; `store`: the
+# standard one with two faces in three seen through a store camera (16-48 px, JPEG q40-95, noise,
+# gamma, blur), the rest left sharp so that 48 px faces keep their accuracy.
 AUGMENT_PRESETS = {
     "standard": AugmentSpec(),
     "light": AugmentSpec(max_rotation_deg=0.0, max_shift=3 / 48, max_zoom=0.0, brightness=0.0, contrast=0.0,
                          erase_prob=0.0),
+    "store": AugmentSpec(camera_prob=2 / 3),
 }
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 BLOCKS = ("conv", "separable")
@@ -107,7 +133,8 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentSpec = option(  # noqa: RUF009 - option() returns a field()
         help="standard: flip, rotation, shift, zoom, brightness/contrast, erasing; light: flip and +-3 px shift "
-        "(for fine-tuning)", choices=tuple(AUGMENT_PRESETS), factory=AugmentSpec)
+        "(for fine-tuning); store: standard, and two faces in three seen through a store camera (16-48 px, JPEG, "
+        "noise, gamma, blur; the store models' setting)", choices=tuple(AUGMENT_PRESETS), factory=AugmentSpec)
 
     def __post_init__(self) -> None:
         if not self.data:

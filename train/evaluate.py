@@ -13,6 +13,7 @@ from edgeemo.sidecar import read_sidecar
 from edgeemo.train.data import FaceDataset, load_faces, load_split, unseen_mask
 from edgeemo.train.metrics import Report, classification_report
 from edgeemo.train.predictors import Predictor, load_predictor, with_tta
+from edgeemo.train.sizes import render_sizes
 
 
 def predict_all(predictor: Predictor, faces: np.ndarray, batch_size: int = 256, progress: bool = True) -> np.ndarray:
@@ -26,7 +27,8 @@ def predict_all(predictor: Predictor, faces: np.ndarray, batch_size: int = 256, 
 
 def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None = None,
              progress: bool = True, votes: Path | None = None, train_data: str | None = None,
-             tta: str = "none", write_calibration: bool = False, quantify: bool = False) -> Report:
+             tta: str = "none", write_calibration: bool = False, quantify: bool = False,
+             sizes: tuple[int, ...] = (), jpeg: int | None = None) -> Report:
     """Evaluate on `data`; with `train_data`, also on the faces that have no copy in it (FER-2013's
     PublicTest holds 280 pixel-identical copies of training images). With `write_calibration` (on the
     model's validation split, or on `own` labelled faces it never trained on, such as a store's: never
@@ -41,6 +43,11 @@ def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None 
     predictor = with_tta(predictor, tta)
     probabilities = predict_all(predictor, dataset.images, progress=progress)
     report = classification_report(dataset.labels, probabilities, predictor.labels)
+    if sizes:
+        from edgeemo.train.sizes import size_table
+
+        report.sizes = size_table(dataset.images, dataset.labels, predictor.labels,
+                                  lambda faces: predict_all(predictor, faces, progress=False), sizes, jpeg)
     if quantify:
         report.quantification = _quantification(model_path, dataset, probabilities, predictor.labels)
     if write_calibration:
@@ -133,4 +140,6 @@ def render_text(report: Report, model_path: Path, data_summary: str) -> str:
           if report.unseen_n is not None else []),
         "",
         report.table(),
+        *(["", "as a store camera shows the faces (shrunk to each width, enlarged by the runtime's resize):", "",
+            render_sizes(report.sizes)] if report.sizes is not None else []),
     ])

@@ -78,6 +78,7 @@ class Report:
     unseen_accuracy: float | None = None
     unseen_n: int | None = None
     quantification: dict | None = None  # `evaluate --quantify`: simulated store-days (train/quantify.py)
+    sizes: dict | None = None  # `evaluate --sizes`: the faces as a store camera shows them (train/sizes.py)
 
     def to_dict(self) -> dict:
         return {
@@ -91,6 +92,7 @@ class Report:
             **({"quantification": self.quantification["rows"], "quantification_note": self.quantification["note"],
                 "quantification_calibration": self.quantification["calibration"]}
                if self.quantification is not None else {}),
+            **({"sizes": self.sizes} if self.sizes is not None else {}),
         }
 
     def table(self) -> str:

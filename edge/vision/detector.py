@@ -28,7 +28,8 @@ class DetectorConfig(Section):
     min_face_px: int | None = Field(None, ge=8, le=2000, description="smallest face, in pixels of the full frame "
                                     f"(default: {MIN_FACE_PX['haar']} for haar, {MIN_FACE_PX['blazeface']} for "
                                     "blazeface)")
-    margin: float = Field(0.1, ge=0.0, le=1.0, description="crop margin around the box, share of its size")
+    margin: float = Field(0.0, ge=0.0, le=1.0, description="crop margin around the box, share of its size (0: the "
+                          "detector's box is already in FER-2013's framing, the crop the models were trained on)")
     # haar
     detect_width: int = Field(320, ge=80, le=4096, description="haar: frames are downscaled to this width")
     scale_factor: float = Field(1.1, gt=1.0, le=2.0, description="haar: the cascade's scale step")
