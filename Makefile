@@ -9,7 +9,7 @@ STAMP := $(VENV)/.edgeemo-installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,edge,hub,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,edge,hub,sim,dev]'
 	touch $(STAMP)
 
 # The edge runtime on the bundled sample clip with the bundled int8 model, then the report.

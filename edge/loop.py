@@ -137,7 +137,8 @@ def _in_zones(zones: ZoneMap, boxes: list, shape: tuple[int, ...]) -> tuple[list
 def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
     """Process frames until the source ends, `stop` is set or `max_frames` is reached."""
     config = parts.config
-    tracker = parts.tracker or IouTracker(config.tracker.iou_threshold, config.tracker.max_age_s)
+    tracker = parts.tracker or IouTracker(config.tracker.iou_threshold, config.tracker.max_age_s,
+                                          speed=config.tracker.speed)
     smoothing = config.smoothing
     size = parts.classifier.input_size
     emotions: dict[int, TrackEmotion] = {}
@@ -171,6 +172,7 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
             gate.reset()
             held, counts = ([], []), (-1, -2)
             frame_shape = frame.gray.shape
+            tracker.frame = (frame_shape[1], frame_shape[0])
         if stats.frames % config.detector.every_n_frames == 0:
             if gate.must_detect(frame.gray, now, force=counts[0] != counts[1]):
                 color = frame.bgr() if parts.detector.wants_color else None  # converted only when wanted
@@ -199,7 +201,9 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
             for track in live:
                 if track.id not in emotions:
                     emotions[track.id] = TrackEmotion(parts.labels, smoothing.mode, smoothing.alpha, smoothing.window)
-            due = [track for track in live if schedule.due(track.id, now, emotions[track.id].confidence)]
+            # only a box placed on this frame is read: between detections a walking face has moved on
+            due = [track for track in live if track.last_seen == now
+                   and schedule.due(track.id, now, emotions[track.id].confidence)]
             labels: dict[int, str | None] = {}
             if due:
                 crops = np.stack([face_input(frame.gray, size, track.box, config.detector.margin) for track in due])
@@ -207,7 +211,7 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
                     probabilities = predict_with_tta(parts.classifier.predict, crops, config.model.tta)
                 for track, probs in zip(due, probabilities):
                     frames = schedule.classified(track.id, now, stats.frames)
-                    labels[track.id] = emotions[track.id].update(probs, frames)
+                    labels[track.id] = emotions[track.id].update(probs, frames, track.box[2])
             for track in live:
                 label = labels[track.id] if track.id in labels else emotions[track.id].hold()
                 parts.analytics.face(track.id, frame.timestamp, track.zone)

@@ -18,9 +18,10 @@ from edgeemo.convert.cli import COMMANDS as CONVERT_COMMANDS
 from edgeemo.edge.cli import COMMANDS as EDGE_COMMANDS
 from edgeemo.errors import EdgeemoError
 from edgeemo.hub.cli import COMMANDS as HUB_COMMANDS
+from edgeemo.sim.cli import COMMANDS as SIM_COMMANDS
 from edgeemo.train.cli import COMMANDS as TRAIN_COMMANDS
 
-COMMANDS = (*TRAIN_COMMANDS, *CALIBRATION_COMMANDS, *CONVERT_COMMANDS, *EDGE_COMMANDS, *HUB_COMMANDS)
+COMMANDS = (*TRAIN_COMMANDS, *CALIBRATION_COMMANDS, *CONVERT_COMMANDS, *EDGE_COMMANDS, *HUB_COMMANDS, *SIM_COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,15 +3,21 @@ for the classifier's own confusion, each with a 95% interval, and whether two fi
 
 A model that reads a sad face as neutral 30% of the time makes a bad day look better than it
 was, however many visits there are. Each model's sidecar carries its `calibration`: its
-confusion on its honest validation faces. From it the corrected (adjusted classify-and-count)
-estimates follow, on three groups for the index (positive, negative, other) and on every label
-for the mix. The interval adds the sampling error of the visits and the error of the
-calibration itself (the delta method: both are multinomial). Without a calibration the raw
+confusion on labelled faces it never trained on (its validation split pooled with its test
+split, each kept apart as a `source`). From it the corrected (adjusted classify-and-count)
+mix follows on every label, and the satisfaction index is read off that mix: it needs no
+assumption about which negatives a store's negatives are. Each figure's 95% interval adds three
+errors (the delta method): the sampling of the visits, the sampling of the calibration faces,
+and the transfer error, how far the calibration's sources disagree beyond their own sampling
+(a method-of-moments estimate of the between-source variance, as in a random-effects
+meta-analysis): one calibration draw's error is the same for every store, so no number of
+visits averages it away. A label with fewer than MIN_LABEL_FACES calibration faces gets its
+corrected share but no interval (the benchmark cannot back one). Without a calibration the raw
 count is returned, marked as such.
 
 Everything here is pure arithmetic on counts, so the device's `edgeemo report` and the hub
 compute the same numbers. Assumption (README): a model errs in a store as it did on its
-validation faces.
+calibration faces, within the transfer error.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ Z95 = 1.959963984540054  # the two-sided 95% quantile of the normal distribution
 PRECISION_FLOOR = 0.15  # an index whose interval is wider than +-this is shown as imprecise
 MAX_FACES = 1e12  # a calibration of more faces is not a count of faces
 MAX_CONDITION = 1e3  # a confusion this close to singular amplifies any error beyond use
+MIN_LABEL_FACES = 30  # fewer calibration faces of a label: its corrected share is shown without an interval
+MIN_GROUP_FACES = 50  # fewer in a satisfaction group (positive, negative, other): not a calibration to ship
 COUNT, CORRECTED = "count", "corrected"
 
 
@@ -37,18 +45,19 @@ class Calibration:
 
     labels: tuple[str, ...]
     counts: np.ndarray
+    # the same faces by where they came from (validation, test, a store's own...): each a counts matrix.
+    # Their disagreement beyond sampling is the transfer error every interval carries.
+    sources: tuple[np.ndarray, ...] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Calibration:
         labels = tuple(data["labels"])
-        counts = np.asarray(data["counts"], dtype=float)
-        with np.errstate(over="ignore"):  # a sum past the largest float is refused below, not warned about
-            faces = counts.sum() if counts.size else 0.0
-        if (counts.shape != (len(labels), len(labels)) or not np.isfinite(counts).all() or (counts < 0).any()
-                or not faces <= MAX_FACES):
-            raise ValueError(f"calibration: counts must be a {len(labels)}x{len(labels)} matrix of face counts "
-                             f"(at most {MAX_FACES:.0e} faces)")
-        return cls(labels, counts)
+        counts = _face_counts(data["counts"], len(labels))
+        sources = data.get("sources") or {}
+        if not isinstance(sources, Mapping):
+            raise ValueError("calibration: sources must map a source's name to its counts")
+        return cls(labels, counts, tuple(_face_counts(found["counts"] if isinstance(found, Mapping) else found,
+                                                      len(labels)) for found in sources.values()))
 
     def group_matrix(self, groups: SatisfactionGroups) -> tuple[np.ndarray, np.ndarray] | None:
         """M[i, j] = P(predicted group i | true group j) for (positive, negative, other), and the
@@ -83,6 +92,8 @@ class Estimate:
     method: str  # "corrected" | "count"
     standard_error: float | None = None
     unclipped: float | None = None  # the estimate before clipping to the range (what combining needs)
+    calibration_error: float = 0.0  # the part of standard_error that every store shares (calibration, transfer)
+    backed: bool = True  # False: too few calibration faces to back an interval (shown without one)
 
     @property
     def half_width(self) -> float | None:
@@ -99,15 +110,28 @@ class Estimate:
                 "method": self.method, "imprecise": self.imprecise(floor)}
 
 
+def _face_counts(data: object, size: int) -> np.ndarray:
+    """A size x size matrix of face counts, or ValueError."""
+    counts = np.asarray(data, dtype=float)
+    with np.errstate(over="ignore"):  # a sum past the largest float is refused below, not warned about
+        faces = counts.sum() if counts.size else 0.0
+    if counts.shape != (size, size) or not np.isfinite(counts).all() or (counts < 0).any() or not faces <= MAX_FACES:
+        raise ValueError(f"calibration: counts must be a {size}x{size} matrix of face counts "
+                         f"(at most {MAX_FACES:.0e} faces)")
+    return counts
+
+
 def _group_of(label: str, groups: SatisfactionGroups) -> int:
     return 0 if label in groups.positive else 1 if label in groups.negative else 2
 
 
-def _interval(value: float, variance: float, visits: int, method: str, bounds: tuple[float, float]) -> Estimate:
+def _interval(value: float, variance: float, visits: int, method: str, bounds: tuple[float, float],
+              shared: float = 0.0, backed: bool = True) -> Estimate:
     """`value` clipped to `bounds` (what a figure can be), with its 95% interval around it, clipped
-    too; a figure that is not finite has no interval (None), never a made-up bound."""
-    value, variance = float(value), float(variance)  # plain floats: they go to JSON
-    if not (math.isfinite(value) and math.isfinite(variance)):
+    too; a figure that is not finite has no interval (None), never a made-up bound. `shared` is the
+    part of the variance every store shares (the calibration's)."""
+    value, variance, shared = float(value), float(variance), float(shared)  # plain floats: they go to JSON
+    if not (math.isfinite(value) and math.isfinite(variance) and math.isfinite(shared)):
         return Estimate(None, None, None, visits, method)
     error = math.sqrt(max(variance, 0.0))
 
@@ -115,7 +139,8 @@ def _interval(value: float, variance: float, visits: int, method: str, bounds: t
         return min(bounds[1], max(bounds[0], x))
 
     shown = clip(value)  # the interval is drawn around the figure shown, so it always holds it
-    return Estimate(shown, clip(shown - Z95 * error), clip(shown + Z95 * error), visits, method, error, value)
+    return Estimate(shown, clip(shown - Z95 * error), clip(shown + Z95 * error), visits, method, error, value,
+                    math.sqrt(max(shared, 0.0)), backed)
 
 
 def smoothed(q: Sequence[float], visits: int) -> list[float]:
@@ -136,10 +161,19 @@ def group_shares(counts: Mapping[str, int], groups: SatisfactionGroups) -> tuple
 
 def index_estimate(counts: Mapping[str, int], groups: SatisfactionGroups,
                    calibration: Calibration | None = None) -> Estimate:
-    """The satisfaction index of these visits (by dominant label), corrected when a calibration is
-    given, with its 95% interval."""
+    """The satisfaction index of these visits (by dominant label), with its 95% interval: read off the
+    corrected mix when a calibration of these labels is given (no assumption about which negatives a
+    store's are); where a label has no calibration faces, the three-group correction (which assumes a
+    store's negatives are FER's); else the raw count."""
+    correction = MixCorrection.of(calibration) if calibration is not None else None
+    if correction is not None and set(counts) <= set(correction.labels):
+        return correction.index(_vector(counts, correction.labels), groups)
     q, visits = group_shares(counts, groups)
     return index_from_shares(q, visits, groups, calibration)
+
+
+def _vector(counts: Mapping[str, float], labels: Sequence[str]) -> np.ndarray:
+    return np.array([counts.get(label, 0) for label in labels], dtype=float)
 
 
 def index_from_shares(q: np.ndarray, visits: int, groups: SatisfactionGroups,
@@ -209,34 +243,108 @@ def combine(parts: Sequence[Estimate], bounds: tuple[float, float] = (-1.0, 1.0)
 def mix_estimate(counts: Mapping[str, int], labels: Sequence[str],
                  calibration: Calibration | None = None) -> dict[str, Estimate]:
     """Each label's share of the visits, corrected when a calibration of these labels is given."""
-    observed = np.array([counts.get(label, 0) for label in labels], dtype=float)
+    correction = MixCorrection.of(calibration) if calibration is not None else None
+    if correction is not None and tuple(labels) == correction.labels:
+        return correction.mix(_vector(counts, labels))
+    observed = _vector(counts, labels)
     visits = int(observed.sum())
-    method = CORRECTED if calibration is not None and tuple(labels) == calibration.labels else COUNT
     if visits == 0:
-        return {label: Estimate(None, None, None, 0, method) for label in labels}
+        return {label: Estimate(None, None, None, 0, COUNT) for label in labels}
     q = observed / visits
     p = np.array(smoothed(q, visits))
-    if method == COUNT:
-        return {label: _interval(q[k], p[k] * (1 - p[k]) / visits, visits, COUNT, (0.0, 1.0))
-                for k, label in enumerate(labels)}
-    faces = calibration.counts.sum(axis=1)
-    seen = faces > 0
-    matrix = np.divide(calibration.counts.T, faces, out=np.eye(len(labels)), where=seen)  # [pred, true]
-    condition = np.linalg.cond(matrix)
-    if not np.isfinite(condition) or condition > MAX_CONDITION:  # nothing to invert reliably
-        return mix_estimate(counts, labels, None)
-    inverse = np.linalg.inv(matrix)
-    shares = inverse @ q
-    true_shares = np.clip(shares, 0.0, 1.0)
-    true_shares = true_shares / true_shares.sum() if true_shares.sum() > 0 else q
-    result = {}
-    for k, label in enumerate(labels):
-        w = inverse[k]
-        sampling = (float(w**2 @ p) - float(w @ p) ** 2) / visits
-        per_class = (w**2 @ matrix) - (w @ matrix) ** 2
-        calibration_part = float(np.sum(np.where(seen, true_shares**2 * per_class / np.maximum(faces, 1), 0.0)))
-        result[label] = _interval(float(true_shares[k]), sampling + calibration_part, visits, CORRECTED, (0.0, 1.0))
-    return result
+    return {label: _interval(q[k], p[k] * (1 - p[k]) / visits, visits, COUNT, (0.0, 1.0))
+            for k, label in enumerate(labels)}
+
+
+class MixCorrection:
+    """The label-level correction of one calibration, worked out once (a page applies it to many
+    buckets): true shares = W q with W the inverse of P(predicted | true), and each linear figure
+    v . q (a share: a row of W; the index: sign . W) with its three variances."""
+
+    _cache: dict[int, tuple[Calibration, MixCorrection | None]] = {}
+
+    def __init__(self, calibration: Calibration) -> None:
+        self.labels = calibration.labels
+        self.faces = calibration.counts.sum(axis=1)
+        self.matrix = _conditional(calibration.counts)  # [predicted, true]
+        self.inverse = np.linalg.inv(self.matrix)
+        self.sources = [(_conditional(c), c.sum(axis=1)) for c in calibration.sources if c.sum() > 0]
+
+    @classmethod
+    def of(cls, calibration: Calibration | None) -> MixCorrection | None:
+        """The correction of a calibration (cached by identity), or None where it cannot correct: a label
+        without calibration faces, or a confusion too close to singular."""
+        if calibration is None:
+            return None
+        cached = cls._cache.get(id(calibration))
+        if cached is not None and cached[0] is calibration:
+            return cached[1]
+        faces = calibration.counts.sum(axis=1)
+        correction = None
+        if (faces > 0).all():
+            condition = np.linalg.cond(_conditional(calibration.counts))
+            if np.isfinite(condition) and condition <= MAX_CONDITION:
+                correction = cls(calibration)
+        if len(cls._cache) > 256:
+            cls._cache.clear()
+        cls._cache[id(calibration)] = (calibration, correction)
+        return correction
+
+    def _figure(self, v: np.ndarray, q: np.ndarray, p: np.ndarray, true: np.ndarray, visits: int,
+                bounds: tuple[float, float], backed: bool = True) -> Estimate:
+        """v . q with its variance: the visits' sampling, the calibration faces' and the transfer error."""
+        value = float(v @ q)
+        sampling = (float(v**2 @ p) - float(v @ p) ** 2) / visits
+        shared = float(np.sum(true**2 * _spread(v, self.matrix) / self.faces)) + self._transfer(v, true)
+        return _interval(value, sampling + shared, visits, CORRECTED, bounds, shared, backed)
+
+    def _transfer(self, v: np.ndarray, true: np.ndarray) -> float:
+        """Between-source variance of v . (column j), by the method of moments, weighted by the true
+        shares; times (1 + 1/S): the store is one more draw, the calibration the mean of S."""
+        if len(self.sources) < 2:
+            return 0.0
+        total = 0.0
+        for j in range(len(self.labels)):
+            found = [(float(v @ m[:, j]), float(_spread(v, m)[j] / f[j])) for m, f in self.sources if f[j] > 0]
+            if len(found) < 2:
+                continue
+            values, variances = np.array(found).T
+            between = max(0.0, float(np.var(values, ddof=1)) - float(np.mean(variances)))
+            total += true[j] ** 2 * between * (1 + 1 / len(found))
+        return total
+
+    def _inputs(self, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        visits = int(observed.sum())
+        q = observed / visits
+        true = np.clip(self.inverse @ q, 0.0, 1.0)
+        true = true / true.sum() if true.sum() > 0 else q
+        return q, np.array(smoothed(q, visits)), true, visits
+
+    def mix(self, observed: np.ndarray) -> dict[str, Estimate]:
+        if observed.sum() <= 0:
+            return {label: Estimate(None, None, None, 0, CORRECTED) for label in self.labels}
+        q, p, true, visits = self._inputs(observed)
+        return {label: self._figure(self.inverse[k], q, p, true, visits, (0.0, 1.0),
+                                    bool(self.faces[k] >= MIN_LABEL_FACES))
+                for k, label in enumerate(self.labels)}
+
+    def index(self, observed: np.ndarray, groups: SatisfactionGroups) -> Estimate:
+        if observed.sum() <= 0:
+            return Estimate(None, None, None, 0, CORRECTED)
+        q, p, true, visits = self._inputs(observed)
+        sign = np.array([1.0 if x in groups.positive else -1.0 if x in groups.negative else 0.0 for x in self.labels])
+        return self._figure(sign @ self.inverse, q, p, true, visits, (-1.0, 1.0))
+
+
+def _conditional(counts: np.ndarray) -> np.ndarray:
+    """P(predicted | true) as [predicted, true] from counts[true, predicted] (identity for a label without faces)."""
+    faces = counts.sum(axis=1)
+    return np.divide(counts.T, faces, out=np.eye(len(counts)), where=faces > 0)
+
+
+def _spread(v: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Var(v . one face's answer) for a face of each true class: (v^2 . M_j) - (v . M_j)^2."""
+    return (v**2 @ matrix) - (v @ matrix) ** 2
 
 
 @dataclass(frozen=True)

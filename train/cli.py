@@ -72,6 +72,13 @@ def _add_evaluate(commands: Subcommands) -> None:
     parser.add_argument("--quantify", action="store_true",
                         help="also simulate store-days from these faces (still faces, not a store): the error and "
                         "95%% interval coverage of the raw and the corrected satisfaction index and mix")
+    parser.add_argument("--cross-fit", type=int, default=0, metavar="K",
+                        help="with --quantify and --train-data: judge a calibration pooled from the model's validation "
+                        "faces and these faces without scoring on the faces it was made of: these faces in K folds, "
+                        "each corrected with the validation faces and the other folds (several seeded splits)")
+    parser.add_argument("--unseen-only", action="store_true",
+                        help="with --quantify and --train-data: draw store-days only from faces with no "
+                        "pixel-identical copy in the training data (a store's faces are new to the model)")
     parser.add_argument("--sizes", metavar="W,W,...",
                         help="also score the faces as a store camera shows them: shrunk to each width in px (e.g. "
                         "48,40,32,24) and enlarged by the runtime's own resize; accuracy, recall and the raw index's "
@@ -90,12 +97,15 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from edgeemo.train.evaluate import evaluate, render_text
     from edgeemo.train.sizes import parse_sizes
 
+    if args.cross_fit and (args.cross_fit < 2 or args.cross_fit > 20 or not args.quantify):
+        raise EdgeemoError(f"--cross-fit {args.cross_fit}: 2..20 folds, given with --quantify")
     if args.jpeg is not None and (not args.sizes or not 1 <= args.jpeg <= 100):
         raise EdgeemoError(f"--jpeg {args.jpeg}: a quality 1..100, given with --sizes")
     model = args.model or bundled_model("fer_cnn.keras")
     report = evaluate(model, args.data, args.split, args.out, progress=not args.json, votes=args.votes,
                       train_data=args.train_data, tta=args.tta, write_calibration=args.write_calibration,
-                      quantify=args.quantify, sizes=parse_sizes(args.sizes) if args.sizes else (), jpeg=args.jpeg)
+                      quantify=args.quantify, sizes=parse_sizes(args.sizes) if args.sizes else (), jpeg=args.jpeg,
+                      cross_fit=args.cross_fit, unseen_only=args.unseen_only)
     if args.json:
         print(json.dumps({"model": str(model), **report.to_dict()}))
     else:

@@ -28,7 +28,8 @@ def predict_all(predictor: Predictor, faces: np.ndarray, batch_size: int = 256, 
 def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None = None,
              progress: bool = True, votes: Path | None = None, train_data: str | None = None,
              tta: str = "none", write_calibration: bool = False, quantify: bool = False,
-             sizes: tuple[int, ...] = (), jpeg: int | None = None) -> Report:
+             sizes: tuple[int, ...] = (), jpeg: int | None = None, cross_fit: int = 0,
+             unseen_only: bool = False) -> Report:
     """Evaluate on `data`; with `train_data`, also on the faces that have no copy in it (FER-2013's
     PublicTest holds 280 pixel-identical copies of training images). With `write_calibration` (on the
     model's validation split, or on `own` labelled faces it never trained on, such as a store's: never
@@ -48,8 +49,23 @@ def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None 
 
         report.sizes = size_table(dataset.images, dataset.labels, predictor.labels,
                                   lambda faces: predict_all(predictor, faces, progress=False), sizes, jpeg)
+    if (cross_fit or unseen_only) and train_data is None:
+        raise EdgeemoError("--cross-fit and --unseen-only need --train-data (the model's training data: its "
+                           "validation split, and the copies to leave out)")
+    unseen = None
+    if train_data is not None:
+        unseen = unseen_mask(dataset, load_faces(train_data, "train", predictor.input_size))
+        report.unseen_n = int(unseen.sum())
+        report.unseen_accuracy = float(np.mean(probabilities[unseen].argmax(axis=1) == dataset.labels[unseen]))
     if quantify:
-        report.quantification = _quantification(model_path, dataset, probabilities, predictor.labels)
+        base = None
+        if cross_fit:
+            validation = _faces(model_path, str(train_data), "validation", predictor.input_size, votes).for_model(
+                predictor.labels, model_path, subset=trained_on_subset(model_path))
+            answers = predict_all(predictor, validation.images, progress=progress).argmax(axis=1)
+            base = (validation.labels, answers)
+        report.quantification = _quantification(model_path, dataset, probabilities, predictor.labels, base,
+                                                cross_fit, unseen if unseen_only else None)
     if write_calibration:
         from edgeemo.sidecar import write_calibration as write
         from edgeemo.train.metrics import error_calibration
@@ -62,25 +78,32 @@ def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None 
         write(model_path, error_calibration(dataset.labels, probabilities.argmax(axis=1), predictor.labels,
                                             source + (f" with FER+ votes {Path(votes).name}" if votes else "")
                                             + (", flip TTA" if tta != "none" else "")))
-    if train_data is not None:
-        unseen = unseen_mask(dataset, load_faces(train_data, "train", predictor.input_size))
-        report.unseen_n = int(unseen.sum())
-        report.unseen_accuracy = float(np.mean(probabilities[unseen].argmax(axis=1) == dataset.labels[unseen]))
     if out is not None:
         write_report(report, model_path, dataset.summary(), predictor.kind, out)
     return report
 
 
-def _quantification(model_path: Path, dataset: FaceDataset, probabilities: np.ndarray, labels) -> dict:
-    """Simulated store-days from these faces, corrected with the calibration in the model's sidecar."""
+def _quantification(model_path: Path, dataset: FaceDataset, probabilities: np.ndarray, labels,
+                    base: tuple[np.ndarray, np.ndarray] | None, folds: int, scored: np.ndarray | None) -> dict:
+    """Simulated store-days from these faces, corrected with the calibration in the model's sidecar, or
+    cross-fitted (`base`: the validation faces' labels and answers; `folds` of these faces)."""
     from edgeemo.estimates import Calibration
     from edgeemo.sidecar import sidecar_path
-    from edgeemo.train.quantify import NOTE, quantify
+    from edgeemo.train.quantify import NOTE, CrossFit, confusion, quantify
 
+    predicted = probabilities.argmax(axis=1)
+    note = NOTE + ("; store-days drawn only from faces with no pixel-identical copy in the training data"
+                   if scored is not None else "")
+    if base is not None:
+        cross_fit = CrossFit((confusion(base[0], base[1], len(labels)),), folds)
+        rows = quantify(dataset.labels, predicted, labels, None, cross_fit=cross_fit, scored=scored)
+        return {"rows": rows, "note": note, "calibration": (
+            f"cross-fitted: each of {folds} folds of these faces corrected with the model's validation faces "
+            f"({len(base[0])}) and the other folds, {cross_fit.repeats} seeded splits")}
     stored = read_sidecar(model_path).calibration if sidecar_path(model_path).exists() else None
     calibration = Calibration.from_dict(stored) if stored and tuple(stored["labels"]) == tuple(labels) else None
-    rows = quantify(dataset.labels, probabilities.argmax(axis=1), labels, calibration)
-    return {"rows": rows, "note": NOTE,
+    rows = quantify(dataset.labels, predicted, labels, calibration, scored=scored)
+    return {"rows": rows, "note": note,
             "calibration": stored["source"] if calibration is not None else "none in the sidecar: "
             "`corrected` is the raw count (edgeemo evaluate --split validation --write-calibration)"}
 

@@ -35,6 +35,7 @@ class Visit:
     dominant: str
     shares: dict[str, float]
     zone: str = NO_ZONE
+    face_px: float | None = None  # the median width of the face crops it was read from (its size band)
 
     @property
     def dwell_s(self) -> float:
@@ -52,14 +53,17 @@ class TrackEmotion:
     _ema: np.ndarray | None = None
     _recent: deque = field(default_factory=deque)
     counts: Counter = field(default_factory=Counter)
+    sizes: list[float] = field(default_factory=list)  # the width of each crop classified
 
     label: str | None = None
 
-    def update(self, probabilities: np.ndarray, frames: int = 1) -> str:
+    def update(self, probabilities: np.ndarray, frames: int = 1, face_px: float | None = None) -> str:
         """Feed one classification's probabilities, standing for the last `frames` frames (the rate
         cap classifies every few: the smoothing weighs it as that many frames of the same face);
-        returns the smoothed label for this frame."""
+        returns the smoothed label for this frame. `face_px`: the crop's width."""
         frames = max(1, frames)
+        if face_px is not None and len(self.sizes) < 10_000:
+            self.sizes.append(float(face_px))
         if self.mode == "ema":
             weight = 1 - (1 - self.alpha) ** frames
             self._ema = probabilities.copy() if self._ema is None else (
@@ -101,4 +105,5 @@ class TrackEmotion:
         if total == 0:
             return None
         shares = {label: self.counts[label] / total for label in self.labels if self.counts[label]}
-        return Visit(track_id, start, end, self.counts.most_common(1)[0][0], shares, zone)
+        face_px = float(np.median(self.sizes)) if self.sizes else None
+        return Visit(track_id, start, end, self.counts.most_common(1)[0][0], shares, zone, face_px)

@@ -1,11 +1,16 @@
-"""IoU tracking of face boxes between detections; track ids live in memory only.
+"""Tracking of face boxes between detections; track ids live in memory only.
 
-Detection runs every few frames; in between, a track keeps its last box. A track that is
-not matched for `max_age_s` seconds ends (the shopper left or turned away).
+Detection runs every few frames; in between, a track keeps its last box. A detection is
+matched to the track whose box, moved on by the track's own velocity, it overlaps most; a small
+face walking past moves more than its own width between two detections (24 px at 1 m/s and 2.4 m,
+5 detections a second), so where nothing overlaps, the nearest track of a similar size it could have walked from
+(`speed` face widths a second; a face is about 17 cm wide) takes it. A track that is not matched for `max_age_s` seconds ends (the
+shopper left or turned away).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from pydantic import Field
@@ -19,6 +24,9 @@ class TrackerConfig(Section):
     """`[tracker]`: how long a face is followed without being detected again."""
 
     iou_threshold: float = Field(0.3, gt=0.0, le=1.0)
+    speed: float = Field(9.0, ge=0.0, le=100.0, description="with no overlap, a detection of a similar size continues "
+                         "the nearest track it could have walked from: this many face widths a second (9: 1.5 m/s); "
+                         "0: overlap only")
     max_age_s: float = Field(2.0, gt=0.0, le=60.0, description="a track unseen this long ends")
     hold_s: float = Field(0.5, ge=0.0, le=10.0,
                           description="a face missed by Haar is still classified at its last box this long")
@@ -34,6 +42,10 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _centre(box: Box) -> tuple[float, float]:
+    return box[0] + box[2] / 2, box[1] + box[3] / 2
+
+
 @dataclass
 class Track:
     id: int
@@ -42,10 +54,53 @@ class Track:
     last_seen: float
     hits: int = 1
     zone: str = NO_ZONE  # where the face was first seen; its visit is counted there
+    velocity: tuple[float, float] = (0.0, 0.0)  # of the box's centre, pixels a second
 
     @property
     def dwell_s(self) -> float:
         return self.last_seen - self.first_seen
+
+    def predicted(self, now: float) -> Box:
+        """The box moved on by the track's velocity to `now` (at most a second ahead)."""
+        ahead = min(max(now - self.last_seen, 0.0), 1.0)
+        x, y, w, h = self.box
+        return round(x + self.velocity[0] * ahead), round(y + self.velocity[1] * ahead), w, h
+
+    def moved_to(self, box: Box, now: float) -> None:
+        """Take a matched detection, and the velocity it shows (smoothed)."""
+        elapsed = now - self.last_seen
+        if elapsed > 0:
+            (ox, oy), (nx, ny) = _centre(self.box), _centre(box)
+            seen = ((nx - ox) / elapsed, (ny - oy) / elapsed)
+            weight = 1.0 if self.hits == 1 else 0.5
+            self.velocity = tuple(weight * s + (1 - weight) * v for s, v in zip(seen, self.velocity))  # type: ignore[assignment]
+        self.box, self.last_seen, self.hits = box, now, self.hits + 1
+
+
+MAX_REACH_S = 0.3  # a track missed for longer only continues where a detection overlaps it
+STANDING = 1.5  # face widths a second: slower is standing (shifting, swaying)
+
+
+def match_score(track: Track, box: Box, now: float, iou_threshold: float, speed: float) -> float:
+    """How well a detection continues a track: its overlap with the track's box, as predicted by its
+    velocity or where it was last (a walker stops and starts); failing that, a score below any accepted
+    overlap that falls with the distance, within how far a face can move since the track was last seen
+    (`speed` face widths a second, half a width more for the detector's own jitter); 0: no match."""
+    # a standing face may start to walk, a walking one may stop; a walking one does not turn on the spot,
+    # so its last box is no candidate: a face walking the other way through it is another shopper
+    walking = math.hypot(*track.velocity) > STANDING * track.box[2]
+    candidates = (track.predicted(now),) if walking else (track.predicted(now), track.box)
+    overlap = max(iou(candidate, box) for candidate in candidates)
+    if overlap >= iou_threshold:
+        return overlap
+    ratio = box[2] / max(track.box[2], 1)
+    if speed <= 0 or not 0.75 <= ratio <= 4 / 3:
+        return 0.0
+    width = max(track.box[2], box[2], 1)
+    bx, by = _centre(box)
+    distance = min(((cx - bx) ** 2 + (cy - by) ** 2) ** 0.5 for cx, cy in map(_centre, candidates)) / width
+    allowed = 0.5 + speed * min(max(now - track.last_seen, 0.0), MAX_REACH_S)
+    return iou_threshold * 0.99 * (1 - distance / allowed) if distance < allowed else 0.0
 
 
 @dataclass
@@ -54,9 +109,11 @@ class IouTracker:
     max_age_s: float = 2.0
     tracks: dict[int, Track] = field(default_factory=dict)
     _next_id: int = 1
+    speed: float = 9.0
+    frame: tuple[int, int] | None = None  # (width, height): where a track can walk out
 
     def update(self, detections: list[Box], now: float, zones: list[str] | None = None) -> list[Track]:
-        """Match detections to tracks (greedy, highest IoU first); returns the tracks that ended.
+        """Match detections to tracks (greedy, best `match_score` first); returns the tracks that ended.
 
         `zones` gives each detection's zone; a new track keeps the zone it started in. Tracks
         unseen for longer than max_age_s end first, so a face that returns to the same spot
@@ -64,19 +121,18 @@ class IouTracker:
         """
         ended = self.expire(now)
         pairs = sorted(
-            ((iou(track.box, box), track_id, index)
+            ((match_score(track, box, now, self.iou_threshold, self.speed), track_id, index)
              for track_id, track in self.tracks.items() for index, box in enumerate(detections)),
             reverse=True,
         )
         matched_tracks: set[int] = set()
         matched_boxes: set[int] = set()
-        for overlap, track_id, index in pairs:
-            if overlap < self.iou_threshold:
+        for score, track_id, index in pairs:
+            if score <= 0:
                 break
             if track_id in matched_tracks or index in matched_boxes:
                 continue
-            track = self.tracks[track_id]
-            track.box, track.last_seen, track.hits = detections[index], now, track.hits + 1
+            self.tracks[track_id].moved_to(detections[index], now)
             matched_tracks.add(track_id)
             matched_boxes.add(index)
         for index, box in enumerate(detections):
@@ -87,11 +143,18 @@ class IouTracker:
         return ended
 
     def expire(self, now: float) -> list[Track]:
-        """End the tracks not seen for longer than max_age_s."""
-        ended = [t for t in self.tracks.values() if now - t.last_seen > self.max_age_s]
+        """End the tracks not seen for longer than max_age_s, and those that walked out of the frame (their
+        box, moved on by their velocity, no longer overlaps it): a new face where one left is a new shopper."""
+        ended = [t for t in self.tracks.values() if now - t.last_seen > self.max_age_s or self._left(t, now)]
         for track in ended:
             del self.tracks[track.id]
         return ended
+
+    def _left(self, track: Track, now: float) -> bool:
+        if self.frame is None or now <= track.last_seen:
+            return False
+        x, y, w, h = track.predicted(now)
+        return x + w <= 0 or y + h <= 0 or x >= self.frame[0] or y >= self.frame[1]
 
     def end_all(self) -> list[Track]:
         """End every track (the run is stopping)."""

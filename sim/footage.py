@@ -1,0 +1,100 @@
+"""Writing simulated footage through a real codec, and its truth file.
+
+H.264 (PyAV's FFmpeg with libx264, quality as a CRF) into .mp4, or JPEG (OpenCV's MJPEG writer at a
+quality) into .avi: the device reads them back as it reads any recorded clip. Everything is written
+into a temporary folder beside the output and moved into place at the end, so an error or a kill
+leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeemo.errors import EdgeemoError
+from edgeemo.sim.profile import ImageSpec, Profile
+from edgeemo.sim.render import Truth
+
+
+def footage_name(image: ImageSpec) -> str:
+    return "footage.mp4" if image.codec == "h264" else "footage.avi"
+
+
+def write_video(frames: Iterable[np.ndarray], path: Path, profile: Profile) -> int:
+    """Encode the frames at the profile's codec and quality; returns how many were written."""
+    cam, image = profile.camera, profile.image
+    count = 0
+    if image.codec == "jpeg":
+        writer = cv2.VideoWriter(str(path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"), cam.fps,
+                                 (cam.width, cam.height))
+        if not writer.isOpened() or not writer.set(cv2.VIDEOWRITER_PROP_QUALITY, image.quality):
+            raise EdgeemoError(f"{path}: OpenCV cannot write MJPEG here")
+        try:
+            for frame in frames:
+                writer.write(frame)
+                count += 1
+        finally:
+            writer.release()
+        return count
+    try:
+        import av
+    except ImportError:
+        raise EdgeemoError("H.264 footage needs PyAV: pip install 'edgeemo[sim]' (or use a profile with "
+                           "[image] codec = \"jpeg\")") from None
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=round(cam.fps))
+        stream.width, stream.height, stream.pix_fmt = cam.width, cam.height, "yuv420p"
+        stream.options = {"crf": str(image.quality), "preset": "veryfast"}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
+                container.mux(packet)
+            count += 1
+        for packet in stream.encode():
+            container.mux(packet)
+    return count
+
+
+def truth_document(truth: Truth, profile: Profile, faces_source: str, keys: list[str] | None,
+                   votes: np.ndarray | None, seed: int, recorded_at: float | None = None) -> dict:
+    """The truth file: the profile, and per shopper its face, label, votes, distance, in-view times and boxes."""
+    shoppers = []
+    for s in truth.shoppers:
+        seen = truth.in_view(s.id)
+        shoppers.append({
+            "id": s.id, "label": s.label, "face": keys[s.face] if keys is not None else s.face,
+            **({"votes": [int(v) for v in votes[s.face]]} if votes is not None else {}),
+            "distance_m": s.distance_m, "face_px": s.face_px, "arrive_s": round(s.arrive_s, 3),
+            "leave_s": round(s.leave_s, 3), "dwell_s": round(s.dwell_s, 3),
+            "in_view_s": [round(seen[0], 3), round(seen[1], 3)] if seen else None,
+            "boxes": [[index, *box] for index, box in truth.boxes.get(s.id, [])],
+        })
+    return {"about": "edgeemo simulate: footage with a known truth; boxes are [frame, x, y, w, h] in the FER "
+                     "framing, for the frames where the face lies wholly in view",
+            "profile": json.loads(profile.model_dump_json()), "seed": seed, "faces": faces_source,
+            "fps": truth.fps, "frames": truth.frames,
+            **({"recorded_at": recorded_at} if recorded_at is not None else {}), "shoppers": shoppers}
+
+
+@contextmanager
+def staged_output(out: Path):
+    """A temporary folder that becomes `out` only when the block finishes; `out` must not exist."""
+    if out.exists():
+        raise EdgeemoError(f"--out {out}: already exists; choose a new folder (nothing is overwritten)")
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise EdgeemoError(f"--out {out}: its folder {parent} does not exist")
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        yield staging
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
