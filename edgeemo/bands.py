@@ -5,6 +5,7 @@ device-to-hub contract (payload version 4 carries visits by band and label)."""
 from __future__ import annotations
 
 import bisect
+import math
 
 EDGES_PX = (28, 36, 48)  # band k holds widths in [EDGES_PX[k-1], EDGES_PX[k]); the last is 48 px and up
 NAMES = ("lt28", "28-36", "36-48", "ge48")
@@ -12,7 +13,7 @@ NAMES = ("lt28", "28-36", "36-48", "ge48")
 
 def band_of(face_px: float | None) -> str | None:
     """The band a visit of this median face width falls in (None: the width was not measured)."""
-    if face_px is None or not face_px == face_px:  # None or NaN
+    if face_px is None or math.isnan(face_px):
         return None
     return NAMES[bisect.bisect_right(EDGES_PX, face_px)]
 

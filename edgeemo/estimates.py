@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class Calibration:
         counts = _face_counts(data["counts"], len(labels))
         sources = data.get("sources") or {}
         if not isinstance(sources, Mapping):
-            raise ValueError("calibration: sources must map a source's name to its counts")
+            raise ValueError("calibration: sources must map a source's name to its counts")  # noqa: TRY004 - one error type for a bad sidecar
         return cls(labels, counts, tuple(_face_counts(found["counts"] if isinstance(found, Mapping) else found,
                                                       len(labels)) for found in sources.values()))
 
@@ -261,7 +262,7 @@ class MixCorrection:
     buckets): true shares = W q with W the inverse of P(predicted | true), and each linear figure
     v . q (a share: a row of W; the index: sign . W) with its three variances."""
 
-    _cache: dict[int, tuple[Calibration, MixCorrection | None]] = {}
+    _cache: ClassVar[dict[int, tuple[Calibration, MixCorrection | None]]] = {}
 
     def __init__(self, calibration: Calibration) -> None:
         self.labels = calibration.labels
@@ -385,3 +386,41 @@ def holm(p_values: Iterable[float | None], alpha: float = 0.05) -> list[bool]:
             break
         significant[index] = True
     return significant
+
+
+def combine_bands(parts: Sequence[Estimate], bounds: tuple[float, float] = (-1.0, 1.0)) -> Estimate:
+    """One estimate from estimates of disjoint sets of visits counted under calibrations that share faces
+    (the face-size bands of one model: every band's calibration was measured on the same faces), weighted
+    by visits: the visits' sampling errors add in quadrature, the calibration errors add up (their
+    correlation is not known, so the worst case). Corrected only when every part is."""
+    shown = [part for part in parts if part.visits]
+    visits = sum(part.visits for part in shown)
+    method = CORRECTED if shown and all(part.method == CORRECTED for part in shown) else COUNT
+    if not visits or any(part.unclipped is None or part.standard_error is None for part in shown):
+        return Estimate(None, None, None, visits, method)
+    weights = [part.visits / visits for part in shown]
+    value = sum(w * part.unclipped for w, part in zip(weights, shown))  # type: ignore[operator]
+    sampling = sum(w**2 * max(part.standard_error**2 - part.calibration_error**2, 0.0)  # type: ignore[operator]
+                   for w, part in zip(weights, shown))
+    shared = sum(w * part.calibration_error for w, part in zip(weights, shown)) ** 2
+    return _interval(value, sampling + shared, visits, method, bounds, shared,
+                     all(part.backed for part in shown))
+
+
+def banded_estimates(counts_by_band: Mapping[str | None, Mapping[str, int]], labels: Sequence[str],
+                     groups: SatisfactionGroups, calibrations: Mapping[str | None, Calibration]
+                     ) -> tuple[Estimate, dict[str, Estimate]]:
+    """The index and the mix of visits counted by face-size band (`edgeemo.bands`; None: not measured),
+    each band corrected with its own calibration (or the one under None), then the bands added up
+    (`combine_bands`). With no calibration for a band, its visits are counted raw."""
+    index_parts, mix_parts = [], []
+    for band, counts in counts_by_band.items():
+        if not sum(counts.values()):
+            continue
+        calibration = calibrations.get(band, calibrations.get(None))
+        index_parts.append(index_estimate(counts, groups, calibration))
+        mix_parts.append(mix_estimate(counts, labels, calibration))
+    if not index_parts:
+        return Estimate(None, None, None, 0, CORRECTED if calibrations else COUNT), mix_estimate({}, labels)
+    mix = {label: combine_bands([part[label] for part in mix_parts], (0.0, 1.0)) for label in labels}
+    return combine_bands(index_parts), mix

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from edgeemo.aggregates import DEFAULT_GROUPS, SatisfactionGroups
 from edgeemo.bands import band_of
 from edgeemo.edge.analytics.intervals import Analytics
 from edgeemo.edge.analytics.visits import Visit
@@ -31,6 +32,7 @@ from edgeemo.edge.inference.model import EdgeModel
 from edgeemo.edge.loop import LoopParts, run_loop
 from edgeemo.edge.vision.detector import make_detector
 from edgeemo.edge.vision.tracker import IouTracker, Track, iou
+from edgeemo.estimates import Calibration, banded_estimates, index_estimate, mix_estimate
 from edgeemo.preprocess import Box
 from edgeemo.sim.footage import footage_name, write_video
 from edgeemo.sim.profile import Profile
@@ -168,11 +170,12 @@ class _Collect:
 
 def run_chain(model: EdgeModel, images: np.ndarray, face_labels: Sequence[str], profile: Profile, seed: int,
               boxes: str = "detector", config: RunConfig | None = None, distances: Sequence[float] | None = None,
-              work: Path | None = None) -> ChainRun:
+              face_heights: Sequence[float] | None = None, work: Path | None = None) -> ChainRun:
     """Render one shopper per face (in this order), run the device loop on the footage, match visits to shoppers."""
     config = config or RunConfig(device_id="sim")
     rng = np.random.default_rng(seed)
-    shoppers = plan_shoppers(range(len(images)), face_labels, profile, rng, distances=distances)
+    shoppers = plan_shoppers(range(len(images)), face_labels, profile, rng, distances=distances,
+                             face_heights=face_heights)
     renderer = Renderer(profile, images, shoppers, seed)
     with tempfile.TemporaryDirectory(dir=work) as folder:
         path = Path(folder) / footage_name(profile.image)
@@ -249,3 +252,81 @@ class Outcomes:
                 for band, label in visits:
                     counts[band][true, label] += 1
         return dict(counts)
+
+
+CHAIN_SIZES = (200, 1000)
+
+
+def fold_calibrations(base: Mapping[str | None, np.ndarray], own: Mapping[str | None, np.ndarray],
+                      labels: Sequence[str]) -> dict[str | None, Calibration]:
+    """Per band, a calibration of the base counts (e.g. the model's validation faces through the chain) and
+    `own`, the recorded visits of the other folds' shoppers (a held-out judgement of a pooled calibration)."""
+    calibrations: dict[str | None, Calibration] = {}
+    for band in set(base) | set(own):
+        sources = tuple(c for c in (base.get(band), own.get(band)) if c is not None and c.sum() > 0)
+        if sources:
+            calibrations[band] = Calibration(tuple(labels), sum(sources), sources)
+    return calibrations
+
+
+def compose(outcomes: Outcomes, mix: np.ndarray, n: int, rng: np.random.Generator) -> dict[str | None, Counter]:
+    """A store-day of n true visits of this mix: what the device counted, by band and label."""
+    counted: dict[str | None, Counter] = defaultdict(Counter)
+    labels = outcomes.labels
+    for true, m in enumerate(rng.multinomial(n, mix)):
+        pool = outcomes.by_label[true]
+        for pick in rng.integers(0, len(pool), m) if m and pool else ():
+            for band, label in pool[pick]:
+                counted[band][labels[label]] += 1
+    if outcomes.false_visits and outcomes.shoppers:
+        for pick in rng.integers(0, len(outcomes.false_visits), rng.binomial(n, len(outcomes.false_visits)
+                                                                                 / outcomes.shoppers)):
+            band, label = outcomes.false_visits[pick]
+            counted[band][labels[label]] += 1
+    return counted
+
+
+def score_chain(plans: Sequence[tuple[Outcomes, dict[str | None, Calibration]]], profile: str, draws: int = 1000,
+                seed: int = 0, groups: SatisfactionGroups | None = None) -> list[dict]:
+    """Per scenario, store-day size and estimator (count; corrected by band): the index's error, bias and
+    interval coverage, and the mix's error and lowest per-label coverage, against each store-day's truth."""
+    from edgeemo.train.quantify import MIX_FLOOR, SCENARIOS, _mix_coverage, scenario_mix
+
+    labels = plans[0][0].labels
+    groups = (groups or DEFAULT_GROUPS).for_labels(labels)
+    sign = np.array([1.0 if x in groups.positive else -1.0 if x in groups.negative else 0.0 for x in labels])
+    present = np.array([any(len(p[0].by_label[k]) for p in plans) for k in range(len(labels))])
+    natural = np.array([sum(len(p[0].by_label[k]) for p in plans) for k in range(len(labels))], float)
+    natural /= natural.sum()
+    rng = np.random.default_rng(seed)
+    rows = []
+    for scenario in SCENARIOS:
+        for n in CHAIN_SIZES:
+            found: dict[str, list] = {"count": [], "corrected": []}
+            for draw in range(draws):
+                outcomes, calibrations = plans[draw % len(plans)]
+                mix = scenario_mix(scenario, natural, labels, groups, rng)
+                mix = np.where(present & np.array([len(p) > 0 for p in outcomes.by_label]), mix, 0.0)
+                mix /= mix.sum()
+                counted = compose(outcomes, mix, n, rng)
+                truth = float(sign @ mix)
+                total = sum(counted.values(), Counter())
+                estimates = {"count": (index_estimate(total, groups), mix_estimate(total, labels)),
+                             "corrected": banded_estimates(counted, labels, groups, calibrations)}
+                for name, (index, shares) in estimates.items():
+                    if index.value is None:
+                        continue
+                    values = np.array([shares[x].value or 0.0 for x in labels])
+                    covered = [np.nan if mix[i] < MIX_FLOOR or not shares[x].backed or shares[x].low is None else
+                               float(shares[x].low <= mix[i] <= shares[x].high) for i, x in enumerate(labels)]
+                    found[name].append((index.value - truth, index.low <= truth <= index.high,
+                                        float(np.mean(np.abs(values - mix))), covered))
+            for name, results in found.items():
+                error = np.array([e for e, _, _, _ in results])
+                rows.append({"profile": profile, "scenario": scenario, "n": n, "estimator": name,
+                             "mae_index": round(float(np.abs(error).mean()), 4),
+                             "bias_index": round(float(error.mean()), 4),
+                             "coverage_index": round(float(np.mean([c for _, c, _, _ in results])), 4),
+                             "mae_mix": round(float(np.mean([m for _, _, m, _ in results])), 4),
+                             **_mix_coverage(np.array([c for _, _, _, c in results]), labels)})
+    return rows

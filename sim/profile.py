@@ -92,6 +92,12 @@ class Profile(Section):
         """The FER-framed face box's width in pixels at this floor distance."""
         return self.camera.focal_px * FACE_WIDTH_M / self.depth(distance_m, face_height_m)
 
+    def distance_for(self, face_px: float, face_height_m: float = 1.65) -> float:
+        """The floor distance at which a face is `face_px` wide (the inverse of face_px)."""
+        tilt = math.radians(self.camera.tilt_deg)
+        depth = self.camera.focal_px * FACE_WIDTH_M / face_px
+        return (depth - (self.camera.height_m - face_height_m) * math.sin(tilt)) / math.cos(tilt)
+
     def depth(self, distance_m: float, face_height_m: float) -> float:
         """Distance along the optical axis (what sets the scale) of a face at floor distance `distance_m`."""
         tilt = math.radians(self.camera.tilt_deg)

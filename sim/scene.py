@@ -7,6 +7,7 @@ every frame gets its own sensor noise (drawn from a precomputed field at a rando
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def generated_background(width: int, height: int, rng: np.random.Generator) -> n
     x = 0
     while x < width:  # shelving units side by side, products on each shelf
         unit = int(rng.integers(width // 6, width // 3))
-        for top, bottom in zip(edges[:-1], edges[1:]):
+        for top, bottom in itertools.pairwise(edges):
             px = x + 4
             while px < x + unit - 4:
                 pw = int(rng.integers(6, 22))

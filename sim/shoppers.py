@@ -53,14 +53,15 @@ class Shopper:
 
 
 def plan_shoppers(faces: Sequence[int], labels: Sequence[str], profile: Profile, rng: np.random.Generator,
-                  start_s: float = 0.5, distances: Sequence[float] | None = None) -> list[Shopper]:
-    """A shopper for each face, in the given order, arriving as a Poisson stream. `distances` (one per
-    face) overrides the profile's distance draw (a calibration run places faces in each size band)."""
+                  start_s: float = 0.5, distances: Sequence[float] | None = None,
+                  face_heights: Sequence[float] | None = None) -> list[Shopper]:
+    """A shopper for each face, in the given order, arriving as a Poisson stream. `distances` and
+    `face_heights` (one per face) override the profile's draws (a calibration run sizes each face)."""
     spec = profile.shoppers
     shoppers, t = [], start_s
     for i, (face, label) in enumerate(zip(faces, labels)):
         distance = float(distances[i]) if distances is not None else float(rng.uniform(*spec.distance_m))
-        height = float(rng.uniform(*spec.face_height_m))
+        height = float(face_heights[i]) if face_heights is not None else float(rng.uniform(*spec.face_height_m))
         half = profile.half_width_m(distance, height)
         side = 1.0 if rng.random() < 0.5 else -1.0
         start = side * (half + SHOULDERS_M)

@@ -67,15 +67,25 @@ def _add_evaluate(commands: Subcommands) -> None:
     parser.add_argument("--tta", choices=("none", "flip"), default="none",
                         help="test-time augmentation: flip averages each face with its mirror image")
     parser.add_argument("--write-calibration", action="store_true",
-                        help="with --split validation or own: write the model's confusion there into its sidecar, "
-                        "the calibration the corrected satisfaction index and mix are computed from")
+                        help="write the model's confusion on these faces into its sidecar as the calibration source "
+                        "named after --split (validation, test or own: a store's labelled faces), beside the others "
+                        "(the corrected index and mix use them all); with --chain, through the device chain per "
+                        "face-size band")
     parser.add_argument("--quantify", action="store_true",
                         help="also simulate store-days from these faces (still faces, not a store): the error and "
                         "95%% interval coverage of the raw and the corrected satisfaction index and mix")
     parser.add_argument("--cross-fit", type=int, default=0, metavar="K",
-                        help="with --quantify and --train-data: judge a calibration pooled from the model's validation "
-                        "faces and these faces without scoring on the faces it was made of: these faces in K folds, "
-                        "each corrected with the validation faces and the other folds (several seeded splits)")
+                        help="with --quantify or --chain: judge a calibration pooled from the sidecar's other sources "
+                        "and these faces without scoring on the faces it was made of: these faces in K folds, each "
+                        "corrected with the other sources and the other folds (several seeded splits)")
+    parser.add_argument("--chain", nargs="?", const="far", metavar="PROFILE",
+                        help="also run one simulated shopper per face through the whole device chain (detector, crop, "
+                        "classifier, tracker, visits; `edgeemo run`'s loop, unpaced) with a camera PROFILE (near, far "
+                        "or a TOML file; default far) and score store-days against the truth: adds `chain` and "
+                        "`visits` to the JSON")
+    parser.add_argument("--boxes", choices=("detector", "oracle"), default="detector",
+                        help="with --chain: the default detector's boxes, or the true ones jittered as the detector's "
+                        "(scores the reading apart from the finding)")
     parser.add_argument("--unseen-only", action="store_true",
                         help="with --quantify and --train-data: draw store-days only from faces with no "
                         "pixel-identical copy in the training data (a store's faces are new to the model)")
@@ -97,15 +107,15 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from edgeemo.train.evaluate import evaluate, render_text
     from edgeemo.train.sizes import parse_sizes
 
-    if args.cross_fit and (args.cross_fit < 2 or args.cross_fit > 20 or not args.quantify):
-        raise EdgeemoError(f"--cross-fit {args.cross_fit}: 2..20 folds, given with --quantify")
+    if args.cross_fit and (args.cross_fit < 2 or args.cross_fit > 20 or not (args.quantify or args.chain)):
+        raise EdgeemoError(f"--cross-fit {args.cross_fit}: 2..20 folds, given with --quantify or --chain")
     if args.jpeg is not None and (not args.sizes or not 1 <= args.jpeg <= 100):
         raise EdgeemoError(f"--jpeg {args.jpeg}: a quality 1..100, given with --sizes")
     model = args.model or bundled_model("fer_cnn.keras")
     report = evaluate(model, args.data, args.split, args.out, progress=not args.json, votes=args.votes,
                       train_data=args.train_data, tta=args.tta, write_calibration=args.write_calibration,
                       quantify=args.quantify, sizes=parse_sizes(args.sizes) if args.sizes else (), jpeg=args.jpeg,
-                      cross_fit=args.cross_fit, unseen_only=args.unseen_only)
+                      cross_fit=args.cross_fit, unseen_only=args.unseen_only, chain=args.chain, boxes=args.boxes)
     if args.json:
         print(json.dumps({"model": str(model), **report.to_dict()}))
     else:

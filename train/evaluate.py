@@ -29,15 +29,15 @@ def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None 
              progress: bool = True, votes: Path | None = None, train_data: str | None = None,
              tta: str = "none", write_calibration: bool = False, quantify: bool = False,
              sizes: tuple[int, ...] = (), jpeg: int | None = None, cross_fit: int = 0,
-             unseen_only: bool = False) -> Report:
+             unseen_only: bool = False, chain: str | None = None, boxes: str = "detector") -> Report:
     """Evaluate on `data`; with `train_data`, also on the faces that have no copy in it (FER-2013's
-    PublicTest holds 280 pixel-identical copies of training images). With `write_calibration` (on the
-    model's validation split, or on `own` labelled faces it never trained on, such as a store's: never
-    on faces a figure will later be judged on), the model's confusion there goes into its sidecar
-    (edgeemo.estimates)."""
-    if write_calibration and split not in ("validation", "own"):
-        raise EdgeemoError("--write-calibration measures on the model's own validation split (--split validation "
-                           "with --data its training data) or on your own labelled faces (--split own), never test")
+    PublicTest holds 280 pixel-identical copies of training images).
+
+    With `write_calibration`, the model's confusion on these faces goes into its sidecar as the calibration
+    source named after the split (validation, test or own; edgeemo.calibrations), beside the others; with
+    `chain` (a profile name), through the whole device chain per face-size band instead. `quantify` and
+    `chain` score store-days with a calibration that leaves out the source made of these faces (and, with
+    `cross_fit`, adds the other folds of them)."""
     predictor = load_predictor(model_path)
     dataset = _faces(model_path, data, split, predictor.input_size, votes).for_model(
         predictor.labels, model_path, subset=trained_on_subset(model_path))
@@ -49,63 +49,92 @@ def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None 
 
         report.sizes = size_table(dataset.images, dataset.labels, predictor.labels,
                                   lambda faces: predict_all(predictor, faces, progress=False), sizes, jpeg)
-    if (cross_fit or unseen_only) and train_data is None:
-        raise EdgeemoError("--cross-fit and --unseen-only need --train-data (the model's training data: its "
-                           "validation split, and the copies to leave out)")
+    if unseen_only and train_data is None:
+        raise EdgeemoError("--unseen-only needs --train-data (the model's training data: the copies to leave out)")
     unseen = None
     if train_data is not None:
         unseen = unseen_mask(dataset, load_faces(train_data, "train", predictor.input_size))
         report.unseen_n = int(unseen.sum())
         report.unseen_accuracy = float(np.mean(probabilities[unseen].argmax(axis=1) == dataset.labels[unseen]))
+    record = _calibration_record(model_path)
     if quantify:
-        base = None
-        if cross_fit:
-            validation = _faces(model_path, str(train_data), "validation", predictor.input_size, votes).for_model(
-                predictor.labels, model_path, subset=trained_on_subset(model_path))
-            answers = predict_all(predictor, validation.images, progress=progress).argmax(axis=1)
-            base = (validation.labels, answers)
-        report.quantification = _quantification(model_path, dataset, probabilities, predictor.labels, base,
+        report.quantification = _quantification(dataset, probabilities, predictor.labels, record, [split],
                                                 cross_fit, unseen if unseen_only else None)
-    if write_calibration:
-        from edgeemo.sidecar import write_calibration as write
-        from edgeemo.train.metrics import error_calibration
+    if chain is not None and not write_calibration:
+        from edgeemo.sim.evaluate import chain_report
 
-        if split == "validation":
-            seed, fraction = validation_split_of(model_path)
-            source = f"validation split ({fraction:.0%}, seed {seed}) of {data}"
-        else:
-            source = f"own labelled faces in {data}"
-        write(model_path, error_calibration(dataset.labels, probabilities.argmax(axis=1), predictor.labels,
-                                            source + (f" with FER+ votes {Path(votes).name}" if votes else "")
-                                            + (", flip TTA" if tta != "none" else "")))
+        report.chain = chain_report(model_path, dataset.images, dataset.labels, tuple(predictor.labels), chain, boxes,
+                                    record, [split], cross_fit)
+    if write_calibration:
+        _write_calibration(model_path, dataset, probabilities, predictor.labels, record, split, data, votes, tta,
+                           chain is not None)
     if out is not None:
         write_report(report, model_path, dataset.summary(), predictor.kind, out)
     return report
 
 
-def _quantification(model_path: Path, dataset: FaceDataset, probabilities: np.ndarray, labels,
-                    base: tuple[np.ndarray, np.ndarray] | None, folds: int, scored: np.ndarray | None) -> dict:
-    """Simulated store-days from these faces, corrected with the calibration in the model's sidecar, or
-    cross-fitted (`base`: the validation faces' labels and answers; `folds` of these faces)."""
-    from edgeemo.estimates import Calibration
+def _calibration_record(model_path: Path) -> dict | None:
     from edgeemo.sidecar import sidecar_path
-    from edgeemo.train.quantify import NOTE, CrossFit, confusion, quantify
+
+    return read_sidecar(model_path).calibration if sidecar_path(model_path).exists() else None
+
+
+def _write_calibration(model_path: Path, dataset: FaceDataset, probabilities: np.ndarray, labels, record: dict | None,
+                       split: str, data: str, votes: Path | None, tta: str, chain: bool) -> None:
+    """The calibration source `split` (validation, test, own) measured on these faces, into the sidecar."""
+    from edgeemo.calibrations import check_enough, merge_source
+    from edgeemo.sidecar import write_calibration as write
+    from edgeemo.train.metrics import confusion_matrix
+
+    if split == "train":
+        raise EdgeemoError("--write-calibration never measures on the faces the model trained on: use --split "
+                           "validation, test or own")
+    if split == "validation":
+        seed, fraction = validation_split_of(model_path)
+        about = f"validation split ({fraction:.0%}, seed {seed}) of {data}"
+    elif split == "own":
+        about = f"own labelled faces in {data}"
+    else:
+        about = f"{split} split of {data}"
+    about += (f" with FER+ votes {Path(votes).name}" if votes else "") + (", flip TTA" if tta != "none" else "")
+    if chain:
+        from edgeemo.sim.evaluate import calibrate_chain
+
+        record, _ = calibrate_chain(model_path, dataset.images, dataset.labels, tuple(labels), record, split, about)
+        write(model_path, record)
+        return
+    counts = confusion_matrix(dataset.labels, probabilities.argmax(axis=1), len(labels))
+    check_enough(counts, labels, f"--write-calibration on {data}")
+    write(model_path, merge_source(record, labels, split, {"counts": counts.tolist(), "faces": int(counts.sum()),
+                                                          "about": about}, about))
+
+
+def _quantification(dataset: FaceDataset, probabilities: np.ndarray, labels, record: dict | None, skip: list[str],
+                    folds: int, scored: np.ndarray | None) -> dict:
+    """Simulated store-days from these faces, corrected with the sidecar's calibration but the sources made of
+    these faces; with `folds`, cross-fitted: those sources plus the other folds of these faces."""
+    from edgeemo.calibrations import sources_of, still_calibration
+    from edgeemo.train.quantify import NOTE, CrossFit, quantify
 
     predicted = probabilities.argmax(axis=1)
     note = NOTE + ("; store-days drawn only from faces with no pixel-identical copy in the training data"
                    if scored is not None else "")
-    if base is not None:
-        cross_fit = CrossFit((confusion(base[0], base[1], len(labels)),), folds)
+    kept = {k: v for k, v in sources_of(record).items() if k not in skip}
+    if folds:
+        cross_fit = CrossFit(tuple(np.asarray(v["counts"], float) for v in kept.values()), folds)
         rows = quantify(dataset.labels, predicted, labels, None, cross_fit=cross_fit, scored=scored)
+        named = ", ".join(f"{k} ({int(np.asarray(v['counts']).sum())} faces)" for k, v in kept.items())
         return {"rows": rows, "note": note, "calibration": (
-            f"cross-fitted: each of {folds} folds of these faces corrected with the model's validation faces "
-            f"({len(base[0])}) and the other folds, {cross_fit.repeats} seeded splits")}
-    stored = read_sidecar(model_path).calibration if sidecar_path(model_path).exists() else None
-    calibration = Calibration.from_dict(stored) if stored and tuple(stored["labels"]) == tuple(labels) else None
+            f"cross-fitted: each of {folds} folds of these faces corrected with the sidecar's calibration sources "
+            f"{named or '(none)'} and the other folds, {cross_fit.repeats} seeded splits")}
+    calibration = still_calibration(record, skip)
+    if calibration is not None and tuple(calibration.labels) != tuple(labels):
+        calibration = None
     rows = quantify(dataset.labels, predicted, labels, calibration, scored=scored)
     return {"rows": rows, "note": note,
-            "calibration": stored["source"] if calibration is not None else "none in the sidecar: "
-            "`corrected` is the raw count (edgeemo evaluate --split validation --write-calibration)"}
+            "calibration": (f"the sidecar's sources {', '.join(kept) or '(version 1)'}" if calibration is not None
+                            else "none usable in the sidecar: `corrected` is the raw count (edgeemo evaluate "
+                            "--split validation --write-calibration)")}
 
 
 def validation_split_of(model_path: Path) -> tuple[int, float]:

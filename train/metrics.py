@@ -79,6 +79,7 @@ class Report:
     unseen_n: int | None = None
     quantification: dict | None = None  # `evaluate --quantify`: simulated store-days (train/quantify.py)
     sizes: dict | None = None  # `evaluate --sizes`: the faces as a store camera shows them (train/sizes.py)
+    chain: dict | None = None  # `evaluate --chain`: the whole device chain on simulated footage (sim/chain.py)
 
     def to_dict(self) -> dict:
         return {
@@ -93,6 +94,7 @@ class Report:
                 "quantification_calibration": self.quantification["calibration"]}
                if self.quantification is not None else {}),
             **({"sizes": self.sizes} if self.sizes is not None else {}),
+            **(self.chain if self.chain is not None else {}),
         }
 
     def table(self) -> str:

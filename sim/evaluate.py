@@ -1,0 +1,124 @@
+"""What `edgeemo evaluate --chain` adds to a model's report: the chain's visits matched to the truth,
+its store-day figures against the truth's, and (`--write-calibration`) the model's calibration
+through the chain, per face-size band."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeemo.bands import EDGES_PX, NAMES, band_range
+from edgeemo.calibrations import band_calibrations, merge_chain
+from edgeemo.edge.inference.model import open_edge_model
+from edgeemo.errors import EdgeemoError
+from edgeemo.sim.chain import ChainRun, Outcomes, fold_calibrations, run_chain, score_chain
+from edgeemo.sim.profile import ImageSpec, Profile, load_profile
+
+log = logging.getLogger(__name__)
+# A calibration run shows every face once in each band: its width drawn within the band (the first from
+# 20 px, the last up to 72 px), half the faces through H.264 CRF 23 and half through JPEG q70 (the two
+# shipped profiles' image paths).
+CALIBRATION_PX = {NAMES[0]: (20.0, float(EDGES_PX[0])), NAMES[-1]: (float(EDGES_PX[-1]), 72.0)}
+CALIBRATION_IMAGES = (ImageSpec(codec="h264", quality=23, noise_sigma=2.0, light_drift=0.1),
+                      ImageSpec(codec="jpeg", quality=70, noise_sigma=3.0, light_drift=0.15))
+
+
+def _model(path: Path):
+    if path.suffix != ".tflite":
+        raise EdgeemoError(f"--chain runs the device's loop, which runs .tflite models; {path} is not one "
+                           "(convert it with `edgeemo convert --int8`)")
+    return open_edge_model(path, threads=1)
+
+
+def chain_report(model_path: Path, images: np.ndarray, labels: np.ndarray, names: tuple[str, ...],
+                 profile_name: str, boxes: str, record: dict | None, skip: list[str], folds: int,
+                 seed: int = 0, draws: int = 1000) -> dict[str, Any]:
+    """One shopper per face through the chain, scored (the calibration: the sidecar's chain bands but the
+    sources in `skip`, and with `folds` the other folds of these shoppers)."""
+    profile = load_profile(profile_name)
+    model = _model(model_path)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    run = run_chain(model, images[order], [names[labels[i]] for i in order], profile, seed, boxes)
+    base = band_calibrations(record, skip)
+    if folds:
+        plans = _folds(run, folds, seed, record, skip)
+        about = (f"cross-fitted: the sidecar's chain calibration ({', '.join(_names(record, skip)) or 'none'}) and, "
+                 f"for each of {folds} folds of these shoppers, the other folds' visits")
+    else:
+        plans = [(Outcomes.of([run]), base)]
+        about = f"the sidecar's chain calibration: {', '.join(_names(record, skip)) or 'none (raw counts)'}"
+    return {"chain": score_chain(plans, profile.name, draws, seed), "visits": run.summary(),
+            "chain_calibration": about, "chain_boxes": boxes, "chain_frames": run.frames,
+            "chain_loop_seconds": round(run.seconds, 1)}
+
+
+def _names(record: dict | None, skip: list[str]) -> list[str]:
+    bands = ((record or {}).get("chain") or {}).get("bands") or {}
+    found = {name for entry in bands.values() for name in (entry.get("sources") or {})}
+    return sorted(found - set(skip))
+
+
+def _folds(run: ChainRun, folds: int, seed: int, record: dict | None, skip: list[str]
+           ) -> list[tuple[Outcomes, dict]]:
+    from edgeemo.calibrations import UNBANDED
+
+    bands = ((record or {}).get("chain") or {}).get("bands") or {}
+    base: dict[str | None, np.ndarray] = {}
+    for band, entry in bands.items():
+        kept = [np.asarray(v, float) for k, v in (entry.get("sources") or {}).items() if k not in skip]
+        if kept:
+            base[None if band == UNBANDED else band] = sum(kept)
+    labels = run.labels
+    seen = run.in_view()
+    label_of = {s.id: s.label for s in run.truth.shoppers}
+    rng = np.random.default_rng((seed, 7))
+    plans = []
+    for _ in range(3):  # three seeded splits into folds
+        fold = {}
+        for name in labels:
+            members = rng.permutation([s for s in seen if label_of[s] == name])
+            fold.update({int(s): (i + int(rng.integers(folds))) % folds for i, s in enumerate(members)})
+        for f in range(folds):
+            scored = Outcomes.of([run], {(0, s) for s in seen if fold[s] == f})
+            others = Outcomes.of([run], {(0, s) for s in seen if fold[s] != f})
+            own = others.calibration_counts()
+            own[None] = sum(own.values())  # every band together: for visits without a size
+            plans.append((scored, fold_calibrations(base, own, labels)))
+    return plans
+
+
+def calibrate_chain(model_path: Path, images: np.ndarray, labels: np.ndarray, names: tuple[str, ...],
+                    record: dict | None, source: str, about: str, seed: int = 0) -> tuple[dict, dict]:
+    """Every face through the chain once in each face-size band (oracle boxes, jittered as the detector's),
+    half the faces through each of two image paths; the counts per band merged into the calibration
+    record as source `source`. Returns (the record, a summary)."""
+    model = _model(model_path)
+    base = load_profile("near")
+    by_band: dict[str, np.ndarray] = {}
+    rng = np.random.default_rng((seed, 11))
+    half = rng.permutation(len(labels)) % 2
+    runs = []
+    for band in NAMES:
+        low, high = CALIBRATION_PX.get(band, band_range(band))
+        for path, image in enumerate(CALIBRATION_IMAGES):
+            chosen = np.flatnonzero(half == path)
+            profile = Profile(name="calibration", camera=base.camera, shoppers=base.shoppers, image=image)
+            heights = rng.uniform(*profile.shoppers.face_height_m, len(chosen))
+            widths = rng.uniform(low, high, len(chosen))
+            distances = [profile.distance_for(w, h) for w, h in zip(widths, heights)]
+            run = run_chain(model, images[chosen], [names[labels[i]] for i in chosen], profile,
+                            seed + 17 * len(runs), "oracle", distances=distances, face_heights=heights)
+            runs.append(run)
+            counts = Outcomes.of([run]).calibration_counts()
+            for measured, matrix in counts.items():
+                key = measured or band
+                by_band[key] = by_band.get(key, 0) + matrix
+            log.info("chain calibration: band %s, %s: %s", band, image.codec, run.summary())
+    made = {"faces": len(labels), "about": about, "bands_px": list(EDGES_PX), "seed": seed,
+            "boxes": "oracle (true boxes jittered as BlazeFace's)",
+            "images": [f"{i.codec} q{i.quality}" for i in CALIBRATION_IMAGES], "visits": int(sum(
+                m.sum() for m in by_band.values()))}
+    return merge_chain(record, list(names), source, by_band, made), made
