@@ -82,9 +82,12 @@ def _add_report(commands: Subcommands) -> None:
         "that no two reports can difference away); a bucket with none is suppressed.",
     )
     parser.add_argument("--db", type=Path, required=True, help="SQLite analytics database written by `edgeemo run`")
-    parser.add_argument("--since", help="ISO date or time (UTC), inclusive")
-    parser.add_argument("--until", help="ISO date or time (UTC), exclusive")
+    parser.add_argument("--since", help="ISO date or time, inclusive (in --timezone unless it names an offset)")
+    parser.add_argument("--until", help="ISO date or time, exclusive (in --timezone unless it names an offset)")
     parser.add_argument("--bucket", choices=("hour", "day"), default="hour", help="reporting interval")
+    parser.add_argument("--timezone", metavar="ZONE", help="the store's IANA time zone (America/Los_Angeles): the "
+                        "report's days, hours and times; default: the device config's [store] timezone (as `edgeemo "
+                        "run` recorded it in the database), else UTC")
     parser.add_argument("--min-visits", type=int, default=5, help="k: a zone's hour with fewer visits is held back")
     parser.add_argument("--zone", help="only this zone's visits (default: every zone, each broken down)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNG charts, CSV and JSON")
@@ -94,11 +97,13 @@ def _add_report(commands: Subcommands) -> None:
 def _run_report(args: argparse.Namespace) -> int:
     from edgeemo.edge.analytics.report import build_report
 
-    report = build_report(args.db, args.out, args.since, args.until, args.bucket, args.min_visits, args.zone)
+    report = build_report(args.db, args.out, args.since, args.until, args.bucket, args.min_visits, args.zone,
+                          args.timezone)
     zones = ", ".join(f"{name} {zone['visits'] if zone['visits'] is not None else 'suppressed'}"
                       for name, zone in report["zones"].items())
     print(f"{report['visits']} visits in {len(report['buckets'])} buckets "
-          f"({report['suppressed_buckets']} suppressed, k={args.min_visits}); by zone: {zones or '-'}; "
+          f"({report['suppressed_buckets']} suppressed, k={args.min_visits}) in {report['timezone']}; "
+          f"by zone: {zones or '-'}; "
           f"charts, CSV and JSON in {args.out}")
     return 0
 

@@ -87,7 +87,8 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
                "satisfaction_groups": groups.as_dict()}
     store.set_meta(labels=list(model.labels), zones=list(zones.names), **made_by,
                    calibration=model.sidecar.calibration,  # what `edgeemo report` corrects the index with ...
-                   calibration_since=calibration_since(store.stored_meta(), made_by))  # ... of visits since then
+                   calibration_since=calibration_since(store.stored_meta(), made_by),  # ... of visits since then
+                   timezone=config.store.timezone)  # the days and times `edgeemo report` shows, by default
     publisher = MqttPublisher(config.mqtt, config.store_id, config.device_id) if config.mqtt.enabled else None
     outbox = Outbox(store, publisher, config.mqtt.max_publish_per_s) if publisher is not None else None
     with contextlib.ExitStack() as cleanup:  # closes in reverse: source, publisher, metrics, store

@@ -147,7 +147,11 @@ def _export(args: argparse.Namespace) -> int:
                 raise EdgeemoError("--since must be before --until")
             bucket = queries.choose_bucket({"bucket": args.bucket}, since, until)
             if store:
-                results.append(queries.series(database, store, since, until, bucket, k, None, estimates))
+                found = queries.series(database, store, since, until, bucket, k, None, estimates)
+                if args.format == "json":  # the buckets' raw shares, and the range's corrected mix beside them
+                    mix = queries.emotion_mix(database, store, since, until, k, None, estimates, bucket)
+                    found["emotion_mix"] = {key: mix[key] for key in ("visits", "intervals", "shares_raw")}
+                results.append(found)
     if args.format == "json":
         text = json.dumps({"min_visits": k, "bucket": args.bucket, "stores": results}, indent=1)
     else:

@@ -13,40 +13,12 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from edgeemo.errors import EdgeemoError
+from edgeemo.timezones import UTC, TimeZoneError, zone  # noqa: F401 (the zones by name: the ground floor's)
 from edgeemo.wire import parse_iso
 
-UTC = "UTC"
 QUARTER, HOUR, DAY = 900, 3600, 86400
 MONDAY_OFFSET = 4 * DAY  # the unix epoch was a Thursday: 1970-01-05, four days on, a Monday
-
-
-class TimeZoneError(EdgeemoError):
-    """A time zone name that is not an IANA zone this host knows."""
-
-
-@functools.cache
-def known_zones() -> frozenset[str]:
-    """The IANA zone names (from the `tzdata` package edgeemo depends on, or the system's), without the
-    host-specific aliases a setting must not depend on (posix/, right/ with leap seconds, localtime)."""
-    return frozenset(name for name in available_timezones()
-                     if not name.startswith(("posix/", "right/")) and name not in ("localtime", "Factory", "posixrules"))
-
-
-@functools.lru_cache(maxsize=1024)
-def zone(name: str) -> ZoneInfo:
-    """The zone of an IANA name (America/Los_Angeles), or TimeZoneError naming it."""
-    if not isinstance(name, str) or name not in known_zones():
-        raise TimeZoneError(f"time zone {str(name)[:64]!r}: not an IANA zone name (e.g. America/New_York, "
-                            "Asia/Kolkata; `python -c 'import zoneinfo; print(sorted(zoneinfo.available_timezones()))'` "
-                            "lists them)")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise TimeZoneError(f"time zone {name!r}: its rules cannot be read on this host (is the tzdata package "
-                            "installed?)") from None
 
 
 def _local(name: str, timestamp: float) -> datetime:
@@ -167,3 +139,47 @@ def local_iso(name: str, timestamp: float) -> str:
 def parse_local(text: str, name: str) -> float:
     """An ISO date or date-time in the store's local time unless it names its own offset (ValueError)."""
     return parse_iso(text, zone(name))
+
+
+# -- times as people read them ------------------------------------------------------------------
+# The pages say every time in the store's own zone, named: never an ISO string, never UTC unless the
+# store is in UTC. Day first with the month's name, so no reader wonders whether 03/04 is March or April.
+def zone_abbreviation(name: str, timestamp: float) -> str:
+    """The zone's short name at that time (PST, CET), or its offset when it has none (UTC+05:45)."""
+    if name == UTC:
+        return "UTC"
+    short = _local(name, timestamp).strftime("%Z")
+    if short[:1] in "+-" or not short:
+        offset = _local(name, timestamp).strftime("%z")
+        return f"UTC{offset[:3]}:{offset[3:]}"
+    return short
+
+
+def _day(moment: datetime, year: bool = True) -> str:
+    return f"{moment:%a} {moment.day} {moment:%b}" + (f" {moment.year}" if year else "")
+
+
+def readable_time(name: str, timestamp: float, zone_named: bool = True, year: bool = True) -> str:
+    """A moment as a person reads it in the store's zone: "Mon 30 Nov 2026, 05:29 PST" (without the year
+    where a table has no room for it)."""
+    local = _local(name, timestamp)
+    return f"{_day(local, year)}, {local:%H:%M}" + (f" {zone_abbreviation(name, timestamp)}" if zone_named else "")
+
+
+def readable_range(name: str, since: float, until: float) -> str:
+    """[since, until) in the store's zone: whole days as the days they are ("Mon 23 Nov – Sun 29 Nov 2026",
+    the last day inclusive), anything else with its hours ("Mon 30 Nov 2026, 10:00 – 14:00")."""
+    start, end = _local(name, since), _local(name, until)
+    if day_start(name, since) == int(since) and day_start(name, until) == int(until) and until > since:
+        last = _local(name, until - 1)
+        if last.date() == start.date():
+            return _day(start)
+        return f"{_day(start, start.year != last.year)} – {_day(last)}"
+    if end.date() == start.date():
+        return f"{_day(start)}, {start:%H:%M} – {end:%H:%M}"
+    if day_start(name, until) == int(until):  # ends at a midnight: the end of the day before
+        last = _local(name, until - 1)
+        if last.date() == start.date():
+            return f"{_day(start)}, {start:%H:%M} – 24:00"
+        return f"{_day(start, start.year != last.year)}, {start:%H:%M} – {_day(last)}, 24:00"
+    return f"{_day(start, start.year != end.year)}, {start:%H:%M} – {_day(end)}, {end:%H:%M}"

@@ -1,7 +1,8 @@
 """One bucket's public numbers, from the roll-ups' sums: k-anonymity first (a bucket under k visits
 shows nothing but that), then the satisfaction index as the corrected estimate with its 95%
-interval, its method, whether it is too wide to read, and the raw count beside it; and the
-differences of whole ranges a page compares, Holm-corrected together."""
+interval, its method, whether it is too wide to read, and the raw count beside it, and each
+label's raw share (`raw_share_*`: counted, never corrected); and the differences of whole
+ranges a page compares, Holm-corrected together."""
 
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ def index_numbers(totals: Totals, estimator: Estimator | None) -> dict:
             "satisfaction_imprecise": shown["imprecise"], "satisfaction_raw": _round(raw)}
 
 
+RAW_SHARE = "raw_share_"  # a bucket's share of visits by dominant label, uncorrected: named raw wherever it goes
 NO_INDEX = {"satisfaction_index": None, "satisfaction_low": None, "satisfaction_high": None,
             "satisfaction_method": None, "satisfaction_imprecise": None, "satisfaction_raw": None}
 
@@ -90,9 +92,9 @@ def bucket_numbers(totals: Totals, min_visits: int, estimator: Estimator | None 
         "faces_seen": None if suppressed else totals.faces_seen,
         "mean_dwell_s": None if suppressed or not totals.visits else round(totals.dwell_s_total / totals.visits, 2),
     }
-    if emotions is not None:
+    if emotions is not None:  # raw: what the model read, uncorrected (the corrected mix is the emotions view's)
         for label in labels:
-            numbers[f"share_{label}"] = None if suppressed or not totals.visits else round(
+            numbers[f"{RAW_SHARE}{label}"] = None if suppressed or not totals.visits else round(
                 emotions.get(label, 0) / totals.visits, 4)
     return numbers
 

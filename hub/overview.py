@@ -64,7 +64,7 @@ def overview(database: Database, min_visits: int, stale_after_s: int, now: float
     for store in sorted(set(stores) | set(windows)):
         entry = stores.get(store) or _no_devices(store)
         zone = zones.get(store, UTC)
-        entry = dict(entry, last_seen=iso(entry["last_seen"]) if entry["last_seen"] else None, timezone=zone,
+        entry = dict(entry, last_seen=local_iso(zone, entry["last_seen"]) if entry["last_seen"] else None, timezone=zone,
                      today_starts=local_iso(zone, todays.get(store, now - now % DAY)))
         for name in PERIODS:
             current, previous = windows[store][name], windows[store][f"prev_{name}"]

@@ -43,7 +43,7 @@ from edgeemo.hub.numbers import (
     range_numbers,
 )
 from edgeemo.hub.schema import HOUR
-from edgeemo.hub.stores import zone_of
+from edgeemo.hub.stores import store_zones, zone_of
 from edgeemo.hub.upkeep import sealed_until
 from edgeemo.wire import NAME_PATTERN, ZONE_PATTERN, iso
 
@@ -173,6 +173,13 @@ def _release(min_visits: int, now: float | None) -> Release:
     return Release(min_visits, time.time() if now is None else now)
 
 
+def range_start(timezone: str, since: int, bucket: str) -> int:
+    """Where every view of a range starts: the local hour holding `since` (hour buckets) or its local
+    midnight (day and week buckets). The series, the mix, the heatmap and the devices all sum the cells
+    from here to `until`, so a page's headline, charts and devices table count the same visits."""
+    return bucket_start(timezone, since, "hour" if bucket == "hour" else "day")
+
+
 def _shown_until(timezone: str, until: int) -> int:
     """The end of the last cell a range ending at `until` takes (the range as released)."""
     start = hour_start(timezone, until - 1)
@@ -186,7 +193,7 @@ def series(database: Database, store: str, since: int, until: int, bucket: str, 
     group = "bucket" if bucket == "hour" else "day"
     with database.transaction() as tx:
         timezone = zone_of(tx, store)
-        first = bucket_start(timezone, since, "hour" if bucket == "hour" else "day")
+        first = range_start(timezone, since, bucket)
         labels = store_labels(tx, [store])
         if bucket != "hour" and _sealed(tx, min_visits, timezone, until, now):  # whole days: the sealed ones
             where, params = _days(store, first, until, zone)
@@ -232,7 +239,7 @@ def emotion_mix(database: Database, store: str, since: int, until: int, min_visi
     with database.transaction() as tx:
         timezone = zone_of(tx, store)
         labels = store_labels(tx, [store])
-        first = hour_start(timezone, since) if bucket == "hour" else day_start(timezone, since)
+        first = range_start(timezone, since, bucket)
         if bucket != "hour" and _sealed(tx, min_visits, timezone, until, now):
             where, params = _days(store, first, until, zone)
             rows = tx.rows("SELECT device, NULLIF(model, ''), label, sum(visits) FROM released_daily_emotions"
@@ -259,11 +266,13 @@ def emotion_mix(database: Database, store: str, since: int, until: int, min_visi
 
 
 def heatmap(database: Database, store: str, since: int, until: int, min_visits: int,
-            zone: str | None = None, estimates: EstimateSettings = COUNT_ONLY, now: float | None = None) -> dict:
-    """Visits and satisfaction by weekday (0 = Monday) and hour of day, in the store's local time."""
+            zone: str | None = None, estimates: EstimateSettings = COUNT_ONLY, now: float | None = None,
+            bucket: str = "hour") -> dict:
+    """Visits and satisfaction by weekday (0 = Monday) and hour of day, in the store's local time, over
+    the cells the series of the same range and bucket sums."""
     with database.transaction() as tx:
         timezone = zone_of(tx, store)
-        where, params = _cells(store, hour_start(timezone, since), until, _release(min_visits, now), zone)
+        where, params = _cells(store, range_start(timezone, since, bucket), until, _release(min_visits, now), zone)
         rows = tx.rows(f"SELECT bucket, device, model, sum(visits), sum(positive), sum(negative) FROM hourly{where} "
                        "GROUP BY bucket, device, model", params)
         estimate = estimator(tx, estimates, [store])
@@ -277,27 +286,31 @@ def heatmap(database: Database, store: str, since: int, until: int, min_visits: 
 
 
 def devices(database: Database, store: str | None, since: int, until: int, min_visits: int,
-            stale_after_s: int, now: float | None = None, estimates: EstimateSettings = COUNT_ONLY) -> list[dict]:
-    """Each device (and zone) of a store: its state and its numbers over the range. A device's numbers are
-    the sum of its zones' released cells, so no device total minus its zones reveals a zone held back."""
+            stale_after_s: int, now: float | None = None, estimates: EstimateSettings = COUNT_ONLY,
+            bucket: str = "day", zone: str | None = None) -> list[dict]:
+    """Each device (and zone) of a store: its state and its numbers over the cells the series of the same
+    range, bucket and zone sums (so the devices add up to the page's headline). A device's numbers are the
+    sum of its zones' released cells, so no device total minus its zones reveals a zone held back."""
     now = int(time.time() if now is None else now)
     where, extra = (" WHERE d.store = ?", [store]) if store else ("", [])
     with database.transaction() as tx:
-        first = day_start(zone_of(tx, store) if store else UTC, since)  # all stores: UTC days
+        timezone = zone_of(tx, store) if store else UTC  # all stores: UTC days
+        first = range_start(timezone, since, bucket)
         state = tx.rows(f"SELECT store, device, online, last_seen, last_start, labels, gaps FROM devices d{where} "
                         "ORDER BY store, device", extra)
-        if _sealed(tx, min_visits, zone_of(tx, store) if store else None, until, now):
-            days, params = _days(store, first, until)
+        if bucket != "hour" and _sealed(tx, min_visits, timezone if store else None, until, now):
+            days, params = _days(store, first, until, zone)
             numbers = tx.rows("SELECT store, device, zone, NULLIF(model, ''), sum(visits), sum(positive), "
                               f"sum(negative) FROM released_daily{days} GROUP BY store, device, zone, model", params)
         else:
-            cells, params = _cells(store, first, until, _release(min_visits, now))
+            cells, params = _cells(store, first, until, _release(min_visits, now), zone)
             numbers = tx.rows(f"SELECT store, device, zone, model, sum(visits), sum(positive), sum(negative) "
                               f"FROM hourly{cells} GROUP BY store, device, zone, model", params)
         estimate = estimator(tx, estimates, [store] if store else None)
+        local = store_zones(tx, {row[0] for row in state})
     zones: dict[tuple[str, str], dict[str, Totals]] = defaultdict(lambda: defaultdict(Totals))
-    for s, d, zone, model, visits, positive, negative in numbers:
-        zones[(s, d)][zone].add(visits, positive, negative, part=(f"{s}/{d}", model))
+    for s, d, area, model, visits, positive, negative in numbers:
+        zones[(s, d)][area].add(visits, positive, negative, part=(f"{s}/{d}", model))
     result = []
     for s, d, online, last_seen, last_start, labels, gaps in state:
         all_zones = Totals()
@@ -306,13 +319,14 @@ def devices(database: Database, store: str | None, since: int, until: int, min_v
                 all_zones.add(visits, positive, negative, part=part)
         numbers = bucket_numbers(all_zones, min_visits, estimate)
         result.append({
-            "store": s, "device": d, "online": bool(online), "last_seen": iso(last_seen) if last_seen else None,
-            "last_interval": iso(last_start) if last_start else None,
+            "store": s, "device": d, "online": bool(online), "timezone": local.get(s, UTC),  # its times: the store's
+            "last_seen": local_iso(local.get(s, UTC), last_seen) if last_seen else None,
+            "last_interval": local_iso(local.get(s, UTC), last_start) if last_start else None,
             "stale": last_start is None or now - last_start > stale_after_s,
             "labels": json.loads(labels) if labels else [], "open_gaps": json.loads(gaps),
             "visits": numbers["visits"], "suppressed": numbers["suppressed"],
             **{key: numbers[key] for key in NO_INDEX},
-            "zones": {zone: bucket_numbers(t, min_visits, estimate) for zone, t in sorted(zones[(s, d)].items())},
+            "zones": {area: bucket_numbers(t, min_visits, estimate) for area, t in sorted(zones[(s, d)].items())},
         })
     return result
 

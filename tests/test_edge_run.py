@@ -54,7 +54,7 @@ def test_each_shopper_is_one_visit_and_the_report_suppresses_small_buckets(tmp_p
     buckets = report["buckets"]  # one day, or two when the 23 s of clip straddle UTC midnight
     assert sum(bucket["visits"] for bucket in buckets) == 3 and not any(bucket["suppressed"] for bucket in buckets)
     for bucket in buckets:
-        assert sum(bucket[f"share_{label}"] for label in report["labels"]) == pytest.approx(1.0)
+        assert sum(bucket[f"raw_share_{label}"] for label in report["labels"]) == pytest.approx(1.0)
         assert bucket["satisfaction_method"] == "corrected"  # the default model's calibration, from this run on
         assert bucket["satisfaction_imprecise"] is True  # three visits are no number
     for chart in ("satisfaction.png", "emotion_mix.png"):

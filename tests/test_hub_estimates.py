@@ -158,6 +158,7 @@ def test_export_carries_them_and_a_models_dir_adds_an_operators_calibration(hub_
     before = json.loads(subprocess.run(export, cwd=REPO, capture_output=True, text=True, check=True).stdout)
     (point,) = [p for p in before["stores"][0]["series"] if not p["suppressed"]]
     assert point["satisfaction_method"] == "count" and point["satisfaction_index"] == 0.1
+    assert point["raw_share_happy"] == 0.3 and before["stores"][0]["emotion_mix"]["intervals"]["happy"]["method"] == "count"
     models = tmp_path / "models"
     models.mkdir()
     (models / "my_own_model.json").write_text(json.dumps({**SHIPPED, "sha256": UNKNOWN["sha256"]}))
@@ -169,6 +170,9 @@ def test_export_carries_them_and_a_models_dir_adds_an_operators_calibration(hub_
     (point,) = [p for p in after["stores"][0]["series"] if not p["suppressed"]]
     assert point["satisfaction_method"] == "corrected" and point["satisfaction_raw"] == 0.1
     assert point["satisfaction_index"] != 0.1 and point["satisfaction_low"] < point["satisfaction_index"]
+    mix = after["stores"][0]["emotion_mix"]  # the range's corrected mix beside the buckets' raw shares
+    assert mix["visits"] == 1000 and mix["shares_raw"]["happy"] == 0.3
+    assert mix["intervals"]["happy"]["method"] == "corrected" and mix["intervals"]["happy"]["value"] != 0.3
 
 
 def test_the_example_config_names_every_setting() -> None:

@@ -259,7 +259,8 @@ def test_import_twice_stores_once_and_export_suppresses_small_buckets(hub_url: s
     hours = json.loads(subprocess.run([*export, "--min-visits", "1"], cwd=REPO, capture_output=True,
                                       text=True, check=False).stdout)["stores"][0]["series"]
     assert [h["visits"] for h in hours] == [60, 60, 30] and sum(h["visits"] for h in hours) == 150
-    assert hours[0]["share_happy"] == 1.0 and "share_contempt" in hours[0]  # the devices' own eight labels
+    assert hours[0]["raw_share_happy"] == 1.0 and "raw_share_contempt" in hours[0]  # the devices' own eight labels
+    assert not [key for key in hours[0] if key.startswith("share_")]  # a raw share is never named like a corrected one
     strict = json.loads(subprocess.run([*export, "--min-visits", "50"], cwd=REPO, capture_output=True,
                                        text=True, check=False).stdout)["stores"][0]["series"]
     assert [(h["suppressed"], h["visits"]) for h in strict] == [(False, 60), (False, 60)]  # 30 < 50: not listed

@@ -229,3 +229,26 @@ def test_a_zone_this_host_cannot_read_degrades_to_utc_for_that_store_only(tmp_pa
         with pytest.raises(localtime.TimeZoneError):
             stores.set_timezone(database, "la", bad)
     database.close()
+
+
+@pytest.mark.parametrize(("name", "since", "until", "shown"), [
+    ("America/Los_Angeles", "2026-11-22", "2026-11-29", "Sun 22 Nov – Sat 28 Nov 2026"),  # until: exclusive
+    ("America/Los_Angeles", "2026-11-22", "2026-11-23", "Sun 22 Nov 2026"),
+    ("America/Los_Angeles", "2026-10-31", "2026-11-02", "Sat 31 Oct – Sun 1 Nov 2026"),  # a 25-hour day inside
+    ("America/Los_Angeles", "2026-12-28", "2027-01-02", "Mon 28 Dec 2026 – Fri 1 Jan 2027"),
+    ("America/Los_Angeles", "2026-11-23", "2026-11-30T06:00", "Mon 23 Nov, 00:00 – Mon 30 Nov 2026, 06:00"),
+    ("America/Los_Angeles", "2026-11-30T10:00", "2026-11-30T14:00", "Mon 30 Nov 2026, 10:00 – 14:00"),
+    ("America/Los_Angeles", "2026-11-29T10:00", "2026-11-30", "Sun 29 Nov 2026, 10:00 – 24:00"),
+    ("Asia/Kathmandu", "2026-11-22", "2026-11-24", "Sun 22 Nov – Mon 23 Nov 2026"),
+])
+def test_a_range_reads_as_the_stores_dates(name: str, since: str, until: str, shown: str) -> None:
+    """Pages show ranges as the days a person reads in the store's zone, never an ISO string."""
+    assert localtime.readable_range(name, localtime.parse_local(since, name), localtime.parse_local(until, name)) == shown
+
+
+def test_a_time_reads_in_the_stores_zone_with_the_zone_named() -> None:
+    moment = datetime(2026, 11, 30, 13, 29, tzinfo=timezone.utc).timestamp()
+    assert localtime.readable_time("America/Los_Angeles", moment) == "Mon 30 Nov 2026, 05:29 PST"
+    assert localtime.readable_time("America/Los_Angeles", moment - 60 * 86400) == "Thu 1 Oct 2026, 06:29 PDT"
+    assert localtime.readable_time("Asia/Kathmandu", moment) == "Mon 30 Nov 2026, 19:14 UTC+05:45"  # no short name
+    assert localtime.readable_time("UTC", moment, year=False) == "Mon 30 Nov, 13:29 UTC"

@@ -4,6 +4,7 @@ refused, CSRF-checked forms, a viewer kept out of admin pages, and k-anonymity i
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 from starlette.testclient import TestClient
@@ -140,7 +141,11 @@ def test_compare_stores_or_periods_and_bad_parameters_are_400(hub) -> None:
     periods = viewer.get("/api/compare?stores=load-000&days=1&since2=" +
                          loadgen.time.strftime("%Y-%m-%d", loadgen.time.gmtime(NOW - 2 * 86400)) +
                          "&days2=1&bucket=hour").json()
-    assert [p["label"] for p in periods["panels"]] == ["period 1", "period 2"]
+    labels = [p["label"] for p in periods["panels"]]  # each period by its dates, as the store's people read them
+    assert labels == [p["dates"] for p in periods["panels"]] and labels[0] != labels[1], labels
+    assert all(re.fullmatch(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2}.* – .*\d\d:\d\d", x) for x in labels)
+    same = viewer.get("/api/compare?stores=load-000&since=2026-11-01&until=2026-11-03&since2=2026-11-01&until2=2026-11-03")
+    assert same.status_code == 400 and same.json()["error"].startswith("since2/until2: the second period covers")
     page = viewer.get("/compare?stores=load-000&stores=load-001&days=3")
     assert page.status_code == 200 and 'id="compare-data"' in page.text
     for path in ("/api/stores/load-000/series?bucket=month", "/api/stores/load-000/series?since=tomorrow",

@@ -4,8 +4,11 @@ Buckets are built from visits (one shopper, one visit), under the hub's k-anonym
 (`edgeemo.aggregates.Release`): a visit counts only when its cell (its zone over one UTC hour)
 has at least k visits and is over and settled, and the range snaps outward to whole hours, so no
 two reports (other ranges, buckets, zones or k) differ by a group under k. A bucket none of whose
-visits count is not listed (whether anyone came does not show either). Outputs:
-satisfaction.png, emotion_mix.png, report.csv, report.json.
+visits count is not listed (whether anyone came does not show either). Hours and days are the
+store's own (`--timezone`, else the device's `[store] timezone`, else UTC; `calendar.py`). A
+bucket's emotion shares are raw (`raw_share_*`: what the model read); the whole range's mix is
+also corrected, with its interval, beside them. Outputs: satisfaction.png, emotion_mix.png,
+report.csv, emotion_mix.csv, report.json.
 """
 
 from __future__ import annotations
@@ -29,24 +32,57 @@ from edgeemo.aggregates import (
     is_suppressed,
     satisfaction_from_counts,
 )
+from edgeemo.edge.analytics.calendar import ReportCalendar
 from edgeemo.edge.analytics.charts import write_charts
 from edgeemo.edge.analytics.schema import open_readonly
 from edgeemo.errors import EdgeemoError
 from edgeemo.estimates import PRECISION_FLOOR, Calibration, index_estimate, mix_estimate
 from edgeemo.labels import LABELS
-from edgeemo.wire import iso, parse_iso
+from edgeemo.timezones import UTC, TimeZoneError
+from edgeemo.wire import parse_iso
 
 log = logging.getLogger(__name__)
 TOTAL = "(all zones)"
 LATEST_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last moment an ISO date can name
-BUCKET_SECONDS = {"hour": 3600, "day": 86400}  # whole cells: a shorter bucket would split the hours k is checked on
-def _parse_time(value: str | None, flag: str) -> float | None:
+BUCKETS = ("hour", "day")  # whole cells: a shorter bucket would split the hours k is checked on
+RAW_SHARE = "raw_share_"  # a bucket's share of visits by dominant label: counted, never corrected
+
+
+def _parse_time(value: str | None, flag: str, calendar: ReportCalendar) -> float | None:
     if value is None:
         return None
     try:
-        return parse_iso(value)
+        return parse_iso(value, calendar.tz)
     except ValueError:
         raise EdgeemoError(f"{flag} {value!r}: not an ISO date or time (e.g. 2026-11-22 or 2026-11-22T09:00)") from None
+
+
+def report_calendar(db_path: Path, option: str | None) -> tuple[ReportCalendar, str]:
+    """The report's time zone and where it came from: --timezone, else the zone the device's config
+    names (`[store] timezone`, which `edgeemo run` records in the database), else UTC."""
+    name, source = (option, "--timezone") if option is not None else (_configured_timezone(db_path), "config")
+    if name is None:
+        return ReportCalendar(UTC), "default"
+    try:
+        return ReportCalendar(name), source
+    except TimeZoneError as exc:
+        where = "--timezone" if source == "--timezone" else f"{db_path}: the device's [store] timezone"
+        raise EdgeemoError(f"{where}: {exc}") from None
+
+
+def _configured_timezone(db_path: Path) -> str | None:
+    """The `[store] timezone` of the run that wrote the database (None: none set, or unreadable here: reading
+    the visits says why)."""
+    try:
+        connection = open_readonly(db_path)
+        try:
+            row = connection.execute("SELECT value FROM meta WHERE key = 'timezone'").fetchone()
+        finally:
+            connection.close()
+        name = json.loads(row[0]) if row else None
+    except (sqlite3.Error, ValueError, TypeError):
+        return None
+    return name if isinstance(name, str) else None
 
 
 @dataclass
@@ -131,50 +167,57 @@ def released(visits: list[tuple], release: Release) -> list[tuple]:
             if release.keeps(cells[(visit[3], int(visit[0] // CELL_S))], int(visit[0] // CELL_S) * CELL_S)]
 
 
-def bucket_rows(visits: list[tuple], bucket_s: int, min_visits: int, labels: list[str],
-                groups: SatisfactionGroups = DEFAULT_GROUPS, data: VisitRows | None = None) -> list[dict[str, Any]]:
-    """Per-bucket numbers from released (end, dwell_s, dominant, ...) visits (`released`); a bucket
-    without any is not listed, one under k (of other visits than released) suppressed."""
-    grouped: dict[int, list[tuple[float, str, float]]] = {}
+def bucket_rows(visits: list[tuple], bucket: str, min_visits: int, labels: list[str],
+                groups: SatisfactionGroups = DEFAULT_GROUPS, data: VisitRows | None = None,
+                calendar: ReportCalendar | None = None) -> list[dict[str, Any]]:
+    """Per-bucket numbers from released (end, dwell_s, dominant, ...) visits (`released`), in the calendar's
+    hours or days (UTC by default); a bucket without any is not listed, one under k (of other visits than
+    released) suppressed. Each label's share is raw (`raw_share_*`)."""
+    calendar = calendar or ReportCalendar(UTC)
+    grouped: dict[tuple[int, int], list[tuple[float, str, float]]] = {}
     for end, dwell, dominant, *_ in visits:
-        grouped.setdefault(int(end // bucket_s) * bucket_s, []).append((dwell, dominant, end))
+        grouped.setdefault(calendar.bucket(end, bucket), []).append((dwell, dominant, end))
     rows = []
-    for start in sorted(grouped):
-        members = grouped[start]
+    for start, stop in sorted(grouped):
+        members = grouped[(start, stop)]
         counts = Counter(dominant for _, dominant, _ in members)
         calibration = data.calibration_for(end for *_, end in members) if data is not None else None
         suppressed = is_suppressed(len(members), min_visits)
         rows.append({
-            "start": iso(start),
-            "end": iso(start + bucket_s),
+            "start": calendar.iso(start),
+            "end": calendar.iso(stop),
             "visits": None if suppressed else len(members),
             "suppressed": suppressed,
             **index_fields(counts, groups, calibration, suppressed),
             "mean_dwell_s": None if suppressed or not members else round(sum(d for d, *_ in members) / len(members), 2),
-            **{f"share_{label}": None if suppressed or not members else counts[label] / len(members) for label in labels},
+            **{f"{RAW_SHARE}{label}": None if suppressed or not members else counts[label] / len(members)
+               for label in labels},
         })
     return rows
 
 
 def _summary(rows: list[tuple], min_visits: int, data: VisitRows) -> dict[str, Any]:
-    """The whole range's numbers: the index, and each label's share corrected with its interval."""
+    """The whole range's numbers: the index, each label's share corrected with its interval (`emotion_mix`)
+    and raw beside it (`emotion_mix_raw`)."""
     counts = Counter(row[2] for row in rows)
     suppressed = is_suppressed(len(rows), min_visits)
     calibration = data.calibration_for(row[0] for row in rows)
     mix = None if suppressed else {label: estimate.as_dict(4, PRECISION_FLOOR) for label, estimate in
                                    mix_estimate(counts, data.labels, calibration).items()}
+    raw = None if suppressed else {label: round(counts[label] / len(rows), 4) for label in data.labels}
     return {"visits": None if suppressed else len(rows), "suppressed": suppressed,
-            **index_fields(counts, data.groups, calibration, suppressed), "emotion_mix": mix}
+            **index_fields(counts, data.groups, calibration, suppressed), "emotion_mix": mix, "emotion_mix_raw": raw}
 
 
 def build_report(db_path: Path, out: Path, since: str | None, until: str | None, bucket: str = "hour",
-                 min_visits: int = 5, zone: str | None = None) -> dict[str, Any]:
+                 min_visits: int = 5, zone: str | None = None, timezone: str | None = None) -> dict[str, Any]:
     if min_visits < 1:
         raise EdgeemoError(f"--min-visits {min_visits}: must be at least 1")
-    start, stop = _parse_time(since, "--since"), _parse_time(until, "--until")
+    calendar, timezone_source = report_calendar(Path(db_path), timezone)
+    start, stop = _parse_time(since, "--since", calendar), _parse_time(until, "--until", calendar)
     if start is not None and stop is not None and start >= stop:
         raise EdgeemoError(f"--since {since} is not before --until {until}: the range is empty")
-    if bucket not in BUCKET_SECONDS:
+    if bucket not in BUCKETS:
         raise EdgeemoError(f"--bucket {bucket}: choose hour or day (a shorter bucket would split the hours "
                            "k-anonymity is checked on)")
     start = None if start is None else start - start % CELL_S  # whole cells: the range snaps outward
@@ -183,19 +226,19 @@ def build_report(db_path: Path, out: Path, since: str | None, until: str | None,
     shown = released(data.rows, Release(min_visits, time.time()))
     data.labels += sorted({row[2] for row in shown} - set(data.labels))  # a label the last model lacks (released)
     data.zones = [zone] if zone is not None else sorted({row[3] for row in shown})  # zones with released visits
-    bucket_s = BUCKET_SECONDS[bucket]
-    rows = bucket_rows(shown, bucket_s, min_visits, data.labels, data.groups, data)
+    rows = bucket_rows(shown, bucket, min_visits, data.labels, data.groups, data, calendar)
     by_zone = {name: [row for row in shown if row[3] == name] for name in data.zones}
-    zone_rows = {name: bucket_rows(visits, bucket_s, min_visits, data.labels, data.groups, data)
+    zone_rows = {name: bucket_rows(visits, bucket, min_visits, data.labels, data.groups, data, calendar)
                  for name, visits in by_zone.items()}
+    summary = _summary(shown, min_visits, data)
     try:
         out.mkdir(parents=True, exist_ok=True)
         report = {
             "database": str(db_path), "since": since, "until": until, "bucket": bucket, "min_visits": min_visits,
+            "timezone": calendar.name, "timezone_source": timezone_source,
             "zone": zone, "labels": data.labels, "satisfaction_groups": data.groups.as_dict(),
             "visits": len(shown),
-            **{key: value for key, value in _summary(shown, min_visits, data).items()
-               if key in (*INDEX_FIELDS, "emotion_mix")},
+            **{key: value for key, value in summary.items() if key in (*INDEX_FIELDS, "emotion_mix", "emotion_mix_raw")},
             "calibration": data.calibration_for(row[0] for row in shown) is not None,
             "suppressed_buckets": sum(row["suppressed"] for row in rows),
             "buckets": rows,
@@ -206,12 +249,30 @@ def build_report(db_path: Path, out: Path, since: str | None, until: str | None,
         several = len(data.zones) > 1
         with open(out / "report.csv", "w", newline="") as handle:
             fields = ["zone", "start", "end", "visits", "suppressed", *INDEX_FIELDS, "mean_dwell_s",
-                      *(f"share_{label}" for label in data.labels)]
+                      *(f"{RAW_SHARE}{label}" for label in data.labels)]
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
             for name, series in ({TOTAL: rows, **zone_rows} if several else {data.zones[0] if data.zones else TOTAL: rows}).items():
                 writer.writerows({"zone": name, **row} for row in series)
-        write_charts(rows, out, data.labels, data.groups, zone_rows if several else None)
+        write_mix_csv(out / "emotion_mix.csv", summary, data.labels)
+        write_charts(rows, out, data.labels, data.groups, zone_rows if several else None, calendar=calendar,
+                     bucket=bucket, mix=summary["emotion_mix"], mix_raw=summary["emotion_mix_raw"])
     except OSError as exc:
         raise EdgeemoError(f"{out}: cannot write the report there ({exc.strerror or exc})") from exc
     return report
+
+
+def write_mix_csv(path: Path, summary: dict[str, Any], labels: list[str]) -> None:
+    """The whole range's mix, one row a label: the share (corrected when a calibration is known, `method`),
+    its interval, whether it is too wide to read, and the raw share beside it. Empty under k."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["label", "share", "low", "high", "method", "imprecise",
+                                                     "raw_share"])
+        writer.writeheader()
+        if summary["emotion_mix"] is None:
+            return
+        for label in labels:
+            shown = summary["emotion_mix"][label]
+            writer.writerow({"label": label, "share": shown["value"], "low": shown["low"], "high": shown["high"],
+                             "method": shown["method"], "imprecise": shown["imprecise"],
+                             "raw_share": summary["emotion_mix_raw"][label]})

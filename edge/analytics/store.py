@@ -22,6 +22,7 @@ from edgeemo.edge.analytics.intervals import Aggregate
 from edgeemo.edge.analytics.schema import NewerDatabaseError, connect, migrate
 from edgeemo.edge.analytics.visits import Visit
 from edgeemo.payload import LENGTHS
+from edgeemo.timezones import TimeZoneError, zone
 from edgeemo.tomlconfig import Section
 from edgeemo.wire import iso
 
@@ -41,6 +42,18 @@ class StoreConfig(Section):
     commit_every_s: float = Field(10.0, gt=0, le=3600, description="batched commits")
     retention_days: float = Field(90.0, gt=0, le=3650)
     max_pending_rows: int = Field(100_000, ge=100, description="rows held in memory while the disk fails")
+    timezone: str | None = Field(None, description="the store's IANA time zone (America/Los_Angeles): `edgeemo "
+                                 "report` shows its days and times in it (default UTC); the hub keeps its own")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                zone(value)
+            except TimeZoneError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("bucket_s")
     @classmethod

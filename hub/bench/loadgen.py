@@ -50,9 +50,9 @@ def _answers() -> np.ndarray:
     return counts / counts.sum(axis=1, keepdims=True)
 
 
-def _store_rows(index: int, starts: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    hour = (starts % DAY) // HOUR
-    rate = np.where((hour >= 8) & (hour < 21), 0.9, 0.03)  # opening hours (UTC, for simplicity)
+def _store_rows(index: int, starts: np.ndarray, rng: np.random.Generator, offset_s: int = 0) -> dict[str, np.ndarray]:
+    hour = ((starts + offset_s) % DAY) // HOUR
+    rate = np.where((hour >= 8) & (hour < 21), 0.9, 0.03)  # opening hours, at a fixed offset from UTC (no DST)
     visits = rng.poisson(rate)
     true_mix = rng.dirichlet(np.array([1, 0.3, 0.3, 0.5, 4, 6, 1.2, 1.0]) * 5)
     emotions = rng.multinomial(visits, true_mix @ _answers())  # what the shipped model would report
@@ -75,20 +75,22 @@ def _rollup(rows: dict[str, np.ndarray], width: int) -> Iterator[tuple]:
 
 
 def generate(database: Database, stores: int, days: int, now: float | None = None, seed: int = 0,
-             devices: int = 1, raw_days: int | None = None) -> int:
+             devices: int = 1, raw_days: int | None = None, first_store: int = 0, open_offset_h: int = 0) -> int:
     """Write `stores` × `devices` × `days` × 1440 intervals ending at the current minute, with their hourly
     cells; with `raw_days`, the cells of every day but the intervals of the last `raw_days` only (what a hub
-    keeps after retention). Returns the interval rows written."""
+    keeps after retention). The stores are load-`first_store` on, open 8:00-21:00 at UTC+`open_offset_h` (a store
+    set to a zone of that offset keeps shop hours on its pages). Returns the interval rows written."""
     now = int(time.time() if now is None else now)
     end = now - now % 60
     starts = np.arange(end - days * DAY, end, 60, dtype=np.int64)
     raw_from = 0 if raw_days is None else int(np.searchsorted(starts, end - raw_days * DAY))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed + first_store)
     total = 0
-    for index in range(stores):
+    for index in range(first_store, first_store + stores):
         for number in range(devices):
             device = DEVICE if number == 0 else f"cam-{number + 1}"
-            total += _write_device(database, store_name(index), device, _store_rows(index, starts, rng), raw_from, now)
+            rows = _store_rows(index, starts, rng, open_offset_h * HOUR)
+            total += _write_device(database, store_name(index), device, rows, raw_from, now)
     database.analyze()  # what an operator runs after a bulk load; the timed phases then do not race autovacuum
     return total
 

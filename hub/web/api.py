@@ -91,13 +91,16 @@ class ApiRoutes:
             for label, share in result["shares"].items():
                 interval = result["intervals"][label] or {}  # None when suppressed
                 rows.append({"label": label, "share": share, "low": interval.get("low"), "high": interval.get("high"),
-                             "method": interval.get("method"), "share_raw": result["shares_raw"][label]})
+                             "method": interval.get("method"), "imprecise": interval.get("imprecise"),
+                             "share_raw": result["shares_raw"][label]})
             return data(request, result, rows, f"{store}-emotions")
         if view == "heatmap":
-            result = queries.heatmap(database, store, since, until, k, zone, estimates)
+            result = queries.heatmap(database, store, since, until, k, zone, estimates,
+                                     bucket=choose_bucket(params, since, until))
             return data(request, result, [cell for row in result["cells"] for cell in row], f"{store}-heatmap")
         if view == "devices":
-            rows = queries.devices(database, store, since, until, k, self.site.web.stale_after_s, estimates=estimates)
+            rows = queries.devices(database, store, since, until, k, self.site.web.stale_after_s, estimates=estimates,
+                                   bucket=choose_bucket(params, since, until), zone=zone)
             return data(request, {"store": store, "devices": rows}, rows, f"{store}-devices")
         raise HTTPException(404, f"no view {view!r}: series, emotions, heatmap or devices")
 

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from edgeemo.errors import EdgeemoError
 from edgeemo.hub import auth, queries, stores
-from edgeemo.hub.localtime import local_iso
+from edgeemo.hub.localtime import readable_time
 from edgeemo.hub.web.site import Site
 
 
@@ -83,6 +83,6 @@ class PageRoutes:
             except EdgeemoError as exc:
                 message = str(exc)
         now = time.time()
-        rows = [dict(entry, now=local_iso(entry["timezone"], now)[:16].replace("T", " "))
+        rows = [dict(entry, now=readable_time(entry["timezone"], now))
                 for entry in stores.list_store_zones(self.site.database)]
         return self.site.page("stores.html", session, stores=rows, message=message)

@@ -17,15 +17,18 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from edgeemo.aggregates import DEFAULT_GROUPS
 from edgeemo.hub import auth, queries
 from edgeemo.hub import overview as fleet
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import Database
 from edgeemo.hub.estimating import load_calibrations
+from edgeemo.hub.localtime import readable_range, readable_time
 from edgeemo.hub.numbers import EstimateSettings, compare_ranges
 from edgeemo.hub.queries import QueryError, check_name, choose_bucket, min_visits, time_range
 from edgeemo.hub.render import to_csv
 from edgeemo.hub.stores import zone_of
+from edgeemo.wire import parse_iso
 
 HUB = Path(__file__).resolve().parent.parent  # templates/ and static/ live beside the hub's modules
 SESSION_COOKIE, LOGIN_CSRF_COOKIE = "edgeemo_session", "edgeemo_login_csrf"
@@ -43,6 +46,26 @@ def attachment(filename: str) -> str:
     percent-encoded, so no quote, CR, LF or NUL in a name can reach the header."""
     plain = re.sub(r"[^A-Za-z0-9_.-]", "_", filename)[:128]
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename[:128], safe='')}"
+
+
+def shown_time(text: str | None, timezone: str, year: bool = True) -> str:
+    """An ISO time from the API as the store's people read it (its zone named), "never" for none."""
+    return "never" if not text else readable_time(timezone, parse_iso(text), year=year)
+
+
+def shown_range(since: str, until: str, timezone: str) -> str:
+    """[since, until) from the API (ISO) as dates in the store's zone."""
+    return readable_range(timezone, parse_iso(since), parse_iso(until))
+
+
+def fixed2(value: float) -> str:
+    """A figure to two decimals, never "-0.00" (a reader takes it for a negative figure)."""
+    return f"{round(value, 2) + 0.0:.2f}"
+
+
+def shown_count(value: int | None) -> str:
+    """1377 as 1,377; none as a dash."""
+    return "–" if value is None else f"{value:,}"
 
 
 class IngestStatus(Protocol):
@@ -64,6 +87,8 @@ class Site:
                                           config.estimates.precision_floor)
         self.templates = Environment(loader=FileSystemLoader(HUB / "templates"), autoescape=select_autoescape(["html"]))
         self.templates.filters["tojson_block"] = lambda value: json.dumps(value).replace("<", "\\u003c")
+        self.templates.filters.update(local_time=shown_time, local_range=shown_range, count=shown_count, fixed2=fixed2)
+        self.templates.globals.update(groups=DEFAULT_GROUPS, precision_floor=self.estimates.floor)
 
     # -- sessions --------------------------------------------------------------------------------
     def session_of(self, request: Request) -> auth.Session | None:
@@ -132,8 +157,9 @@ class Site:
         return {
             "series": queries.series(database, store, since, until, bucket, k, zone, estimates),
             "emotions": queries.emotion_mix(database, store, since, until, k, zone, estimates, bucket),
-            "heatmap": queries.heatmap(database, store, since, until, k, zone, estimates),
-            "devices": queries.devices(database, store, since, until, k, self.web.stale_after_s, estimates=estimates),
+            "heatmap": queries.heatmap(database, store, since, until, k, zone, estimates, bucket=bucket),
+            "devices": queries.devices(database, store, since, until, k, self.web.stale_after_s, estimates=estimates,
+                                       bucket=bucket, zone=zone),
         }
 
     def compare(self, params) -> dict:
@@ -146,19 +172,25 @@ class Site:
         since, until = time_range(params)
         bucket = choose_bucket(params, since, until)
         k = min_visits(params, self.web.min_visits)
-        if params.get("since2") or params.get("days2") or params.get("until2"):
+        periods = bool(params.get("since2") or params.get("days2") or params.get("until2"))
+        if periods:
             if len(stores) != 1:
                 raise QueryError("comparing two periods takes one store")
             since2, until2 = time_range(params, suffix="2", timezone=self.timezone(stores[0]))
             choose_bucket({"bucket": bucket}, since2, until2)  # the second period within the bucket's limits too
-            panels = [dict(queries.series(self.database, stores[0], *ranges[stores[0]], bucket, k, None,
-                                          self.estimates), label="period 1"),
-                      dict(queries.series(self.database, stores[0], since2, until2, bucket, k, None, self.estimates),
-                           label="period 2")]
+            found = [queries.series(self.database, stores[0], *period, bucket, k, None, self.estimates)
+                     for period in sorted([ranges[stores[0]], (since2, until2)])]  # the earlier first: "from" it
         else:
             if not 2 <= len(stores) <= 12:
                 raise QueryError("compare 2 to 12 stores (stores=a,b), or one store and two periods (since2=...)")
-            panels = [dict(queries.series(self.database, store, *ranges[store], bucket, k, None, self.estimates),
-                           label=store) for store in stores]
-        mode = "periods" if panels[0]["label"] == "period 1" else "stores"  # no store name has a space
-        return {"bucket": bucket, "min_visits": k, "mode": mode, "panels": panels, "differences": compare_ranges(panels)}
+            found = [queries.series(self.database, store, *ranges[store], bucket, k, None, self.estimates)
+                     for store in stores]
+        panels = []
+        for series in found:  # each panel with its dates, in its store's own calendar
+            dates = shown_range(series["since"], series["until"], series["timezone"])
+            panels.append(dict(series, dates=dates, label=dates if periods else series["store"]))
+        if periods and panels[0]["label"] == panels[1]["label"]:
+            raise QueryError(f"since2/until2: the second period covers the same hours as the first "
+                             f"({panels[0]['label']}); choose other dates")
+        return {"bucket": bucket, "min_visits": k, "mode": "periods" if periods else "stores", "panels": panels,
+                "differences": compare_ranges(panels)}
