@@ -201,8 +201,9 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
             for track in live:
                 if track.id not in emotions:
                     emotions[track.id] = TrackEmotion(parts.labels, smoothing.mode, smoothing.alpha, smoothing.window)
-            # only a box placed on this frame is read: between detections a walking face has moved on
-            due = [track for track in live if track.last_seen == now
+            # a walking face has moved on from its box between detections: it is read only where a
+            # detection placed it; a standing one may be read at its box on any frame
+            due = [track for track in live if (track.last_seen == now or not track.walking)
                    and schedule.due(track.id, now, emotions[track.id].confidence)]
             labels: dict[int, str | None] = {}
             if due:

@@ -9,12 +9,14 @@ import math
 
 EDGES_PX = (28, 36, 48)  # band k holds widths in [EDGES_PX[k-1], EDGES_PX[k]); the last is 48 px and up
 NAMES = ("lt28", "28-36", "36-48", "ge48")
+UNSIZED = "unsized"  # a visit whose face width was not measured (rows from before bands): the calibration of all sizes
+WIRE_NAMES = (*NAMES, UNSIZED)
 
 
-def band_of(face_px: float | None) -> str | None:
-    """The band a visit of this median face width falls in (None: the width was not measured)."""
+def band_of(face_px: float | None) -> str:
+    """The band a visit of this median face width falls in (UNSIZED: the width was not measured)."""
     if face_px is None or math.isnan(face_px):
-        return None
+        return UNSIZED
     return NAMES[bisect.bisect_right(EDGES_PX, face_px)]
 
 

@@ -1,8 +1,10 @@
 """The aggregate payload a device sends for one zone's interval: its versions, how the device
 builds it, and one total parser from bytes to a checked report or a named refusal.
 
-Version 3 (what devices send now) carries the interval's total dwell exactly and the model that
-produced the counts; versions 1 and 2 are still accepted and read as version 3. The parser never
+Version 4 (what devices send now) adds the visits by face-size band (`edgeemo.bands`), so that each
+band is corrected with the model's confusion at that size; version 3 carries the interval's total
+dwell exactly and the model that produced the counts; versions 1 to 3 are still accepted and read as
+version 4, their visits in the band of no measured size. The parser never
 raises: whatever the bytes (nested garbage, NaN, 1e999, 2**64, a year 9999, keys repeated: the last
 one counts), it returns an `IntervalReport` or a `Refusal` with a reason a hub can count.
 
@@ -23,11 +25,12 @@ import msgspec
 from msgspec import Meta, Struct
 
 from edgeemo.aggregates import NO_ZONE, V1_GROUPS, SatisfactionGroups, satisfaction_from_counts
+from edgeemo.bands import UNSIZED, WIRE_NAMES
 from edgeemo.labels import LABELS as V1_LABELS
 from edgeemo.wire import LABEL_PATTERN, MODEL_NAME_PATTERN, NAME_PATTERN, ZONE_PATTERN, iso
 
-SCHEMA_VERSION = 3
-VERSIONS = (1, 2, 3)
+SCHEMA_VERSION = 4
+VERSIONS = (1, 2, 3, 4)
 MAX_COUNT = 2**31 - 1  # an INTEGER column on both databases
 MAX_SEQ = 2**53  # exact in a JSON number, a double and a BIGINT
 MAX_DWELL_S = 1e9  # seconds of dwell in one interval: about 30 years, far past any real store
@@ -126,7 +129,38 @@ class PayloadV3(Struct, tag_field="schema_version", tag=3, forbid_unknown_fields
                                                        "written before version 3")] = None
 
 
-AnyPayload = PayloadV1 | PayloadV2 | PayloadV3
+Band = Annotated[str, Meta(pattern="^(" + "|".join(WIRE_NAMES) + r")(?!\n)$")]
+Bands = Annotated[dict[Band, Emotions], Meta(max_length=len(WIRE_NAMES))]
+
+
+class PayloadV4(Struct, tag_field="schema_version", tag=4, forbid_unknown_fields=True, kw_only=True):
+    """Version 4: version 3 and the visits by face-size band, each band's visits by dominant emotion."""
+
+    store_id: Annotated[Name, Meta(description="the device's store; also a topic level")]
+    device_id: Annotated[Name, Meta(description="the device; also a topic level")]
+    zone: Annotated[Zone, Meta(description="the configured zone's name; 'all' without zones")]
+    seq: Annotated[Seq, Meta(description="per-device sequence number, one per (interval, zone) row, given "
+                                         "when the row is first written: a gap means a missing interval")]
+    start: Annotated[datetime, Meta(description="interval start, RFC 3339 with an offset (the device sends UTC)",
+                                    extra_json_schema={"format": "date-time"})]
+    end: Annotated[datetime, Meta(description="interval end; end - start divides an hour, start is a multiple of it",
+                                  extra_json_schema={"format": "date-time"})]
+    labels: Annotated[Labels, Meta(description="the model's labels in output order, from its sidecar")]
+    faces_seen: Annotated[Count, Meta(description="distinct tracked faces in the zone in the interval")]
+    visits: Annotated[Count, Meta(description="tracks that ended in the interval and lasted the minimum dwell")]
+    emotions: Annotated[Emotions, Meta(description="visits by dominant emotion; keys among labels; sums to visits")]
+    bands: Annotated[Bands, Meta(description="visits by the face-size band of their median face width (lt28, "
+                                             "28-36, 36-48, ge48 px; unsized: not measured), then by dominant "
+                                             "emotion; for each label the bands add up to emotions")]
+    satisfaction_index: Annotated[Index | None, Meta(description="share of positive visits minus share of "
+                                                                 "negative ones; null without visits")]
+    satisfaction_groups: Groups
+    dwell_s_total: Annotated[Dwell, Meta(description="the visits' dwell, summed, in seconds")]
+    model: Annotated[ModelRef | None, Meta(description="the model that classified the faces; null for rows "
+                                                       "written before version 3")] = None
+
+
+AnyPayload = PayloadV1 | PayloadV2 | PayloadV3 | PayloadV4
 _decoder = msgspec.json.Decoder(AnyPayload)
 
 
@@ -142,6 +176,7 @@ class IntervalReport(Struct, frozen=True, gc=False):
     length_s: int
     labels: tuple[str, ...]
     emotions: tuple[tuple[str, int], ...]  # (label, visits) in label order
+    bands: tuple[tuple[str, tuple[tuple[str, int], ...]], ...]  # (band, (label, visits) in label order), bands in order
     groups: Groups
     faces_seen: int
     visits: int
@@ -211,7 +246,8 @@ def _checked(payload: AnyPayload, now: float, rules: TimeRules) -> IntervalRepor
     counts = payload.emotions
     if sum(counts.values()) != payload.visits:
         raise ValueError(f"emotions sum to {sum(payload.emotions.values())}, visits is {payload.visits}")
-    if isinstance(payload, PayloadV3):
+    bands = _bands(payload, labels)
+    if isinstance(payload, (PayloadV3, PayloadV4)):
         dwell = payload.dwell_s_total
     else:
         dwell = round((payload.mean_dwell_s or 0.0) * payload.visits, 3)
@@ -221,9 +257,26 @@ def _checked(payload: AnyPayload, now: float, rules: TimeRules) -> IntervalRepor
     start, length = timing
     return IntervalReport(
         store_id=payload.store_id, device_id=payload.device_id, zone=zone, seq=seq, start=start, length_s=length,
-        labels=tuple(labels), emotions=tuple([(label, counts.get(label, 0)) for label in labels]),
+        labels=tuple(labels), emotions=tuple([(label, counts.get(label, 0)) for label in labels]), bands=bands,
         groups=groups, faces_seen=payload.faces_seen, visits=payload.visits, dwell_s_total=dwell,
-        model=payload.model if isinstance(payload, PayloadV3) else None, version=_version(payload))
+        model=payload.model if isinstance(payload, (PayloadV3, PayloadV4)) else None, version=_version(payload))
+
+
+def _bands(payload: AnyPayload, labels: tuple[str, ...]) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+    """The visits by band (a payload before version 4: all of them unsized); each label's bands must add up
+    to its visits, and only the payload's labels may appear."""
+    found = payload.bands if isinstance(payload, PayloadV4) else {UNSIZED: payload.emotions}
+    for band, counts in found.items():
+        strangers = sorted(set(counts) - set(labels))
+        if strangers:
+            raise ValueError(f"bands.{band}: label {strangers[0]!r} is not among the payload's labels")
+    for label in labels:
+        total = sum(counts.get(label, 0) for counts in found.values())
+        if total != payload.emotions.get(label, 0):
+            raise ValueError(f"bands: {label} visits add up to {total} over the bands, emotions says "
+                             f"{payload.emotions.get(label, 0)}")
+    return tuple((band, tuple((label, found[band].get(label, 0)) for label in labels))
+                 for band in WIRE_NAMES if band in found and sum(found[band].values()))
 
 
 def _version(payload: AnyPayload) -> int:
@@ -259,16 +312,25 @@ def _when(timestamp: float) -> str:
 # -- building (the device) ------------------------------------------------------------------------
 def build_payload(*, store_id: str, device_id: str, zone: str, seq: int, start: float, length_s: int,
                   labels: Iterable[str], faces_seen: int, visits_by_emotion: Mapping[str, int],
-                  groups: SatisfactionGroups, dwell_s_total: float, model: Mapping[str, str] | None) -> dict[str, Any]:
-    """The version-3 payload of one zone's interval: the one place its fields are laid out."""
+                  groups: SatisfactionGroups, dwell_s_total: float, model: Mapping[str, str] | None,
+                  visits_by_band: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, Any]:
+    """The version-4 payload of one zone's interval: the one place its fields are laid out. Visits the
+    bands do not account for (rows written before bands were counted) go under `unsized`."""
     labels = list(labels)
     if not math.isfinite(dwell_s_total) or dwell_s_total < 0:
         raise ValueError(f"dwell {dwell_s_total!r}: not a duration")
+    bands: dict[str, dict[str, int]] = {band: {label: int(counts.get(label, 0)) for label in labels}
+                                        for band, counts in (visits_by_band or {}).items() if band in WIRE_NAMES}
+    for label in labels:
+        rest = int(visits_by_emotion.get(label, 0)) - sum(counts[label] for counts in bands.values())
+        if rest:
+            bands.setdefault(UNSIZED, dict.fromkeys(labels, 0))[label] += rest
     return {
         "schema_version": SCHEMA_VERSION, "store_id": store_id, "device_id": device_id, "zone": zone, "seq": seq,
         "start": iso(start), "end": iso(start + length_s), "labels": labels, "faces_seen": faces_seen,
         "visits": sum(visits_by_emotion.values()),
         "emotions": {label: int(visits_by_emotion.get(label, 0)) for label in labels},
+        "bands": {band: counts for band, counts in bands.items() if sum(counts.values())},
         "satisfaction_index": satisfaction_from_counts(visits_by_emotion, groups),
         "satisfaction_groups": groups.as_dict(), "dwell_s_total": dwell_s_total,
         "model": dict(model) if model else None,
@@ -285,13 +347,14 @@ def payload_from_row(row: Mapping[str, Any], store_id: str, device_id: str) -> d
                          length_s=row["length_s"], labels=json.loads(row["labels"]) if row["labels"] else V1_LABELS,
                          faces_seen=row["faces_seen"], visits_by_emotion=json.loads(row["emotions"]), groups=groups,
                          dwell_s_total=row["dwell_s_total"],
-                         model=json.loads(row["model"]) if row.get("model") else None)
+                         model=json.loads(row["model"]) if row.get("model") else None,
+                         visits_by_band=json.loads(row["bands"]) if row.get("bands") else None)
 
 
 def schema_document() -> dict[str, Any]:
     """The JSON Schema of the current version (edgeemo/schemas/aggregate.schema.json is this, written out)."""
-    document = msgspec.json.schema(PayloadV3)
-    body = document["$defs"].pop("PayloadV3")
+    document = msgspec.json.schema(PayloadV4)
+    body = document["$defs"].pop("PayloadV4")
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://edgeemo.invalid/schemas/aggregate.v3.schema.json",
-            **body, "title": "edgeemo interval aggregate, version 3", "$defs": document["$defs"]}
+            "$id": "https://edgeemo.invalid/schemas/aggregate.v4.schema.json",
+            **body, "title": "edgeemo interval aggregate, version 4", "$defs": document["$defs"]}

@@ -42,7 +42,8 @@ def test_aggregates_arrive_valid_against_the_schema_with_availability(tmp_path: 
     for payload in aggregates:
         jsonschema.validate(payload, SCHEMA)  # the published JSON Schema and the hub's parser agree on it
         report = valid_payload(payload)
-        assert report.version == 3 and report.model is not None and report.model.name == "ferplus_cnn_int8.tflite"
+        assert report.version == 4 and report.model is not None and report.model.name == "ferplus_cnn_int8.tflite"
+        assert sum(n for _, counts in report.bands for _, n in counts) == report.visits  # every visit has its band
         assert payload["store_id"] == "store-7" and payload["device_id"] == "pi-1"
         assert sum(payload["emotions"].values()) == payload["visits"]
     assert sum(payload["visits"] for payload in aggregates) == 3

@@ -174,7 +174,7 @@ def test_a_version_1_database_is_migrated_keeping_its_rows(tmp_path: Path) -> No
     store.close()
     assert db_rows(db, "SELECT start, zone, visits FROM aggregates ORDER BY start") == [(NOW - 3600, "all", 1), (NOW, "all", 1)]
     assert db_rows(db, "SELECT dominant, zone FROM visits") == [("happy", "all")]
-    assert db_rows(db, "PRAGMA user_version") == [(3,)]
+    assert db_rows(db, "PRAGMA user_version") == [(4,)]
     assert db_rows(db, "SELECT seq, model FROM aggregates ORDER BY start") == [(None, None), (1, None)]
 
 
@@ -229,7 +229,7 @@ def test_a_version_2_database_gains_the_model_column_and_keeps_numbering(tmp_pat
     store.close()
     assert db_rows(db, "SELECT seq, model FROM aggregates ORDER BY start") == [
         (7, None), (8, json.dumps(aggregate.model))]
-    assert db_rows(db, "PRAGMA user_version") == [(3,)]
+    assert db_rows(db, "PRAGMA user_version") == [(4,)]
 
 
 def test_a_database_of_a_newer_edgeemo_is_refused_untouched(tmp_path: Path) -> None:

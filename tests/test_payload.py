@@ -32,7 +32,8 @@ MODEL = {"name": "ferplus_cnn_int8.tflite", "sha256": "ab" * 32}
 def good(**changes) -> dict:
     payload = build_payload(store_id="s1", device_id="d1", zone="door", seq=7, start=T0, length_s=60,
                             labels=FERPLUS_LABELS, faces_seen=4, visits_by_emotion={"happy": 2, "sad": 1},
-                            groups=DEFAULT_GROUPS, dwell_s_total=31.25, model=MODEL)
+                            groups=DEFAULT_GROUPS, dwell_s_total=31.25, model=MODEL,
+                            visits_by_band={"28-36": {"happy": 2}, "ge48": {"sad": 1}})
     return {**payload, **changes}
 
 
@@ -40,18 +41,37 @@ def parse(payload: dict | bytes, now: float = NOW) -> IntervalReport | Refusal:
     return parse_payload(payload if isinstance(payload, bytes) else json.dumps(payload).encode(), now)
 
 
-def test_a_version_3_payload_is_read_as_sent() -> None:
+def test_a_version_4_payload_is_read_as_sent() -> None:
     report = parse(good())
     assert isinstance(report, IntervalReport)
     assert (report.store_id, report.device_id, report.zone, report.seq) == ("s1", "d1", "door", 7)
     assert (report.start, report.length_s, report.visits, report.faces_seen) == (T0, 60, 3, 4)
     assert report.dwell_s_total == 31.25  # exact: version 3 sends the sum, not a rounded mean
     assert dict(report.emotions) == {label: {"happy": 2, "sad": 1}.get(label, 0) for label in FERPLUS_LABELS}
-    assert report.model.name == MODEL["name"] and report.version == 3
+    assert report.model.name == MODEL["name"] and report.version == 4
+    assert {band: {k: v for k, v in counts if v} for band, counts in report.bands} == {
+        "28-36": {"happy": 2}, "ge48": {"sad": 1}}
+
+
+def test_version_3_is_read_as_version_4_with_its_visits_unsized() -> None:
+    v3 = {key: value for key, value in good().items() if key != "bands"}
+    report = parse({**v3, "schema_version": 3})
+    assert report.version == 3 and report.model.name == MODEL["name"]
+    assert [(band, {k: v for k, v in counts if v}) for band, counts in report.bands] == [
+        ("unsized", {"happy": 2, "sad": 1})]
+
+
+def test_a_device_row_from_before_bands_is_sent_with_its_visits_unsized() -> None:
+    payload = build_payload(store_id="s1", device_id="d1", zone="door", seq=7, start=T0, length_s=60,
+                            labels=FERPLUS_LABELS, faces_seen=4, visits_by_emotion={"happy": 2, "sad": 1},
+                            groups=DEFAULT_GROUPS, dwell_s_total=31.25, model=MODEL,
+                            visits_by_band={"28-36": {"happy": 1}})
+    assert payload["bands"]["28-36"]["happy"] == 1 and payload["bands"]["unsized"]["happy"] == 1
+    assert payload["bands"]["unsized"]["sad"] == 1 and isinstance(parse(payload), IntervalReport)
 
 
 def test_versions_1_and_2_are_still_accepted() -> None:
-    v2 = {key: value for key, value in good().items() if key not in ("dwell_s_total", "model")}
+    v2 = {key: value for key, value in good().items() if key not in ("dwell_s_total", "model", "bands")}
     v2.update(schema_version=2, mean_dwell_s=round(10.0 / 3, 2))
     report = parse(v2)
     assert report.version == 2 and report.dwell_s_total == 9.99 and report.model is None  # what 2 could say
@@ -81,7 +101,16 @@ HOSTILE = {
     "an extra key": (good(track_id=5), "invalid"),
     "an extra key with a NUL in it": (good(**{"\u0000evil\n": 1}), "invalid"),
     "a missing key": ({k: v for k, v in good().items() if k != "zone"}, "invalid"),
-    "schema_version 4": (good(schema_version=4), "invalid"),
+    "schema_version 5": (good(schema_version=5), "invalid"),
+    "version 3 with bands": (good(schema_version=3), "invalid"),
+    "bands that do not add up": (good(bands={"28-36": {"happy": 1}, "ge48": {"sad": 1}}), "invalid"),
+    "bands that add up to more": (good(bands={"28-36": {"happy": 3}, "ge48": {"sad": 1}}), "invalid"),
+    "an unknown band": (good(bands={"huge": {"happy": 2}, "ge48": {"sad": 1}}), "invalid"),
+    "a band with a newline": (good(bands={"ge48\n": {"happy": 2, "sad": 1}}), "invalid"),
+    "a stranger label in a band": (good(bands={"28-36": {"happy": 2, "smug": 0}, "ge48": {"sad": 1}}), "invalid"),
+    "a negative band count": (good(bands={"28-36": {"happy": 3, "sad": -1}, "ge48": {"sad": 2}}), "invalid"),
+    "bands not an object": (good(bands=[1, 2]), "invalid"),
+    "bands missing": ({k: v for k, v in good().items() if k != "bands"}, "invalid"),
     "schema_version '3'": (good(schema_version="3"), "invalid"),
     "emotions not summing": (good(emotions={"happy": 5}), "invalid"),
     "a stranger label": (good(emotions={"smug": 3}), "invalid"),

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from edgeemo import bundled
@@ -50,11 +51,13 @@ def test_the_report_corrects_with_the_models_calibration(tmp_path: Path, calibra
     report = build_report(db, out, None, None, bucket="day", min_visits=5)
     big, thin = report["buckets"]  # the lonely visit's day is not listed: one visit in its hour, under k
     assert big["visits"] == 1000 and big["satisfaction_raw"] == 0.1
-    if calibrated:
-        weights = SIDECAR["calibration"]["index"]["weights"]
+    if calibrated:  # the corrected mix's index: sign . M^-1 q, with M = P(answer | true) of the pooled faces
+        counts = np.asarray(SIDECAR["calibration"]["counts"], float)
+        q = np.array([{"happy": 0.3, "sad": 0.2, "neutral": 0.5}.get(label, 0.0) for label in LABELS])
+        sign = np.array([1.0 if x == "happy" else -1.0 if x in DEFAULT_GROUPS.negative else 0.0 for x in LABELS])
+        expected = sign @ np.linalg.solve((counts / counts.sum(axis=1, keepdims=True)).T, q)
         assert report["calibration"] is True and big["satisfaction_method"] == "corrected"
-        assert big["satisfaction_index"] == pytest.approx(0.3 * weights[0] + 0.2 * weights[1] + 0.5 * weights[2],
-                                                          abs=1e-4)
+        assert big["satisfaction_index"] == pytest.approx(expected, abs=1e-4)
     else:
         assert report["calibration"] is False and big["satisfaction_method"] == "count"
         assert big["satisfaction_index"] == 0.1

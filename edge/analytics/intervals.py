@@ -21,6 +21,7 @@ from edgeemo.aggregates import (
     NO_ZONE,
     SatisfactionGroups,
 )
+from edgeemo.bands import band_of
 from edgeemo.edge.analytics.visits import Visit
 from edgeemo.payload import build_payload
 from edgeemo.tomlconfig import Section
@@ -55,6 +56,7 @@ class Aggregate:
     model: dict[str, str] | None = None  # {"name", "sha256"} of the model that classified the faces
     face_ids: set[int] = field(default_factory=set)
     visits_by_emotion: Counter = field(default_factory=Counter)
+    visits_by_band: dict[str, Counter] = field(default_factory=dict)  # face-size band -> visits by emotion
     dwell_s_total: float = 0.0
 
     @property
@@ -70,7 +72,7 @@ class Aggregate:
         return build_payload(store_id=store_id, device_id=device_id, zone=self.zone, seq=seq, start=self.start,
                              length_s=self.length_s, labels=self.labels, faces_seen=len(self.face_ids),
                              visits_by_emotion=self.visits_by_emotion, groups=self.groups,
-                             dwell_s_total=self.dwell_s_total, model=self.model)
+                             dwell_s_total=self.dwell_s_total, model=self.model, visits_by_band=self.visits_by_band)
 
 
 class AggregateSink(Protocol):
@@ -113,6 +115,7 @@ class Analytics:
     def visit(self, visit: Visit) -> None:
         bucket = self._bucket(visit.end, visit.zone)
         bucket.visits_by_emotion[visit.dominant] += 1
+        bucket.visits_by_band.setdefault(band_of(visit.face_px), Counter())[visit.dominant] += 1
         bucket.dwell_s_total += visit.dwell_s
         for sink in self.visit_sinks:
             sink.add_visit(visit)

@@ -14,7 +14,8 @@ from edgeemo.errors import EdgeemoError
 
 log = logging.getLogger(__name__)
 
-DB_VERSION = 3  # PRAGMA user_version; 0 with tables = version 1 (before zones, labels and seq); 3 adds model
+DB_VERSION = 4  # PRAGMA user_version; 0 with tables = version 1 (before zones, labels and seq); 3 adds model;
+# 4 adds the visits by face-size band (aggregates.bands) and each visit's face width
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS aggregates (
     start REAL NOT NULL,             -- interval start, unix seconds (UTC)
@@ -30,6 +31,7 @@ CREATE TABLE IF NOT EXISTS aggregates (
     groups TEXT,                     -- JSON {"positive": [...], "negative": [...]} of the satisfaction index
     sent INTEGER NOT NULL DEFAULT 0, -- 1 once the broker acknowledged this version of the row (the outbox)
     model TEXT,                      -- JSON {"name", "sha256"} of the model that classified the faces
+    bands TEXT,                      -- JSON {face-size band: {label: visits}} (edgeemo.bands); NULL before version 4
     PRIMARY KEY (start, zone)
 );
 CREATE INDEX IF NOT EXISTS aggregates_unsent ON aggregates(seq) WHERE sent = 0;
@@ -40,7 +42,8 @@ CREATE TABLE IF NOT EXISTS visits (
     dwell_s REAL NOT NULL,
     dominant TEXT NOT NULL,
     shares TEXT NOT NULL,            -- JSON {label: share of the visit's frames}
-    zone TEXT NOT NULL DEFAULT 'all'
+    zone TEXT NOT NULL DEFAULT 'all',
+    face_px REAL                     -- the median width of the face crops the visit was read from
 );
 CREATE INDEX IF NOT EXISTS visits_end ON visits(end);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);  -- labels, satisfaction groups
@@ -60,6 +63,7 @@ DROP TABLE aggregates_v1;
 ALTER TABLE visits ADD COLUMN zone TEXT NOT NULL DEFAULT 'all';
 """
 MIGRATE_2_TO_3 = "ALTER TABLE aggregates ADD COLUMN model TEXT"  # rows written before it: model unknown
+MIGRATE_3_TO_4 = ("ALTER TABLE aggregates ADD COLUMN bands TEXT", "ALTER TABLE visits ADD COLUMN face_px REAL")
 
 
 class NewerDatabaseError(EdgeemoError):
@@ -93,6 +97,9 @@ def migrate(connection: sqlite3.Connection, path: Path) -> None:
             connection.execute(statement)
         if "aggregates" in tables and "model" not in {row[1] for row in connection.execute("PRAGMA table_info(aggregates)")}:
             connection.execute(MIGRATE_2_TO_3)
+        if "aggregates" in tables and "bands" not in {row[1] for row in connection.execute("PRAGMA table_info(aggregates)")}:
+            for statement in MIGRATE_3_TO_4:
+                connection.execute(statement)
         for statement in _statements(SCHEMA):
             connection.execute(statement)
         connection.execute(f"PRAGMA user_version = {DB_VERSION}")

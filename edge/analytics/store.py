@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from edgeemo.aggregates import satisfaction_from_counts
+from edgeemo.bands import UNSIZED
 from edgeemo.edge.analytics.intervals import Aggregate
 from edgeemo.edge.analytics.schema import NewerDatabaseError, connect, migrate
 from edgeemo.edge.analytics.visits import Visit
@@ -204,8 +205,9 @@ class AnalyticsStore:
                 seq = self._write_aggregate(aggregate, seq)
             self.connection.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (str(seq),))
             self.connection.executemany(
-                "INSERT INTO visits(start, end, dwell_s, dominant, shares, zone) VALUES (?, ?, ?, ?, ?, ?)",
-                [(v.start, v.end, v.dwell_s, v.dominant, json.dumps(v.shares), v.zone) for v in self.pending_visits],
+                "INSERT INTO visits(start, end, dwell_s, dominant, shares, zone, face_px) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(v.start, v.end, v.dwell_s, v.dominant, json.dumps(v.shares), v.zone, v.face_px)
+                 for v in self.pending_visits],
             )
             self.connection.execute("COMMIT")
             self._seq = seq
@@ -233,23 +235,31 @@ class AnalyticsStore:
         restart or a clock step never draws a number that then goes unused: no gap a hub waits for."""
         assert self.connection is not None
         emotions = {label: aggregate.visits_by_emotion.get(label, 0) for label in aggregate.labels}
+        bands = {band: dict(counts) for band, counts in aggregate.visits_by_band.items()}
         faces, dwell = len(aggregate.face_ids), aggregate.dwell_s_total
         row = self.connection.execute(
-            "SELECT faces_seen, emotions, dwell_s_total, seq FROM aggregates WHERE start = ? AND zone = ?",
+            "SELECT faces_seen, emotions, dwell_s_total, seq, bands FROM aggregates WHERE start = ? AND zone = ?",
             (aggregate.start, aggregate.zone),
         ).fetchone()
         seq = row[3] if row is not None and row[3] is not None else last_seq + 1
         if row is not None:
             faces += row[0]
             dwell += row[2]
-            for label, count in json.loads(row[1]).items():
+            earlier = json.loads(row[1])
+            for label, count in earlier.items():
                 emotions[label] = emotions.get(label, 0) + count
+            # a row written before bands were counted: its visits were of no measured size
+            for band, counts in (json.loads(row[4]) if row[4] else {UNSIZED: earlier}).items():
+                merged = bands.setdefault(band, {})
+                for label, count in counts.items():
+                    merged[label] = merged.get(label, 0) + count
         self.connection.execute(  # sent = 0: new, or changed since it was sent (the outbox sends it again)
             "INSERT OR REPLACE INTO aggregates(start, zone, length_s, faces_seen, visits, emotions, satisfaction, "
-            "dwell_s_total, labels, seq, groups, sent, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            "dwell_s_total, labels, seq, groups, sent, model, bands) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
             (aggregate.start, aggregate.zone, aggregate.length_s, faces, sum(emotions.values()), json.dumps(emotions),
              satisfaction_from_counts(emotions, aggregate.groups), dwell, json.dumps(list(aggregate.labels)), seq,
-             json.dumps(aggregate.groups.as_dict()), json.dumps(aggregate.model) if aggregate.model else None),
+             json.dumps(aggregate.groups.as_dict()), json.dumps(aggregate.model) if aggregate.model else None,
+             json.dumps(bands)),
         )
         return max(last_seq, seq)
 
@@ -261,13 +271,13 @@ class AnalyticsStore:
         try:
             rows = self.connection.execute(
                 "SELECT seq, start, zone, length_s, faces_seen, visits, emotions, satisfaction, dwell_s_total, labels, "
-                "groups, model FROM aggregates WHERE sent = 0 AND seq IS NOT NULL ORDER BY seq LIMIT ?",
+                "groups, model, bands FROM aggregates WHERE sent = 0 AND seq IS NOT NULL ORDER BY seq LIMIT ?",
                 (limit + len(skip),)).fetchall()
         except sqlite3.Error as exc:
             log.warning("%s: cannot read the outbox (%s)", self.path, exc)
             return []
         names = ("seq", "start", "zone", "length_s", "faces_seen", "visits", "emotions", "satisfaction",
-                 "dwell_s_total", "labels", "groups", "model")
+                 "dwell_s_total", "labels", "groups", "model", "bands")
         return [(row[0], dict(zip(names, row))) for row in rows if row[0] not in skip][:limit]
 
     def mark_sent(self, seqs: list[int], sent: bool = True) -> int:

@@ -60,6 +60,11 @@ class Track:
     def dwell_s(self) -> float:
         return self.last_seen - self.first_seen
 
+    @property
+    def walking(self) -> bool:
+        """Moving more than a standing shopper sways (STANDING face widths a second)."""
+        return math.hypot(*self.velocity) > STANDING * self.box[2]
+
     def predicted(self, now: float) -> Box:
         """The box moved on by the track's velocity to `now` (at most a second ahead)."""
         ahead = min(max(now - self.last_seen, 0.0), 1.0)
@@ -88,8 +93,7 @@ def match_score(track: Track, box: Box, now: float, iou_threshold: float, speed:
     (`speed` face widths a second, half a width more for the detector's own jitter); 0: no match."""
     # a standing face may start to walk, a walking one may stop; a walking one does not turn on the spot,
     # so its last box is no candidate: a face walking the other way through it is another shopper
-    walking = math.hypot(*track.velocity) > STANDING * track.box[2]
-    candidates = (track.predicted(now),) if walking else (track.predicted(now), track.box)
+    candidates = (track.predicted(now),) if track.walking else (track.predicted(now), track.box)
     overlap = max(iou(candidate, box) for candidate in candidates)
     if overlap >= iou_threshold:
         return overlap
