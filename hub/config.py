@@ -27,7 +27,7 @@ class MqttSection(Section):
     protocol: Literal["3.1.1", "5"] = Field("3.1.1", description="3.1.1: a third less CPU per message than 5 (no "
                                             "per-message properties), the broker's persistent_client_expiration "
                                             "bounds the session; 5: session_expiry_s does")
-    session_expiry_s: int = Field(7 * 86400, ge=0, description="MQTT 5: how long the broker queues for a hub "
+    session_expiry_s: int = Field(7 * 86400, ge=0, le=2**32 - 1, description="MQTT 5: how long the broker queues for a hub "
                                   "that is away")
     batch_size: int = Field(2000, ge=1, le=50_000, description="payloads written and acknowledged per transaction")
     max_payload_bytes: int = Field(16_384, ge=512, le=1_048_576, description="larger payloads are refused")
@@ -50,14 +50,14 @@ class IngestSection(Section):
                               "hub's clock are refused (a device clock far ahead, or a forged year 9999)")
     max_seq_jump: int = Field(1_000_000, ge=1, le=MAX_SEQ, description="a sequence number this far above the "
                               "device's highest is refused, not taken as a gap of that many intervals")
-    device_rate_per_s: float = Field(100.0, gt=0, description="messages a second one device may send on average; "
+    device_rate_per_s: float = Field(100.0, gt=0, le=1e6, description="messages a second one device may send on average; "
                                      "more are acknowledged unread and counted as flood (a lost interval is asked "
                                      "for again)")
-    device_burst: int = Field(10_000, ge=1, description="messages one device may send at once (a day's backlog "
+    device_burst: int = Field(10_000, ge=1, le=10_000_000, description="messages one device may send at once (a day's backlog "
                               "of five zones after an outage is 7,200)")
     max_attempts: int = Field(3, ge=1, le=20, description="a message the database refuses this often goes to the "
                               "dead letters (and is acknowledged)")
-    stall_after_s: float = Field(120.0, gt=0, description="/api/health says degraded, and the watchdog goes "
+    stall_after_s: float = Field(120.0, gt=0, le=86400, description="/api/health says degraded, and the watchdog goes "
                                  "unfed, when a message has waited this long to be stored")
 
     @field_validator("earliest")
@@ -84,8 +84,8 @@ class EstimatesSection(Section):
 
 class GapsSection(Section):
     check_every_s: float = Field(10.0, gt=0, le=3600, description="how often sequence numbers are checked")
-    first_request_after_s: float = Field(30.0, ge=0, description="a gap younger than this may still fill by itself")
-    max_backoff_s: float = Field(3600.0, gt=0, description="re-send requests back off to at most this")
+    first_request_after_s: float = Field(30.0, ge=0, le=86400, description="a gap younger than this may still fill by itself")
+    max_backoff_s: float = Field(3600.0, gt=0, le=7 * 86400, description="re-send requests back off to at most this")
 
 
 class RetentionSection(Section):
@@ -101,8 +101,8 @@ class WebSection(Section):
     listen: str = Field("127.0.0.1:8080", pattern=r"^[^\s:]*:\d{1,5}$")
     session_hours: float = Field(12.0, gt=0, le=24 * 30, description="a login expires after this")
     secure_cookies: bool = Field(False, description="true behind a TLS reverse proxy")
-    stale_after_s: int = Field(900, ge=60, description="a device with no interval for this long is flagged stale")
-    min_visits: int = Field(5, ge=1, description="k: buckets with fewer visits are suppressed everywhere")
+    stale_after_s: int = Field(900, ge=60, le=366 * 86400, description="a device with no interval for this long is flagged stale")
+    min_visits: int = Field(5, ge=1, le=1_000_000, description="k: buckets with fewer visits are suppressed everywhere")
     login_failures_per_name: int = Field(5, ge=1, le=1000, description="failed logins for one name before it is locked")
     login_failures_per_address: int = Field(20, ge=1, le=10000,
                                             description="failed logins from one address before it is locked")
