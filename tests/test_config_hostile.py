@@ -41,8 +41,8 @@ def test_inf_and_nan_are_refused_for_every_hub_float(tmp_path: Path, key: str, v
 
 
 def test_a_device_float_that_is_inf_is_refused(tmp_path: Path) -> None:
-    from edgeemo.errors import ConfigError
     from edgeemo.edge.config import load_config
+    from edgeemo.errors import ConfigError
 
     config = tmp_path / "edgeemo.toml"
     config.write_text("[store]\ncommit_every_s = nan\n")
