@@ -43,7 +43,8 @@ def _serve(args: argparse.Namespace) -> int:
             server.should_exit = True
 
     ingest = MqttIngest(config, database, notifier, ingest_failed) if config.mqtt.url else None
-    app = create_app(config, database, ingest=ingest)
+    upkeep = Upkeep(database, config.web.min_visits, config.retention.raw_days, config.retention.upkeep_every_s)
+    app = create_app(config, database, ingest=ingest, upkeep=upkeep)
     server = uvicorn.Server(uvicorn.Config(app, host=host or "127.0.0.1", port=int(port), log_level="warning",
                                            access_log=False, proxy_headers=True, forwarded_allow_ips="127.0.0.1"))
 
@@ -57,7 +58,6 @@ def _serve(args: argparse.Namespace) -> int:
                     notifier.watchdog()
                     time.sleep(1.0)
 
-    upkeep = Upkeep(database, config.web.min_visits, config.retention.raw_days, config.retention.upkeep_every_s)
     upkeep.start()
     if ingest:
         ingest.start()
@@ -110,6 +110,10 @@ def _import(args: argparse.Namespace) -> int:
     print(f"imported {args.device_db} as {args.store}/{args.device}: {result.new} new, {result.changed} changed, "
           f"{result.duplicates} already there"
           + (f"; refused {', '.join(f'{n} {why}' for why, n in sorted(refused.items()))}" if refused else ""))
+    for reject in result.refused[:10]:  # one line each, the row and why (all counted in the hub's rejects)
+        print(f"  skipped ({reject.reason}) {reject.error}")
+    if len(result.refused) > 10:
+        print(f"  ... and {len(result.refused) - 10} more")
     return 0
 
 
@@ -186,8 +190,10 @@ def _upkeep(args: argparse.Namespace) -> int:
     sealed = "every day" if result.sealed_days < 0 else f"{result.sealed_days} day(s)"
     print(f"sealed {sealed} (k={config.web.min_visits}); raw intervals older than {config.retention.raw_days} days: "
           f"{len(result.dropped_partitions)} partition(s) dropped, {result.pruned_rows} row(s) deleted; "
-          f"{len(result.made_partitions)} partition(s) made")
-    return 0
+          f"{len(result.made_partitions)} partition(s) made; {result.expired_dead_letters} old dead letter(s) deleted")
+    for problem in result.problems:  # the rest was done; a monitor sees the exit status
+        print(f"edgeemo: upkeep: {problem}", file=sys.stderr)
+    return 1 if result.problems else 0
 
 
 def _add_upkeep(commands: argparse._SubParsersAction) -> None:

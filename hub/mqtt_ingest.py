@@ -242,8 +242,12 @@ class MqttIngest:
             requests = due_requests(self.database, max_backoff_s=self.config.gaps.max_backoff_s,
                                     base_s=max(1.0, self.config.gaps.first_request_after_s))
         except Exception as exc:  # noqa: BLE001 - a failed check is retried, ingest goes on
-            log.error("hub: gap check failed (%s); trying again later", first_line(exc))
+            problem = first_line(exc)[:200]
+            if problem != self.stats.gap_problem:  # said once, again when it changes; health says it meanwhile
+                log.error("hub: gap check failed (%s); trying again every %g s", problem, self.config.gaps.check_every_s)
+            self.stats.gap_problem = problem
             return
+        self.stats.gap_problem = None
         for request in requests:
             self.client.publish(device_topic(self.prefix, request.store, request.device, RESEND),
                                 json.dumps(request.body), qos=1)

@@ -37,14 +37,16 @@ from edgeemo.hub.web.site import (
     STATIC_HEADERS,
     IngestStatus,
     Site,
+    UpkeepStatus,
 )
 
 __all__ = ["LOGIN_CSRF_COOKIE", "SESSION_COOKIE", "create_app"]
 log = logging.getLogger(__name__)
 
 
-def create_app(config: HubConfig, database: Database, ingest: IngestStatus | None = None) -> Starlette:
-    site = Site(config, database, ingest)
+def create_app(config: HubConfig, database: Database, ingest: IngestStatus | None = None,
+               upkeep: UpkeepStatus | None = None) -> Starlette:
+    site = Site(config, database, ingest, upkeep)
 
     def http_error(request: Request, exc: HTTPException, session_known: bool = True) -> Response:
         headers = dict(SECURITY_HEADERS, **(exc.headers or {}))
