@@ -46,7 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
     upkeep = Upkeep(database, config.web.min_visits, config.retention.raw_days, config.retention.upkeep_every_s)
     app = create_app(config, database, ingest=ingest, upkeep=upkeep)
     server = uvicorn.Server(uvicorn.Config(app, host=host or "127.0.0.1", port=int(port), log_level="warning",
-                                           access_log=False, proxy_headers=True, forwarded_allow_ips="127.0.0.1"))
+                                           access_log=False, **config.web.server_options()))
 
     def ready_once_serving() -> None:
         while not server.started and not server.should_exit:

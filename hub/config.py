@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -103,11 +104,29 @@ class WebSection(Section):
     secure_cookies: bool = Field(False, description="true behind a TLS reverse proxy")
     stale_after_s: int = Field(900, ge=60, le=366 * 86400, description="a device with no interval for this long is flagged stale")
     min_visits: int = Field(5, ge=1, le=1_000_000, description="k: buckets with fewer visits are suppressed everywhere")
-    login_failures_per_name: int = Field(5, ge=1, le=1000, description="failed logins for one name before it is locked")
+    login_failures_per_name: int = Field(5, ge=1, le=1000, description="failed logins for one name from one address "
+                                         "before that name is locked for that address (its owner elsewhere is not)")
     login_failures_per_address: int = Field(20, ge=1, le=10000,
                                             description="failed logins from one address before it is locked")
     login_window_s: int = Field(900, ge=1, le=86400, description="failures older than this are forgotten")
     login_lockout_s: int = Field(900, ge=1, le=86400, description="how long a locked name or address waits")
+    trusted_proxies: list[str] = Field(default_factory=list, max_length=64, description="addresses or networks of "
+                                       "reverse proxies whose X-Forwarded-For names the client (they must replace "
+                                       "it, not append to it); none: the peer's address is the client's")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names it
+        return value
+
+    def server_options(self) -> dict[str, object]:
+        """uvicorn's proxy settings: X-Forwarded-For is read only from the trusted proxies (uvicorn trusts
+        127.0.0.1 by default, so a local process or a proxy that appends could pick any address)."""
+        if not self.trusted_proxies:
+            return {"proxy_headers": False}
+        return {"proxy_headers": True, "forwarded_allow_ips": ",".join(self.trusted_proxies)}
 
 
 class HubConfig(Section):
