@@ -206,6 +206,28 @@ def _add_upkeep(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_upkeep)
 
 
+def _retire(args: argparse.Namespace) -> int:
+    from edgeemo.hub.broker_session import end_session
+    from edgeemo.hub.cli_shared import config_of
+
+    config = config_of(args)
+    end_session(config.mqtt)
+    print(f"ended the session of client {config.mqtt.client_id} on {config.mqtt.url}: the broker no longer "
+          "queues its share; what it held comes back through gap repair")
+    return 0
+
+
+def _add_retire(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("retire", formatter_class=Formatter, help="end this hub's session on the broker "
+                                 "(a hub taken out of a shared group for good)",
+                                 description="Connect once with the hub's login and client id and a clean start: "
+                                 "the broker drops its persistent session, so the other hubs of its group get "
+                                 "every message again. Run it with the retired hub's config, after stopping it.")
+    add_db(parser)
+    parser.add_argument("--mqtt", help="mqtt://HOST:PORT; default: [mqtt] url of --config")
+    parser.set_defaults(handler=_retire)
+
+
 def _backup(args: argparse.Namespace) -> int:
     from edgeemo.hub.backup import backup_sqlite
 
@@ -263,7 +285,8 @@ def _add_hub(commands: Subcommands) -> None:
                                  description="Gather every store's aggregates (MQTT → PostgreSQL or SQLite) and "
                                  "serve a dashboard.")
     sub = parser.add_subparsers(dest="hub_command", metavar="COMMAND", required=True)
-    for add in (_add_serve, _add_import, _add_export, _add_upkeep, _add_backup, *ADMIN_COMMANDS, _add_bench):
+    for add in (_add_serve, _add_import, _add_export, _add_upkeep, _add_backup, _add_retire, *ADMIN_COMMANDS,
+                _add_bench):
         add(sub)
 
 

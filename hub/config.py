@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from edgeemo.payload import MAX_SEQ, TimeRules
 from edgeemo.tomlconfig import Section, load_toml
@@ -23,15 +23,25 @@ class MqttSection(Section):
     topic_prefix: str = Field("edgeemo", pattern=TOPIC_PREFIX_PATTERN)
     share_group: str = Field("edgeemo-hub", pattern=NAME_PATTERN,
                              description="MQTT 5 shared subscription: hubs in one group split the fleet")
-    client_id: str = Field("edgeemo-hub-1", pattern=NAME_PATTERN,
-                           description="unique per hub process: the broker keeps its session across restarts")
+    client_id: str | None = Field(None, pattern=NAME_PATTERN,
+                                  description="unique per hub process: the broker keeps its session across restarts; "
+                                  "default: the username (a broker with use_username_as_clientid, as the deploy's, "
+                                  "makes it so), else edgeemo-hub-1")
     protocol: Literal["3.1.1", "5"] = Field("3.1.1", description="3.1.1: a third less CPU per message than 5 (no "
                                             "per-message properties), the broker's persistent_client_expiration "
                                             "bounds the session; 5: session_expiry_s does")
-    session_expiry_s: int = Field(7 * 86400, ge=0, le=2**32 - 1, description="MQTT 5: how long the broker queues for a hub "
-                                  "that is away")
+    session_expiry_s: int = Field(7 * 86400, ge=0, le=2**32 - 1,
+                                  description="MQTT 5: how long the broker queues for a hub that is away; in a "
+                                  "shared group, also how long a hub gone for good keeps its share (`edgeemo hub "
+                                  "retire` ends it at once)")
     batch_size: int = Field(2000, ge=1, le=50_000, description="payloads written and acknowledged per transaction")
     max_payload_bytes: int = Field(16_384, ge=512, le=1_048_576, description="larger payloads are refused")
+
+    @model_validator(mode="after")
+    def _client_id(self) -> MqttSection:
+        if self.client_id is None:
+            self.client_id = self.username or "edgeemo-hub-1"
+        return self
 
     @field_validator("url")
     @classmethod
