@@ -76,6 +76,8 @@ def load_toml(path: Path | None, model: type[Model]) -> Model:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    except RecursionError:  # tomllib recurses once per level: `a = [[[[...` 100,000 deep
+        raise ConfigError(f"{path}: nested too deeply to be a config file") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:

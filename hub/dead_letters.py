@@ -51,6 +51,7 @@ def delete_dead_letters(database: Database, digest: str | None = None) -> int:
     with database.transaction(write=True) as tx:
         if digest is None:
             return tx.run("DELETE FROM dead_letters")
+        digest = digest.lower()  # as pasted from anywhere; still no wildcard
         if not DIGEST.fullmatch(digest):
             raise EdgeemoError(f"dead-letters delete: {digest[:80]!r} is not a digest: give 6 to 64 of its "
                                "hexadecimal characters, as `edgeemo hub dead-letters list` shows (--all for all)")

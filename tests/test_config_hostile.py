@@ -1,5 +1,5 @@
 """Config files a user can get wrong, or an adversary can point a command at (issue 34, F14): a NUL in a
-path, /dev/zero, a FIFO, a huge file, `inf` and `nan` are each one line and exit 78, at once."""
+path, /dev/zero, a FIFO, a huge or deeply nested file, `inf` and `nan` are each one line and exit 78, at once."""
 
 from __future__ import annotations
 
@@ -56,8 +56,10 @@ def test_a_config_that_is_no_regular_file_is_refused_at_once(tmp_path: Path) -> 
     os.mkfifo(fifo)
     huge = tmp_path / "huge.toml"
     huge.write_text("# padding\n" * 200_000)
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")  # found by the second pass: a RecursionError
     cases = {"/dev/zero": "not a regular file", str(fifo): "not a regular file", str(tmp_path): "not a regular file",
-             str(huge): "larger than 1024 KiB"}
+             str(huge): "larger than 1024 KiB", str(deep): "nested too deeply"}
     for path, message in cases.items():
         done = run_cli("run", "--validate-config", "--config", path, timeout=60)  # a hang fails by the timeout
         assert done.returncode == 78 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
