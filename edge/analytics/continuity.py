@@ -24,6 +24,8 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+from edgeemo.payload import MAX_SEQ
+
 log = logging.getLogger(__name__)
 SLACK_S = 3600.0  # how far the wall clock may run ahead of the monotonic one (NTP slews, drift) before it is doubted
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
@@ -86,7 +88,7 @@ class SeqMark:
             value = int(self.path.read_text().strip() or 0)
         except (OSError, ValueError):
             return 0
-        return max(value, 0)
+        return min(max(value, 0), MAX_SEQ // 2)  # a damaged file cannot push the numbers past what a payload takes
 
     def reserve(self, seq: int) -> None:
         """Record that numbers up to `seq` are in use, before they are committed (OSError if it cannot)."""
