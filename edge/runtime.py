@@ -82,7 +82,7 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
     except OSError:
         pass  # the store reports an unwritable location and holds rows in memory
     store = AnalyticsStore(db_path, config.store.commit_every_s, config.store.retention_days,
-                           config.store.max_pending_rows)
+                           config.store.max_pending_rows, keep_unsent=config.mqtt.enabled)
     made_by = {"model": {"name": model.path.name, "sha256": model.sidecar.sha256},
                "satisfaction_groups": groups.as_dict()}
     store.set_meta(labels=list(model.labels), zones=list(zones.names), **made_by,

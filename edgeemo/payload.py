@@ -32,6 +32,11 @@ from edgeemo.wire import LABEL_PATTERN, MODEL_NAME_PATTERN, NAME_PATTERN, ZONE_P
 SCHEMA_VERSION = 4
 VERSIONS = (1, 2, 3, 4)
 MAX_COUNT = 2**31 - 1  # an INTEGER column on both databases
+# What one camera can see: at most this many faces (and so visits) a second of its interval, on average.
+# A turnstile lets through one or two people a second, a frame holds a few dozen faces at most; 100 a
+# second is far past any store, and keeps an hour's cell of one device zone under 360,000 visits (a day
+# under 9 million), so no sum the hub keeps can come near a 32-bit counter, let alone a 64-bit one.
+MAX_FACES_PER_S = 100
 MAX_SEQ = 2**53  # exact in a JSON number, a double and a BIGINT
 MAX_DWELL_S = 1e9  # seconds of dwell in one interval: about 30 years, far past any real store
 MAX_LABELS = 32
@@ -187,7 +192,7 @@ class IntervalReport(Struct, frozen=True, gc=False):
 
 @dataclass(frozen=True)
 class Refusal:
-    reason: str  # malformed | invalid | time
+    reason: str  # malformed | invalid | time | implausible
     error: str  # one line: what is wrong, and where (printable: it is logged and stored)
 
     def __post_init__(self) -> None:
@@ -255,6 +260,10 @@ def _checked(payload: AnyPayload, now: float, rules: TimeRules) -> IntervalRepor
     if isinstance(timing, Refusal):
         return timing
     start, length = timing
+    most = MAX_FACES_PER_S * length
+    if payload.visits > most or payload.faces_seen > most:
+        return Refusal("implausible", f"{max(payload.visits, payload.faces_seen)} visits or faces in {length} s: "
+                       f"more than one camera can see ({MAX_FACES_PER_S} a second)")
     return IntervalReport(
         store_id=payload.store_id, device_id=payload.device_id, zone=zone, seq=seq, start=start, length_s=length,
         labels=tuple(labels), emotions=tuple([(label, counts.get(label, 0)) for label in labels]), bands=bands,

@@ -15,6 +15,7 @@ Topics under `<topic_prefix>/<store_id>/<device_id>/`:
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone, tzinfo
 
 # store_id, device_id and each topic_prefix level become MQTT topic levels: no wildcards
@@ -29,6 +30,14 @@ MODEL_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"  # a model file's name, in every
 AGGREGATES, AVAILABILITY, RESEND = "aggregates", "availability", "resend"
 ONLINE, OFFLINE = b"online", b"offline"
 MAX_RESEND = 10_000  # sequence numbers one re-send request may name
+MAX_RESEND_BYTES = 256 * 1024  # the longest request: 10,000 numbers of 16 digits, with room to spare
+_NAME = re.compile(NAME_PATTERN.removeprefix("^").removesuffix("$"))
+
+
+def is_name(text: str) -> bool:
+    """Whether a store or device name (a topic level) keeps the name rule: a topic names them whether a
+    payload does or not (availability), and the hub stores only names a payload could carry."""
+    return _NAME.fullmatch(text) is not None
 
 
 def device_topic(prefix: str, store_id: str, device_id: str, kind: str) -> str:
@@ -60,8 +69,14 @@ def resend_request(first: int, last: int) -> bytes:
 
 
 def parse_resend(payload: bytes) -> list[int]:
-    """The sequence numbers a re-send request names; ValueError for anything else."""
-    request = json.loads(payload)
+    """The sequence numbers a re-send request names; ValueError for anything else (too long, nested too
+    deeply for the parser, not JSON): a device's MQTT callback must survive whatever arrives."""
+    if len(payload) > MAX_RESEND_BYTES:
+        raise ValueError(f"{len(payload)} bytes, more than a re-send request needs ({MAX_RESEND_BYTES})")
+    try:
+        request = json.loads(payload)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a re-send request") from None
     if isinstance(request, dict) and isinstance(request.get("seq"), list):
         seqs = request["seq"]
     elif isinstance(request, dict) and isinstance(request.get("from"), int) and isinstance(request.get("to"), int):

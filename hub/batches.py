@@ -17,6 +17,7 @@ from edgeemo.hub.config import IngestSection
 from edgeemo.hub.db import Database
 from edgeemo.hub.ingest import Interval, Rejected
 from edgeemo.hub.writer import keep_dead_letter, store_messages
+from edgeemo.payload import printable
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,35 @@ class IngestStats:
     subscribed: bool = False  # the broker acknowledged the subscriptions of this connection
     db_errors: int = 0
     failure: str | None = None  # why the worker stopped, if it did
+    gap_problem: str | None = None  # why the last gap check or re-send round failed (None: it ran)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__, rejected=dict(self.rejected))
+
+
+class LogBudget:
+    """At most one line per key every `every_s`, and `most` lines in all in that time: a device that sends
+    poison by the thousand gets a line now and then, saying how many were held back, not a flood of ERRORs."""
+
+    def __init__(self, every_s: float = 600.0, most: int = 20, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every_s, self.most, self.clock = every_s, most, clock
+        self._last: dict[object, float] = {}
+        self._held: dict[object, int] = {}
+        self._window: list[float] = []
+
+    def allow(self, key: object) -> int | None:
+        """None: stay quiet (counted); else how many lines of this key were held back since the last one."""
+        now = self.clock()
+        self._window = [t for t in self._window if now - t < self.every_s]
+        last = self._last.get(key)
+        if (last is not None and now - last < self.every_s) or len(self._window) >= self.most:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        if len(self._last) > 100_000:  # keys of long ago: forgotten
+            self._last = {k: t for k, t in self._last.items() if now - t < self.every_s}
+        self._last[key] = now
+        self._window.append(now)
+        return self._held.pop(key, 0)
 
 
 @dataclass
@@ -63,6 +90,7 @@ class BatchStore:
         self.database, self.rules, self.stats = database, rules, stats
         self.ack, self.wait, self.log_once = ack, wait, log_once
         self.in_hand_since: float | None = None  # arrival of the oldest message of the batch being stored
+        self.log_budget = LogBudget()
         self._last_error = ""
 
     def commit(self, items: list[Item]) -> bool:
@@ -125,13 +153,20 @@ class BatchStore:
         for _ in range(self.rules.max_attempts - 1):
             if self.wait(0.2) or self.commit(items):
                 return
+        device = (printable(item.store, 64), printable(item.device, 64))
         try:
-            keep_dead_letter(self.database, item.store, item.device, item.message.topic, item.message.payload,
-                             self._last_error)
+            kept = keep_dead_letter(self.database, *device, item.message.topic, item.message.payload,
+                                    self._last_error)
         except Exception as exc:  # noqa: BLE001 - not even the dead letter fits: leave it unacknowledged
-            log.error("hub: cannot keep a dead letter from %s/%s (%s)", item.store, item.device, first_line(exc))
+            if self.log_budget.allow(("cannot keep", device)) is not None:
+                log.error("hub: cannot keep a dead letter from %s/%s (%s)", *device, first_line(exc))
             return
         self.ack(item)
         self.stats.dead_letters += 1
-        log.error("hub: a message from %s/%s could not be stored after %d attempts (%s); kept as a dead letter "
-                  "(edgeemo hub dead-letters list)", item.store, item.device, self.rules.max_attempts, self._last_error)
+        held = self.log_budget.allow(device)
+        if held is not None:
+            log.error("hub: a message from %s/%s could not be stored after %d attempts (%s); %s%s", *device,
+                      self.rules.max_attempts, self._last_error,
+                      "kept as a dead letter (edgeemo hub dead-letters list)" if kept else
+                      "counted, not kept: the device's or the hub's dead letters are full",
+                      f"; {held} more from it since the last such line" if held else "")

@@ -43,9 +43,10 @@ def _serve(args: argparse.Namespace) -> int:
             server.should_exit = True
 
     ingest = MqttIngest(config, database, notifier, ingest_failed) if config.mqtt.url else None
-    app = create_app(config, database, ingest=ingest)
+    upkeep = Upkeep(database, config.web.min_visits, config.retention.raw_days, config.retention.upkeep_every_s)
+    app = create_app(config, database, ingest=ingest, upkeep=upkeep)
     server = uvicorn.Server(uvicorn.Config(app, host=host or "127.0.0.1", port=int(port), log_level="warning",
-                                           access_log=False, proxy_headers=True, forwarded_allow_ips="127.0.0.1"))
+                                           access_log=False, **config.web.server_options()))
 
     def ready_once_serving() -> None:
         while not server.started and not server.should_exit:
@@ -57,7 +58,6 @@ def _serve(args: argparse.Namespace) -> int:
                     notifier.watchdog()
                     time.sleep(1.0)
 
-    upkeep = Upkeep(database, config.web.min_visits, config.retention.raw_days, config.retention.upkeep_every_s)
     upkeep.start()
     if ingest:
         ingest.start()
@@ -110,6 +110,10 @@ def _import(args: argparse.Namespace) -> int:
     print(f"imported {args.device_db} as {args.store}/{args.device}: {result.new} new, {result.changed} changed, "
           f"{result.duplicates} already there"
           + (f"; refused {', '.join(f'{n} {why}' for why, n in sorted(refused.items()))}" if refused else ""))
+    for reject in result.refused[:10]:  # one line each, the row and why (all counted in the hub's rejects)
+        print(f"  skipped ({reject.reason}) {reject.error}")
+    if len(result.refused) > 10:
+        print(f"  ... and {len(result.refused) - 10} more")
     return 0
 
 
@@ -190,8 +194,10 @@ def _upkeep(args: argparse.Namespace) -> int:
     sealed = "every day" if result.sealed_days < 0 else f"{result.sealed_days} day(s)"
     print(f"sealed {sealed} (k={config.web.min_visits}); raw intervals older than {config.retention.raw_days} days: "
           f"{len(result.dropped_partitions)} partition(s) dropped, {result.pruned_rows} row(s) deleted; "
-          f"{len(result.made_partitions)} partition(s) made")
-    return 0
+          f"{len(result.made_partitions)} partition(s) made; {result.expired_dead_letters} old dead letter(s) deleted")
+    for problem in result.problems:  # the rest was done; a monitor sees the exit status
+        print(f"edgeemo: upkeep: {problem}", file=sys.stderr)
+    return 1 if result.problems else 0
 
 
 def _add_upkeep(commands: argparse._SubParsersAction) -> None:
@@ -202,6 +208,28 @@ def _add_upkeep(commands: argparse._SubParsersAction) -> None:
                                  "[retention] raw_days dropped, PostgreSQL's monthly partitions made ahead.")
     add_db(parser)
     parser.set_defaults(handler=_upkeep)
+
+
+def _retire(args: argparse.Namespace) -> int:
+    from edgeemo.hub.broker_session import end_session
+    from edgeemo.hub.cli_shared import config_of
+
+    config = config_of(args)
+    end_session(config.mqtt)
+    print(f"ended the session of client {config.mqtt.client_id} on {config.mqtt.url}: the broker no longer "
+          "queues its share; what it held comes back through gap repair")
+    return 0
+
+
+def _add_retire(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("retire", formatter_class=Formatter, help="end this hub's session on the broker "
+                                 "(a hub taken out of a shared group for good)",
+                                 description="Connect once with the hub's login and client id and a clean start: "
+                                 "the broker drops its persistent session, so the other hubs of its group get "
+                                 "every message again. Run it with the retired hub's config, after stopping it.")
+    add_db(parser)
+    parser.add_argument("--mqtt", help="mqtt://HOST:PORT; default: [mqtt] url of --config")
+    parser.set_defaults(handler=_retire)
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -261,7 +289,8 @@ def _add_hub(commands: Subcommands) -> None:
                                  description="Gather every store's aggregates (MQTT → PostgreSQL or SQLite) and "
                                  "serve a dashboard.")
     sub = parser.add_subparsers(dest="hub_command", metavar="COMMAND", required=True)
-    for add in (_add_serve, _add_import, _add_export, _add_upkeep, _add_backup, *ADMIN_COMMANDS, _add_bench):
+    for add in (_add_serve, _add_import, _add_export, _add_upkeep, _add_backup, _add_retire, *ADMIN_COMMANDS,
+                _add_bench):
         add(sub)
 
 

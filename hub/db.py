@@ -37,6 +37,22 @@ def _database_errors() -> tuple[type[Exception], ...]:
 DATABASE_ERRORS = _database_errors()  # what either engine raises when it fails (down, full, locked, refused)
 
 
+def _numbers_as_python(connection: Any) -> None:
+    """PostgreSQL's sum() of a BIGINT is a NUMERIC, which psycopg reads as a Decimal (that neither JSON nor a
+    float adds to): read a whole one as an int and any other as a float, as SQLite's sum() returns them."""
+    from psycopg.adapt import Loader
+
+    class NumberLoader(Loader):
+        def load(self, data: Any) -> int | float:
+            text = bytes(data).decode()
+            try:
+                return int(text)
+            except ValueError:
+                return float(text)
+
+    connection.adapters.register_loader("numeric", NumberLoader)
+
+
 class DatabaseError(EdgeemoError):
     """The fleet database cannot be opened or is of a version this hub cannot use."""
 
@@ -125,6 +141,12 @@ class Tx:
             rows += [(index, *row) for row in self.connection.execute(sql, tuple(values_of_key)).fetchall()]
         return rows
 
+    def widen(self, table: str, columns: Sequence[str]) -> None:
+        """Make INTEGER columns BIGINT: PostgreSQL rewrites the table; SQLite's INTEGER already holds 64 bits."""
+        if self.dialect == "postgresql" and columns:
+            self.connection.execute(f"ALTER TABLE {table} " + ", ".join(
+                f"ALTER COLUMN {name} TYPE BIGINT" for name in columns))
+
     def copy(self, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
         """Bulk-load rows (PostgreSQL COPY, SQLite executemany): for generated load data, no conflicts."""
         if self.dialect == "postgresql":
@@ -148,7 +170,7 @@ class Database:
             from psycopg_pool import ConnectionPool, PoolTimeout
 
             self._pool = ConnectionPool(url, min_size=1, max_size=8, open=False, timeout=WRITE_WAIT_S,
-                                        kwargs={"connect_timeout": CONNECT_TIMEOUT_S})
+                                        kwargs={"connect_timeout": CONNECT_TIMEOUT_S}, configure=_numbers_as_python)
             try:
                 self._pool.open(wait=True, timeout=10)
             except (PoolTimeout, OperationalError) as exc:  # PoolTimeout carries the cause in its message

@@ -23,6 +23,15 @@ from edgeemo.hub.db import Database
 from edgeemo.wire import MAX_RESEND
 
 MAX_RANGES = 50  # gaps remembered per device (the health page shows counts, the request asks for these)
+MAX_DOUBLINGS = 32  # past this, base * 2**n is beyond any max_backoff_s: the count stops mattering
+MAX_REQUESTS = 1_000_000  # gap_requests stops counting here (an INTEGER; a gap asked hourly for 114 years)
+
+
+def backoff_s(base_s: float, requests: int, max_backoff_s: float) -> float:
+    """The wait before asking again after `requests` requests: doubling from `base_s`, capped. Total: a gap
+    asked 1,024 times (hourly, about 42 days) or a billion times is `max_backoff_s`, never an OverflowError
+    (`2 ** 1024` is no float) that stops the re-send check of every device."""
+    return min(max_backoff_s, base_s * 2.0 ** min(max(requests, 0), MAX_DOUBLINGS))
 
 
 def missing_ranges(contiguous: int, seqs: list[int], max_seq: int) -> tuple[int, list[list[int]]]:
@@ -104,7 +113,8 @@ def due_requests(database: Database, now: float | None = None, max_backoff_s: fl
         for store, device, gaps, done in due:
             for first, last in json.loads(gaps)[:MAX_RANGES]:  # one request a range, whatever its width
                 requests.append(ResendRequest(store, device, {"from": first, "to": min(last, first + MAX_RESEND - 1)}))
-            wait = min(max_backoff_s, base_s * 2 ** done)
-            tx.run("UPDATE devices SET gap_requests = gap_requests + 1, next_request_at = ? "
-                   "WHERE store = ? AND device = ?", (now + int(wait), store, device))
+            wait = backoff_s(base_s, done, max_backoff_s)
+            tx.run("UPDATE devices SET gap_requests = CASE WHEN gap_requests < ? THEN gap_requests + 1 ELSE "
+                   "gap_requests END, next_request_at = ? WHERE store = ? AND device = ?",
+                   (MAX_REQUESTS, now + int(wait), store, device))
     return requests

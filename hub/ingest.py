@@ -22,10 +22,12 @@ REASONS = {
     "malformed": "not JSON (or not UTF-8)",
     "invalid": "not a valid aggregate of any version: a type, a bound or a rule (the error names it)",
     "time": "an interval not on the device grid, before [ingest] earliest, or ending in the future",
+    "implausible": "more visits or faces than one camera can see in the interval (edgeemo.payload.MAX_FACES_PER_S)",
     "foreign": "names another store or device than its topic",
     "seq_jump": "a sequence number further than [ingest] max_seq_jump above the device's highest",
     "overlap": "overlaps another stored interval of the device and zone",
     "flood": "over the device's [ingest] rate budget: acknowledged unread (a lost interval is asked for again)",
+    "unstorable": "refused by the database after retries, with no room left to keep it as a dead letter",
 }
 
 

@@ -106,8 +106,19 @@ STEP_7 = [RELEASED_DAILY.create(7), RELEASED_DAILY_EMOTIONS.create(7), DIRTY_HOU
           "CREATE INDEX released_daily_store ON released_daily (store, day)",
           "CREATE INDEX released_daily_emotions_store ON released_daily_emotions (store, day)", _partition_intervals]
 
+
+def _widen(tx: Tx) -> None:
+    for table in (HOURLY, HOURLY_EMOTIONS, RELEASED_DAILY, RELEASED_DAILY_EMOTIONS):
+        tx.widen(table.name, table.widened_in(8))
+
+
+# Version 8 (one hostile interval must not stop anyone): every summed count BIGINT (cells, their emotions, the
+# released days), so a sum past 2^31 - 1 is stored, not an overflow that fails each later batch of its cell and
+# the upkeep of every store. PostgreSQL rewrites these tables once; SQLite's INTEGER is 64-bit already.
+STEP_8 = [_widen]
+
 Step = list[str | Callable[["Tx"], None]]  # a statement, or a function of the transaction
-MIGRATIONS: list[Step] = [STEP_1, STEP_2, STEP_3, STEP_4, STEP_5, STEP_6, STEP_7]  # MIGRATIONS[i] takes a database from version i to i + 1
+MIGRATIONS: list[Step] = [STEP_1, STEP_2, STEP_3, STEP_4, STEP_5, STEP_6, STEP_7, STEP_8]  # MIGRATIONS[i] takes a database from version i to i + 1
 
 
 def latest_version() -> int:

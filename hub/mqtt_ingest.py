@@ -31,11 +31,21 @@ from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import Database
 from edgeemo.hub.flood import DeviceBudget
 from edgeemo.hub.gaps import check_gaps, due_requests
-from edgeemo.hub.ingest import Interval, parse_message
+from edgeemo.hub.ingest import Interval, Rejected, parse_message
 from edgeemo.hub.writer import add_reject_counts
 from edgeemo.payload import printable
 from edgeemo.sdnotify import ServiceNotifier
-from edgeemo.wire import AGGREGATES, AVAILABILITY, ONLINE, RESEND, device_topic, hub_subscriptions, split_topic
+from edgeemo.wire import (
+    AGGREGATES,
+    AVAILABILITY,
+    NAME_RULE,
+    ONLINE,
+    RESEND,
+    device_topic,
+    hub_subscriptions,
+    is_name,
+    split_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +202,11 @@ class MqttIngest:
             return item  # not ours (a wildcard overlap): acknowledged, nothing stored
         item.store, item.device, kind = parts
         if kind == AVAILABILITY:
-            item.online = message.payload == ONLINE
+            if not (is_name(item.store) and is_name(item.device)):  # the names a payload could carry, no others
+                item.rejected = Rejected(item.store, item.device, "invalid", "an availability topic whose store or "
+                                         f"device name breaks the name rule ({NAME_RULE})")
+            else:
+                item.online = message.payload == ONLINE
             return item
         parsed = parse_message(item.store, item.device, message.payload, self.mqtt.max_payload_bytes, time.time(),
                                self.time_rules)
@@ -242,8 +256,12 @@ class MqttIngest:
             requests = due_requests(self.database, max_backoff_s=self.config.gaps.max_backoff_s,
                                     base_s=max(1.0, self.config.gaps.first_request_after_s))
         except Exception as exc:  # noqa: BLE001 - a failed check is retried, ingest goes on
-            log.error("hub: gap check failed (%s); trying again later", first_line(exc))
+            problem = first_line(exc)[:200]
+            if problem != self.stats.gap_problem:  # said once, again when it changes; health says it meanwhile
+                log.error("hub: gap check failed (%s); trying again every %g s", problem, self.config.gaps.check_every_s)
+            self.stats.gap_problem = problem
             return
+        self.stats.gap_problem = None
         for request in requests:
             self.client.publish(device_topic(self.prefix, request.store, request.device, RESEND),
                                 json.dumps(request.body), qos=1)

@@ -9,7 +9,7 @@ it, so a migration step is "create the tables of version 1" or "add the columns 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any
@@ -31,9 +31,14 @@ class Column:
     since: int = 1  # the schema version that added it
     references: str | None = None  # e.g. "users (name) ON DELETE CASCADE"
     codec: str | None = None  # "json": a tuple kept as a JSON list; "json_items": (key, value) pairs as an object
+    widened: int | None = None  # the schema version that made an INTEGER column BIGINT (a sum that can grow)
 
-    def ddl(self) -> str:
-        return " ".join(filter(None, (self.name, self.sql, None if self.null else "NOT NULL",
+    def sql_at(self, version: int) -> str:
+        return INTEGER[0] if self.widened is not None and version < self.widened else self.sql
+
+    def ddl(self, version: int | None = None) -> str:
+        kind = self.sql if version is None else self.sql_at(version)
+        return " ".join(filter(None, (self.name, kind, None if self.null else "NOT NULL",
                                       f"DEFAULT {self.default}" if self.default is not None else None,
                                       f"REFERENCES {self.references}" if self.references else None)))
 
@@ -73,11 +78,15 @@ class Table:
 
     def create(self, version: int = 1) -> str:
         """CREATE TABLE with the columns the table had at `version`."""
-        body = ", ".join(c.ddl() for c in self.at(version))
+        body = ", ".join(c.ddl(version) for c in self.at(version))
         return f"CREATE TABLE {self.name} ({body}, PRIMARY KEY ({', '.join(self.key)}))"
 
     def added_in(self, version: int) -> list[str]:
         return [f"ALTER TABLE {self.name} ADD COLUMN {c.ddl()}" for c in self.columns if c.since == version > 1]
+
+    def widened_in(self, version: int) -> list[str]:
+        """The columns that became BIGINT at `version`."""
+        return [c.name for c in self.columns if c.widened == version]
 
     def names(self, columns: tuple[Column, ...] | None = None) -> str:
         return ", ".join(c.name for c in (columns or self.columns))
@@ -126,6 +135,15 @@ KEY = (col("store", TEXT), col("device", TEXT), col("zone", TEXT))
 NUMBERS = tuple(c for c in INTERVAL_FIELDS if c.name in ("faces_seen", "visits", "positive", "negative",
                                                          "dwell_s_total"))
 
+
+
+def counter(column: Column, version: int = 8) -> Column:
+    """A summing copy of an INTEGER column: BIGINT from `version` (8: a cell, a day or an emotion's
+    visits are sums, which one hostile interval of 2^31 - 1 visits pushed past 32 bits on PostgreSQL)."""
+    return replace(column, sql=BIGINT[0], array=BIGINT[1], widened=version) if column.sql == INTEGER[0] else column
+
+
+SUMS = tuple(counter(c) for c in NUMBERS)
 META = Table("hub_meta", (col("key", TEXT), col("value", TEXT)), ("key",))
 # one row per device, zone and interval: the payload as received (validated)
 INTERVALS = Table("intervals", (*INTERVAL_FIELDS, col("received_at", BIGINT)), ("store", "device", "zone", "start"))
@@ -137,12 +155,15 @@ INTERVALS = Table("intervals", (*INTERVAL_FIELDS, col("received_at", BIGINT)), (
 # version 6: an hourly row is a cell, the unit every released number is summed from (edgeemo.aggregates.Release):
 # its `day` (the local day it belongs to) lets a long range sum cells by day in SQL; the daily tables, whose rows
 # summed cells under k into what a viewer sees, are gone (kept here only to migrate through versions 1-5)
-ROLLUP = (*KEY, col("bucket", BIGINT), col("intervals", INTEGER), *NUMBERS, col("model", TEXT, null=True, since=4))
+# version 8: every summed count BIGINT (on PostgreSQL; SQLite's INTEGER is 64-bit already), so no sum of bounded
+# intervals can overflow a cell, a day or the upkeep that seals them
+ROLLUP = (*KEY, col("bucket", BIGINT), counter(col("intervals", INTEGER)), *SUMS,
+          col("model", TEXT, null=True, since=4))
 HOURLY = Table("hourly", (*ROLLUP, col("day", BIGINT, null=True, since=6)), ("store", "device", "zone", "bucket"))
 DAILY = Table("daily", ROLLUP, ("store", "device", "zone", "bucket"))
 HOURLY_EMOTIONS, DAILY_EMOTIONS = (
     Table(name, (*KEY, col("bucket", BIGINT, since=since), col("label", TEXT, since=since),
-                 col("visits", INTEGER, since=since)), ("store", "device", "zone", "bucket", "label"))
+                 counter(col("visits", INTEGER, since=since))), ("store", "device", "zone", "bucket", "label"))
     for name, since in (("hourly_emotions", 1), ("daily_emotions", 5)))
 # each device's state: availability, last interval, sequence numbers and their gaps
 DEVICES = Table("devices", (
@@ -177,9 +198,10 @@ STORES = Table("stores", (col("store", TEXT, since=5), col("timezone", TEXT, sin
 # released numbers per local day (the sums of its released cells: edgeemo.aggregates.Release with the hub's k),
 # and the hours written since, to seal again once they settle
 SEALED_KEY = (*KEY, col("day", BIGINT), col("model", TEXT))  # model: the cells' roll-up key, '' unknown or mixed
-RELEASED_DAILY = Table("released_daily", (*SEALED_KEY, *(c for c in NUMBERS)),
+RELEASED_DAILY = Table("released_daily", (*SEALED_KEY, *SUMS),
                        ("store", "device", "zone", "day", "model"))
-RELEASED_DAILY_EMOTIONS = Table("released_daily_emotions", (*SEALED_KEY, col("label", TEXT), col("visits", INTEGER)),
+RELEASED_DAILY_EMOTIONS = Table("released_daily_emotions", (*SEALED_KEY, col("label", TEXT),
+                                                            counter(col("visits", INTEGER))),
                                 ("store", "device", "zone", "day", "model", "label"))
 DIRTY_HOURS = Table("dirty_hours", (col("store", TEXT), col("day", BIGINT), col("bucket", BIGINT)),
                     ("store", "day", "bucket"))

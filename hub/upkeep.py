@@ -16,12 +16,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edgeemo.aggregates import CELL_S, SETTLE_S, Release
 from edgeemo.errors import first_line
 from edgeemo.hub import partitions
-from edgeemo.hub.db import Database, Tx
+from edgeemo.hub.db import DATABASE_ERRORS, Database, Tx
+from edgeemo.hub.dead_letters import expire_dead_letters
+from edgeemo.payload import printable
+from edgeemo.wire import iso
 
 log = logging.getLogger(__name__)
 SEALED_K = "released_k"  # hub_meta: the k released_daily was sealed with
@@ -46,6 +49,8 @@ class UpkeepResult:
     dropped_partitions: tuple[str, ...] = ()
     pruned_rows: int = 0
     made_partitions: tuple[str, ...] = ()
+    expired_dead_letters: int = 0
+    problems: list[str] = field(default_factory=list)  # what failed this round, one line each
 
 
 def sealed_k(tx: Tx) -> int | None:
@@ -70,10 +75,13 @@ def _set_meta(tx: Tx, key: str, value: str) -> None:
            (key, value))
 
 
-def seal(database: Database, k: int, now: float) -> int:
+def seal(database: Database, k: int, now: float, problems: list[str] | None = None) -> int:
     """Bring the released days up to date: the days of settled dirty hours summed again from their released
     cells (every day, when the hub's k changed); one store a transaction, so the ingest waits at most for
-    one store's year. Returns the days sealed (-1: all)."""
+    one store's year. A store the database refuses to seal (a cell it cannot sum) is sealed day by day,
+    the days that fail left dirty and named in `problems`: one store never holds up the others. Returns
+    the days sealed (-1: all)."""
+    problems = [] if problems is None else problems
     release = Release(k, now)
     horizon = settled_before(release)
     with database.transaction() as tx:
@@ -89,16 +97,10 @@ def seal(database: Database, k: int, now: float) -> int:
             for store, day in tx.rows("SELECT DISTINCT store, day FROM dirty_hours WHERE bucket <= ?", (horizon,)):
                 work.setdefault(store, []).append(day)
     for store, days in work.items():
-        with database.transaction(write=True) as tx:
-            if days is None:
-                for table in SEALED:
-                    tx.run(f"DELETE FROM {table} WHERE store = ?", (store,))
-                _seal_rows(tx, release, "h.store = ?", (store,))
-            for day in days or ():
-                for table in SEALED:
-                    tx.run(f"DELETE FROM {table} WHERE store = ? AND day = ?", (store, day))
-                _seal_rows(tx, release, "h.store = ? AND h.day = ?", (store, day))
-            tx.run("DELETE FROM dirty_hours WHERE store = ? AND bucket <= ?", (store, horizon))
+        try:
+            _seal_store(database, release, store, days, horizon)
+        except DATABASE_ERRORS as exc:
+            _seal_by_day(database, release, store, days, horizon, exc, problems)
     with database.transaction(write=True) as tx:
         if everything:
             tx.run("DELETE FROM released_daily WHERE store NOT IN (SELECT DISTINCT store FROM hourly)")
@@ -106,6 +108,48 @@ def seal(database: Database, k: int, now: float) -> int:
             _set_meta(tx, SEALED_K, str(k))  # a store that came meanwhile keeps its dirty hours: next round
         _set_meta(tx, SEALED_AT, str(int(now)))
     return -1 if everything else sum(len(days) for days in work.values())
+
+
+def _seal_store(database: Database, release: Release, store: str, days: list[int] | None, horizon: int) -> None:
+    """One store's dirty days (every day: None) sealed in one transaction."""
+    with database.transaction(write=True) as tx:
+        if days is None:
+            for table in SEALED:
+                tx.run(f"DELETE FROM {table} WHERE store = ?", (store,))
+            _seal_rows(tx, release, "h.store = ?", (store,))
+        for day in days or ():
+            for table in SEALED:
+                tx.run(f"DELETE FROM {table} WHERE store = ? AND day = ?", (store, day))
+            _seal_rows(tx, release, "h.store = ? AND h.day = ?", (store, day))
+        tx.run("DELETE FROM dirty_hours WHERE store = ? AND bucket <= ?", (store, horizon))
+
+
+def _seal_by_day(database: Database, release: Release, store: str, days: list[int] | None, horizon: int,
+                 cause: Exception, problems: list[str]) -> None:
+    """A store whose seal failed: each day on its own, the failing ones left dirty (and, on a full re-seal,
+    unsealed: a long range then leaves them out rather than show another k's numbers)."""
+    with database.transaction(write=True) as tx:
+        tx.one("SELECT 1")  # the database does not answer at all: the round fails, not this store
+        if days is None:
+            for table in SEALED:
+                tx.run(f"DELETE FROM {table} WHERE store = ?", (store,))
+            tx.run("INSERT INTO dirty_hours (store, day, bucket) SELECT DISTINCT store, day, bucket FROM hourly "
+                   "WHERE store = ? AND day IS NOT NULL ON CONFLICT (store, day, bucket) DO NOTHING", (store,))
+            days = [day for (day,) in tx.rows("SELECT DISTINCT day FROM dirty_hours WHERE store = ?", (store,))]
+    failed: list[int] = []
+    for day in sorted(days):
+        try:
+            with database.transaction(write=True) as tx:
+                for table in SEALED:
+                    tx.run(f"DELETE FROM {table} WHERE store = ? AND day = ?", (store, day))
+                _seal_rows(tx, release, "h.store = ? AND h.day = ?", (store, day))
+                tx.run("DELETE FROM dirty_hours WHERE store = ? AND day = ? AND bucket <= ?", (store, day, horizon))
+        except DATABASE_ERRORS as exc:
+            failed.append(day)
+            cause = exc
+    if failed:
+        problems.append(f"store {printable(store, 64)}: {len(failed)} day(s) not sealed, first {iso(failed[0])} "
+                        f"({first_line(cause)[:200]})")
 
 
 def reseal_store(tx: Tx, store: str, now: float) -> None:
@@ -142,20 +186,38 @@ def prune(tx: Tx, raw_days: int, now: float) -> tuple[list[str], int]:
 
 
 def run_upkeep(database: Database, k: int, raw_days: int, now: float | None = None) -> UpkeepResult:
-    """One round: partitions ahead, seal, prune; each in its own transaction (the ingest waits little)."""
+    """One round: partitions ahead, seal, prune, dead letters; each in its own transaction (the ingest waits
+    little), and each tried whatever became of the others: a seal that fails does not stop the retention.
+    What failed is in `problems` (the round raises only when the database does not answer at all)."""
     result = UpkeepResult()
     if now is None:  # the database's clock on PostgreSQL: a `hub upkeep` on another host seals by the same time
         now = time.time()
         if database.dialect == "postgresql":
             with database.transaction() as tx:
                 now = float(tx.one("SELECT extract(epoch FROM clock_timestamp())")[0])
-    if database.dialect == "postgresql":
+
+    def made() -> None:
         with database.transaction(write=True) as tx:
             result.made_partitions = tuple(partitions.ensure_months(tx, now, now + partitions.AHEAD_MONTHS * 31 * 86400))
-    result.sealed_days = seal(database, k, now)
-    with database.transaction(write=True) as tx:
-        dropped, result.pruned_rows = prune(tx, raw_days, now)
-        result.dropped_partitions = tuple(dropped)
+
+    def sealed() -> None:
+        result.sealed_days = seal(database, k, now, result.problems)
+
+    def pruned() -> None:
+        with database.transaction(write=True) as tx:
+            dropped, result.pruned_rows = prune(tx, raw_days, now)
+            result.dropped_partitions = tuple(dropped)
+
+    def expired() -> None:
+        with database.transaction(write=True) as tx:
+            result.expired_dead_letters = expire_dead_letters(tx, now)
+
+    phases = [("partitions", made)] if database.dialect == "postgresql" else []
+    for name, phase in [*phases, ("sealing", sealed), ("retention", pruned), ("dead letters", expired)]:
+        try:
+            phase()
+        except DATABASE_ERRORS as exc:
+            result.problems.append(f"{name} failed ({first_line(exc)[:200]})")
     return result
 
 
@@ -166,6 +228,7 @@ class Upkeep:
         self.database, self.k, self.raw_days, self.every_s = database, k, raw_days, every_s
         self.stop_event = threading.Event()
         self.last: UpkeepResult | None = None
+        self._problem: str | None = None
         self._thread = threading.Thread(target=self._loop, name="hub-upkeep", daemon=True)
 
     def start(self) -> None:
@@ -175,13 +238,23 @@ class Upkeep:
         self.stop_event.set()
         self._thread.join(timeout=30)
 
+    @property
+    def problem(self) -> str | None:
+        """Why the last round failed or left work undone (None: it did it all)."""
+        return self._problem
+
     def _loop(self) -> None:
+        said = None
         while not self.stop_event.is_set():
             try:
                 self.last = run_upkeep(self.database, self.k, self.raw_days)
+                self._problem = "; ".join(self.last.problems) or None
                 if self.last.dropped_partitions or self.last.pruned_rows:
                     log.info("hub: retention dropped %s and deleted %d raw interval(s)",
                              ", ".join(self.last.dropped_partitions) or "no partition", self.last.pruned_rows)
             except Exception as exc:  # noqa: BLE001 - the upkeep must not stop the hub; it runs again
-                log.error("hub: upkeep failed (%s); trying again in %g s", first_line(exc), self.every_s)
+                self._problem = f"the round failed ({first_line(exc)[:200]})"
+            if self._problem and self._problem != said:  # said once, again only when it changes
+                log.error("hub: upkeep: %s; trying again every %g s", self._problem, self.every_s)
+            said = self._problem
             self.stop_event.wait(self.every_s)

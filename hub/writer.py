@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from edgeemo.hub.db import Database, Tx
+from edgeemo.hub.dead_letters import room_for
 from edgeemo.hub.ingest import Rejected
 from edgeemo.hub.localtime import UTC
 from edgeemo.hub.rollups import RollupDelta, add_to_rollups, write_rollups
@@ -203,11 +204,18 @@ def _set_availability(tx: Tx, availability: list[tuple[str, str, bool]], now: in
 
 
 def keep_dead_letter(database: Database, store: str, device: str, topic: str, body: bytes, error: str,
-                     now: float | None = None) -> None:
-    """A message that could not be stored after retries: kept (once per distinct body) with why."""
+                     now: float | None = None) -> bool:
+    """A message that could not be stored after retries: kept (once per distinct body) with why, while
+    the device and the hub have room for it (`edgeemo.hub.dead_letters`); past that, only counted (the
+    device keeps the row, and a gap asks for it again). True when kept."""
     now = int(time.time() if now is None else now)
     digest = hashlib.sha256(body).hexdigest()
+    store, device = printable(store, 64), printable(device, 64)
     with database.transaction(write=True) as tx:
+        if not room_for(tx, store, device, digest):
+            add_reject_counts(tx, {(store, device, "unstorable"): [1, printable(error)]}, now)
+            return False
         tx.insert(DEAD_LETTERS.name, DEAD_LETTER_COLUMNS,
-                  [(printable(store, 64), printable(device, 64), digest, printable(topic, 300), "unstorable",
+                  [(store, device, digest, printable(topic, 300), "unstorable",
                     printable(error, 500), base64.b64encode(body).decode(), 1, now, now)], ON_DEAD_LETTER_CONFLICT)
+    return True

@@ -24,7 +24,8 @@ def assert_one_line_error(result, *fragments: str) -> None:
 COMMANDS = ("train", "evaluate", "teacher-targets", "calibrate", "convert", "drift", "edgetpu-check", "run", "report", "bench", "detect", "model",
             "zones", "hub")
 SUBCOMMANDS = {"model": ("install", "rollback", "status"), "zones": ("preview",),
-               "hub": ("serve", "import", "export", "upkeep", "backup", "user", "store", "dead-letters", "bench")}
+               "hub": ("serve", "import", "export", "upkeep", "backup", "retire", "user", "store", "dead-letters",
+                       "bench")}
 
 
 def _choices(parser: argparse.ArgumentParser) -> list[str]:

@@ -179,3 +179,72 @@ def test_an_admin_lists_exports_and_deletes_dead_letters(tmp_path) -> None:
     assert "deleted 1" in run_cli("hub", "dead-letters", "delete", digest[:12], "--db", url).stdout
     assert "deleted 1" in run_cli("hub", "dead-letters", "delete", "--all", "--db", url).stdout
     assert json.loads(run_cli("hub", "dead-letters", "list", "--db", url, "--json").stdout) == []
+
+
+def test_dead_letters_are_bounded_per_device_and_in_all_and_expire(hub_url: str, monkeypatch) -> None:
+    """F9: no cap, no retention, no per-device limit. Past a limit a message is counted, not kept."""
+    from edgeemo.hub import dead_letters
+    from edgeemo.hub.upkeep import run_upkeep
+    from edgeemo.hub.writer import keep_dead_letter
+
+    monkeypatch.setattr(dead_letters, "PER_DEVICE", 3)
+    monkeypatch.setattr(dead_letters, "MAX_LETTERS", 5)
+    database = open_database(hub_url)
+    try:
+        kept = [keep_dead_letter(database, "s1", "flood", "t", b"body %d" % i, "refused", NOW) for i in range(10)]
+        assert kept == [True] * 3 + [False] * 7
+        assert keep_dead_letter(database, "s1", "flood", "t", b"body 0", "refused", NOW)  # a known body counts up
+        kept = [keep_dead_letter(database, "s1", f"d{i}", "t", b"x", "refused", NOW) for i in range(4)]
+        assert kept == [True, True, False, False]  # 5 in all
+        with database.transaction() as tx:
+            assert tx.one("SELECT count(*), sum(count) FROM dead_letters") == (5, 6)
+            assert tx.one("SELECT sum(count) FROM rejects WHERE reason = 'unstorable'")[0] == 9
+        assert run_upkeep(database, 5, 90, now=NOW + 31 * 86400).expired_dead_letters == 5
+        with database.transaction() as tx:
+            assert tx.one("SELECT count(*) FROM dead_letters")[0] == 0
+    finally:
+        database.close()
+
+
+def test_dead_letter_errors_are_logged_a_few_at_a_time() -> None:
+    from edgeemo.hub.batches import LogBudget
+
+    now = [0.0]
+    budget = LogBudget(every_s=600, most=3, clock=lambda: now[0])
+    said = [budget.allow(("s", "d1")) for _ in range(1000)]
+    assert said[0] == 0 and said[1:] == [None] * 999  # one line, then quiet
+    assert [budget.allow(("s", f"x{i}")) for i in range(5)] == [0, 0, None, None, None]  # three lines in all
+    now[0] = 601.0
+    assert budget.allow(("s", "d1")) == 999  # the next line says how many were held back
+
+
+def test_delete_matches_a_digest_exactly_never_a_pattern(tmp_path) -> None:
+    """F11: `delete 6` deleted 24 (SQL LIKE), `delete _` and `delete ""` deleted all."""
+    import hashlib
+
+    from edgeemo.hub.writer import keep_dead_letter
+    from tests.conftest import run_cli
+
+    url = str(tmp_path / "hub.db")
+    database = open_database(url)
+    bodies = [b"poison %d" % i for i in range(40)]
+    for body in bodies:
+        keep_dead_letter(database, "s1", "d1", "t", body, "refused", NOW)
+    database.close()
+    digests = sorted(hashlib.sha256(body).hexdigest() for body in bodies)
+    for pattern in ("6", "_", "", "%", "6%", "a_b_c_", digests[0][:5]):
+        done = run_cli("hub", "dead-letters", "delete", pattern, "--db", url)
+        assert done.returncode != 0 and done.stderr.count("\n") == 1 and "not a digest" in done.stderr, done.stderr
+    database = open_database(url)
+    with database.transaction(write=True) as tx:  # two digests that share their first six characters
+        for digest in ("abcdef" + "0" * 58, "abcdef" + "1" * 58):
+            tx.run("INSERT INTO dead_letters (store, device, digest, topic, reason, error, body, count, first_at, "
+                   "last_at) VALUES ('s1', 'd2', ?, 't', 'unstorable', 'e', '', 1, 0, 0)", (digest,))
+    database.close()
+    done = run_cli("hub", "dead-letters", "delete", "abcdef", "--db", url)
+    assert done.returncode != 0 and "2 dead letters start with abcdef" in done.stderr, done.stderr
+    assert "deleted 1 " in run_cli("hub", "dead-letters", "delete", "abcdef1", "--db", url).stdout
+    assert "deleted 1 " in run_cli("hub", "dead-letters", "delete", digests[0], "--db", url).stdout
+    assert "deleted 0 " in run_cli("hub", "dead-letters", "delete", "f" * 64, "--db", url).stdout
+    left = json.loads(run_cli("hub", "dead-letters", "list", "--db", url, "--json").stdout)
+    assert len(left) == 40  # 39 of the poison, and abcdef000...

@@ -96,6 +96,7 @@ def render_broker(folder: Path, devices: dict[str, dict]) -> tuple[Mosquitto, in
         "hub_mosquitto_dir": str(folder), "hub_mosquitto_state": str(folder),
         "hub_mqtt_tls_port": tls_port, "hub_mqtt_local_port": local_port,
         "hub_tls_certfile": str(cert), "hub_tls_keyfile": str(key), "hub_tls_cafile": str(cert),
+        "hub_mqtt_extra_logins": [], "hub_mqtt_persistent_expiration": "1h",
     }
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True,
                       trim_blocks=True)  # as Ansible renders templates

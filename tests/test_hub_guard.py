@@ -168,20 +168,21 @@ def test_the_throttle_slides_expires_and_cannot_be_flushed() -> None:
     now = [1000.0]
     throttle = LoginThrottle(per_name=3, per_address=100, window_s=60, lockout_s=300, clock=lambda: now[0])
     throttle.failed("vera", "10.0.0.1")
-    throttle.failed("vera", "10.0.0.2")
+    throttle.failed("vera", "10.0.0.1")
     now[0] += 61  # the first two fall out of the window
-    assert not throttle.failed("vera", "10.0.0.3") and throttle.locked_for("vera", "10.0.0.9") == 0
-    throttle.failed("vera", "10.0.0.3")
-    assert throttle.failed("vera", "10.0.0.4")  # the third within 60 s locks the name
-    assert throttle.locked_for("vera", "10.0.0.9") == 300
+    assert not throttle.failed("vera", "10.0.0.1") and throttle.locked_for("vera", "10.0.0.1") == 0
+    throttle.failed("vera", "10.0.0.1")
+    assert throttle.failed("vera", "10.0.0.1")  # the third within 60 s locks the name from that address
+    assert throttle.locked_for("vera", "10.0.0.1") == 300
+    assert throttle.locked_for("vera", "10.0.0.9") == 0  # her own address is not locked out
     for i in range(MAX_KEYS + 10):  # a flood of other names must not free the lock
         throttle.failed(f"name{i}", f"10.1.{i // 250}.{i % 250}")
-    assert len(throttle._failures) <= MAX_KEYS + 2 and throttle.locked_for("vera", "10.0.0.9") == 300
+    assert len(throttle._failures) <= MAX_KEYS + 2 and throttle.locked_for("vera", "10.0.0.1") == 300
     now[0] += 300
-    assert throttle.locked_for("vera", "10.0.0.9") == 0
+    assert throttle.locked_for("vera", "10.0.0.1") == 0
     throttle.failed("adam", "10.0.0.5")
     throttle.succeeded("adam", "10.0.0.5")
-    assert ("name", "adam") not in throttle._failures
+    assert not [key for key in throttle._failures if key[0] == "name" and key[1].startswith("adam")]
 
 
 def test_a_flood_of_locked_addresses_does_not_free_a_lock() -> None:
@@ -191,7 +192,7 @@ def test_a_flood_of_locked_addresses_does_not_free_a_lock() -> None:
         throttle.failed("adam", "10.9.9.9")
     for i in range(80_000):  # 4,000 addresses, each locked after 20 guesses at new names
         throttle.failed(f"n{i}", f"2001:db8::{i % 4000:x}")
-    assert throttle.locked_for("adam", "10.0.0.1") > 0 and len(throttle._failures) < 2 * MAX_KEYS
+    assert throttle.locked_for("adam", "10.9.9.9") > 0 and len(throttle._failures) < 2 * MAX_KEYS
 
 
 def test_logins_sent_at_once_cannot_all_pass_the_throttle(hub) -> None:

@@ -64,7 +64,8 @@ def test_fuzzed_payloads_are_stored_exactly_or_refused_with_a_reason(hub_url: st
         results.append(parsed(payload_of("good", seen["batches"], minute=seen["batches"]), device="good"))
         intervals = [r for r in results if isinstance(r, Interval)]
         rejects = [r for r in results if isinstance(r, Rejected)]
-        assert all(r.reason in ("malformed", "invalid", "time", "foreign") and r.error for r in rejects)
+        assert all(r.reason in ("malformed", "invalid", "time", "implausible", "foreign") and r.error
+                   for r in rejects)
         result = store_messages(database, intervals, rejects, [], NOW)
         latest = {interval.key: interval for interval in intervals}
         differ = [key for key, interval in latest.items() if stored(database, key) != interval]

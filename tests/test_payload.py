@@ -93,6 +93,9 @@ HOSTILE = {
     "Infinity dwell": (json.dumps(good()).replace("31.25", "1e999").encode(), "invalid"),
     "visits 2**31": (good(visits=2**31, emotions={"happy": 2**31}), "invalid"),
     "visits 2**63": (good(visits=2**63), "invalid"),
+    "visits 2**31-1 in a minute": (good(visits=2**31 - 1, faces_seen=2**31 - 1, emotions={"happy": 2**31 - 1}),
+                                   "implausible"),
+    "6,001 faces in a minute": (good(faces_seen=6001), "implausible"),
     "seq 2**63": (good(seq=2**63), "invalid"),
     "seq 0": (good(seq=0), "invalid"),
     "negative faces": (good(faces_seen=-1), "invalid"),
@@ -144,6 +147,24 @@ def test_a_hostile_payload_is_refused_with_its_reason(case: str) -> None:
     assert isinstance(refusal, Refusal), case
     assert refusal.reason == reason, refusal
     assert refusal.error and "\n" not in refusal.error and len(refusal.error) <= 200
+
+
+def test_more_than_a_camera_can_see_is_refused_in_every_version() -> None:
+    """A count far past what one camera sees in the interval (2^31 - 1 visits in a minute) is a named
+    refusal, not a number for the hub's sums to overflow on; up to 100 a second is still read."""
+    most = 100 * 60
+    assert parse(good(visits=most, faces_seen=most, emotions={"happy": most})).visits == most
+    v2 = {key: value for key, value in good().items() if key not in ("dwell_s_total", "model")}
+    v2.update(schema_version=2, mean_dwell_s=1.0)
+    v1 = {"schema_version": 1, "store_id": "s", "device_id": "d", "start": "2026-11-17T10:00:00Z",
+          "end": "2026-11-17T10:01:00Z", "faces_seen": 2, "visits": 1, "emotions": {"happy": 1},
+          "satisfaction_index": 1.0, "mean_dwell_s": 4.2}
+    for payload in (good(), v2, v1):
+        huge = {**payload, "visits": 2**31 - 1, "emotions": {"happy": 2**31 - 1}}
+        refusal = parse(huge)
+        assert isinstance(refusal, Refusal) and refusal.reason == "implausible", refusal
+        assert "2147483647" in refusal.error and "one camera" in refusal.error
+        assert parse({**payload, "faces_seen": most + 1}).reason == "implausible"
 
 
 def test_a_repeated_key_counts_once_the_last_one() -> None:
@@ -222,4 +243,4 @@ def test_every_mutation_is_read_or_refused_never_raised(body: bytes) -> None:
         assert result.length_s in LENGTHS and result.start % result.length_s == 0
         assert result.seq is None or 1 <= result.seq <= 2**53
     else:
-        assert result.reason in ("malformed", "invalid", "time") and len(result.error) <= 200
+        assert result.reason in ("malformed", "invalid", "time", "implausible") and len(result.error) <= 200

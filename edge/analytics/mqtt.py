@@ -48,6 +48,12 @@ class MqttConfig(Section):
                                      "outage goes out at most this fast, oldest first")
 
 
+def client_id(config: MqttConfig, store_id: str, device_id: str) -> str:
+    """The device's MQTT client id: its login when it has one (the deploy's broker sets each client's id to
+    its login, `use_username_as_clientid`, so no login can take another's), else one from its names."""
+    return config.username or f"edgeemo-{store_id}-{device_id}"
+
+
 class MqttPublisher:
     def __init__(self, config: MqttConfig, store_id: str, device_id: str) -> None:
         self.config, self.store_id, self.device_id = config, store_id, device_id
@@ -56,7 +62,8 @@ class MqttPublisher:
         self.acks: queue.SimpleQueue[int] = queue.SimpleQueue()  # mids the broker acknowledged
         self.resend_requests: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
         self.disconnects = 0  # the outbox forgets what was in flight when this changes
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edgeemo-{store_id}-{device_id}")
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id(config, store_id, device_id))
+        client.suppress_exceptions = True  # a callback's error is logged by paho; its network thread goes on
         if config.username:
             client.username_pw_set(config.username, config.password)
         if config.tls:
@@ -71,6 +78,8 @@ class MqttPublisher:
         client.on_message = self._on_message
         self.client = client
         self._down_logged = False
+        self._connected = False  # set by the broker's CONNACK, cleared by a disconnect
+        self._ignored = 0  # re-send requests that were no such thing
 
     def start(self) -> None:
         try:
@@ -81,7 +90,9 @@ class MqttPublisher:
 
     @property
     def connected(self) -> bool:
-        return self.client.is_connected()
+        """Connected, and paho's network thread alive to deliver (a dead thread left is_connected() True)."""
+        thread = getattr(self.client, "_thread", None)
+        return self._connected and self.client.is_connected() and thread is not None and thread.is_alive()
 
     def publish(self, payload: dict) -> int | None:
         """Publish one aggregate (QoS from the config); its mid, or None if it could not be queued."""
@@ -105,6 +116,7 @@ class MqttPublisher:
             log.error("mqtt %s:%d: connection refused (%s)", self.config.host, self.config.port, reason)
             return
         self._down_logged = False
+        self._connected = True
         log.info("mqtt %s:%d: connected", self.config.host, self.config.port)
         # subscribed before "online": the broker handles one client's packets in order, so whoever
         # sees "online" can ask for a re-send and be heard
@@ -113,15 +125,21 @@ class MqttPublisher:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: mqtt.ReasonCode,
                        properties: object) -> None:
+        self._connected = False
         self.disconnects += 1
         if reason.is_failure:
             log.warning("mqtt %s:%d: disconnected (%s); reconnecting", self.config.host, self.config.port, reason)
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        """A re-send request, or a warning: whatever the body, this returns (an exception here ended paho's
+        network thread, and with it every publish, while `connected` still said True)."""
         try:
             self.resend_requests.put(parse_resend(message.payload))
-        except (ValueError, UnicodeDecodeError) as exc:
-            log.warning("mqtt: ignored a re-send request on %s (%s)", message.topic, str(exc)[:120])
+        except Exception as exc:  # noqa: BLE001 - any body, any error: ignored with a warning, never raised
+            if self._ignored < 10 or self._ignored % 1000 == 0:
+                log.warning("mqtt: ignored a re-send request on %s (%s; %d so far)", message.topic,
+                            str(exc)[:120], self._ignored + 1)
+            self._ignored += 1
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Say goodbye: the retained "offline" replaces the last will, then disconnect."""

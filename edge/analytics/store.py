@@ -19,6 +19,7 @@ from pydantic import Field, field_validator
 
 from edgeemo.aggregates import satisfaction_from_counts
 from edgeemo.bands import UNSIZED
+from edgeemo.edge.analytics.continuity import PruneClock, SeqMark, highest_seq_of, move_aside
 from edgeemo.edge.analytics.intervals import Aggregate
 from edgeemo.edge.analytics.schema import NewerDatabaseError, connect, migrate
 from edgeemo.edge.analytics.visits import Visit
@@ -77,8 +78,9 @@ def calibration_since(previous: dict[str, object], made_by: dict[str, object], n
 
 class AnalyticsStore:
     def __init__(self, path: Path, commit_every_s: float = 10.0, retention_days: float = 90.0,
-                 max_pending_rows: int = 100_000) -> None:
-        self.path, self.commit_every_s = Path(path), commit_every_s
+                 max_pending_rows: int = 100_000, keep_unsent: bool = False) -> None:
+        """`keep_unsent`: rows go out through an outbox, and retention never deletes one not yet sent."""
+        self.path, self.commit_every_s, self.keep_unsent = Path(path), commit_every_s, keep_unsent
         self.retention_s = retention_days * 86400
         self.pending_aggregates: deque[Aggregate] = deque()
         self.pending_visits: deque[Visit] = deque()
@@ -92,6 +94,8 @@ class AnalyticsStore:
         self.meta: dict[str, str] = {}
         self._last_prune: float | None = None  # monotonic time of the last prune; None = never
         self._clock_jumped_at: float | None = None  # monotonic time of the last wall-clock step seen
+        self._mark = SeqMark(self.path)  # the numbers handed out, beside the database: a reset does not reuse them
+        self._prune_clock = PruneClock()
         self._open()
 
     # -- opening --------------------------------------------------------------------------
@@ -107,9 +111,11 @@ class AnalyticsStore:
                 raise
             self._seq = max(self._seq, *connection.execute(
                 "SELECT COALESCE(MAX(seq), 0), COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_seq'), 0) "
-                "FROM aggregates").fetchone())
+                "FROM aggregates").fetchone(), self._mark.read())
             for key, value in self.meta.items():
                 connection.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            anchor = connection.execute("SELECT value FROM meta WHERE key = 'prune_anchor'").fetchone()
+            self._prune_clock = PruneClock(PruneClock.decode(anchor[0] if anchor else None))
         except sqlite3.OperationalError as exc:
             self._failing(f"cannot open ({exc})")
             return False
@@ -121,21 +127,25 @@ class AnalyticsStore:
                 return False
             return self._open()
         self.connection = connection
+        self._anchor_prune_clock(time.time())
         return True
 
+    def _anchor_prune_clock(self, now: float) -> None:
+        """Keep, once a boot, a moment the wall clock was sane: pruning never runs ahead of it faster than
+        the monotonic clock does (edgeemo.edge.analytics.continuity)."""
+        if self._prune_clock.anchor is not None or self.connection is None or self.clock_doubt(now):
+            return
+        try:
+            self.connection.execute("INSERT OR REPLACE INTO meta VALUES ('prune_anchor', ?)",
+                                    (json.dumps(self._prune_clock.anchor_at(now)),))
+        except sqlite3.Error as exc:
+            log.warning("%s: cannot keep the pruning clock's anchor (%s)", self.path, exc)
+
     def _move_aside(self, cause: Exception) -> None:
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        serial = 1
-        while any(Path(f"{target}{suffix}").exists() for suffix in ("", "-wal", "-shm")):  # twice in one second
-            serial += 1
-            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{serial}")
-        for suffix in ("", "-wal", "-shm"):
-            part = Path(f"{self.path}{suffix}")
-            if part.exists():
-                part.rename(Path(f"{target}{suffix}"))
-        self.moved_aside = target
-        log.error("%s: corrupt database (%s); moved aside to %s, starting a new one", self.path, cause, target)
+        self._seq = max(self._seq, highest_seq_of(self.path))  # what the old file still tells, if anything
+        self.moved_aside = move_aside(self.path)
+        log.error("%s: corrupt database (%s); moved aside to %s, starting a new one", self.path, cause,
+                  self.moved_aside)
 
     def _failing(self, reason: str) -> None:
         if self.failing_since is None:
@@ -204,6 +214,7 @@ class AnalyticsStore:
             for aggregate in self.pending_aggregates:
                 seq = self._write_aggregate(aggregate, seq)
             self.connection.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (str(seq),))
+            self._mark.reserve(seq)  # before the commit: a reset database never hands these out again
             self.connection.executemany(
                 "INSERT INTO visits(start, end, dwell_s, dominant, shares, zone, face_px) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(v.start, v.end, v.dwell_s, v.dominant, json.dumps(v.shares), v.zone, v.face_px)
@@ -211,7 +222,7 @@ class AnalyticsStore:
             )
             self.connection.execute("COMMIT")
             self._seq = seq
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             try:
                 self.connection.execute("ROLLBACK")
             except sqlite3.Error:
@@ -297,7 +308,8 @@ class AnalyticsStore:
         if self._last_prune is not None and time.monotonic() - self._last_prune < 3600:
             return
         self._last_prune = time.monotonic()
-        now = time.time()
+        self._anchor_prune_clock(time.time())
+        now = self._prune_clock.now(time.time())  # never further ahead than the monotonic clock vouches for
         doubt = self.clock_doubt(now)
         if doubt:
             log.warning("%s: retention pruning skipped this hour: %s", self.path, doubt)
@@ -324,13 +336,15 @@ class AnalyticsStore:
         return None
 
     def prune(self, now: float) -> int:
-        """Delete rows older than the retention period; returns how many went."""
+        """Delete rows older than the retention period, never one the outbox has still to send (whatever a
+        wall clock says); returns how many went."""
         if self.connection is None:
             return 0
         cutoff = now - self.retention_s
         try:
             with self.connection:
-                removed = self.connection.execute("DELETE FROM aggregates WHERE start < ?", (cutoff,)).rowcount
+                removed = self.connection.execute("DELETE FROM aggregates WHERE start < ? AND (sent = 1 OR ? = 0)",
+                                                  (cutoff, int(self.keep_unsent))).rowcount
                 removed += self.connection.execute("DELETE FROM visits WHERE end < ?", (cutoff,)).rowcount
         except sqlite3.Error as exc:
             log.warning("%s: retention pruning failed (%s)", self.path, exc)

@@ -26,7 +26,7 @@ from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import DATABASE_ERRORS, Database
 from edgeemo.hub.queries import QueryError
 from edgeemo.hub.web.api import ApiRoutes
-from edgeemo.hub.web.guard import HeaderedStaticFiles, RefuseControlCharacters
+from edgeemo.hub.web.guard import HeaderedStaticFiles, RefuseControlCharacters, SecurityHeaders
 from edgeemo.hub.web.login import LoginRoutes
 from edgeemo.hub.web.pages import PageRoutes
 from edgeemo.hub.web.site import (
@@ -37,14 +37,16 @@ from edgeemo.hub.web.site import (
     STATIC_HEADERS,
     IngestStatus,
     Site,
+    UpkeepStatus,
 )
 
 __all__ = ["LOGIN_CSRF_COOKIE", "SESSION_COOKIE", "create_app"]
 log = logging.getLogger(__name__)
 
 
-def create_app(config: HubConfig, database: Database, ingest: IngestStatus | None = None) -> Starlette:
-    site = Site(config, database, ingest)
+def create_app(config: HubConfig, database: Database, ingest: IngestStatus | None = None,
+               upkeep: UpkeepStatus | None = None) -> Starlette:
+    site = Site(config, database, ingest, upkeep)
 
     def http_error(request: Request, exc: HTTPException, session_known: bool = True) -> Response:
         headers = dict(SECURITY_HEADERS, **(exc.headers or {}))
@@ -71,10 +73,11 @@ def create_app(config: HubConfig, database: Database, ingest: IngestStatus | Non
         return http_error(request, HTTPException(400, str(exc)))
 
     routes = [
-        Route("/favicon.ico", lambda request: Response(status_code=204)),  # browsers ask; nothing to show
+        Route("/favicon.ico", lambda request: Response(status_code=204, headers=STATIC_HEADERS)),  # nothing to show
         *PageRoutes(site).routes(), *LoginRoutes(site).routes(), *ApiRoutes(site).routes(),
         Mount("/static", HeaderedStaticFiles(directory=HUB / "static", headers=STATIC_HEADERS), name="static"),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(RefuseControlCharacters, headers=SECURITY_HEADERS)],
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, headers=SECURITY_HEADERS),
+                                                Middleware(RefuseControlCharacters, headers=SECURITY_HEADERS)],
                      exception_handlers={HTTPException: http_error, QueryError: query_error,
                                          **{kind: database_error for kind in DATABASE_ERRORS}})

@@ -42,6 +42,9 @@ class ApiRoutes:
             problems.append(f"{report['dead_letters']} dead letter(s): messages that could not be stored "
                             "(edgeemo hub dead-letters list)")
         report = dict(report, open_gaps=len(report["open_gaps"]), database=self.site.database.dialect)
+        upkeep = self.site.upkeep.problem if self.site.upkeep is not None else None
+        if upkeep:
+            problems.append(f"upkeep: {upkeep}")
         ingest = self.site.ingest
         if ingest is not None:
             stalled, stats = ingest.stalled(), ingest.stats
@@ -49,6 +52,8 @@ class ApiRoutes:
                 problems.append(f"ingest stopped: {stats.failure}")
             elif stalled:
                 problems.append(f"ingest stalled: a message has waited {stats.oldest_waiting_s:.0f} s to be stored")
+            if stats.gap_problem:
+                problems.append(f"gap repair failed: {stats.gap_problem}")
             last_commit = stats.last_commit_at
             report.update(mqtt_connected=stats.connected, mqtt_subscribed=stats.subscribed, received=stats.received,
                           stored_new=stats.new,

@@ -41,6 +41,30 @@ class RefuseControlCharacters:
         await self.app(scope, receive, send)
 
 
+class SecurityHeaders:
+    """ASGI middleware: every response carries the security headers, whatever made it (a route that forgot
+    them, /favicon.ico's 204, the router's redirect from /static to /static/, a 404 or 405); a header a
+    response sets itself (the static files' Cache-Control) is kept."""
+
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *((name, value) for name, value in self.headers if name not in present)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class HeaderedStaticFiles(StaticFiles):
     """Static files with the pages' security headers (cacheable, unlike the pages)."""
 

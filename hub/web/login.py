@@ -1,7 +1,7 @@
 """Logging in and out: a double-submit CSRF token on the login form, a session cookie after it.
 
-Failed logins are logged (name and address, never the password) and throttled per name and per
-address (`throttle.py`); the password check runs in a worker thread, one at a time (Argon2id
+Failed logins are logged (name and address, never the password) and throttled per name and address
+and per address (`throttle.py`; the address is the peer's unless `[web] trusted_proxies` names it); the password check runs in a worker thread, one at a time (Argon2id
 uses every core for a moment), so a burst of logins never stalls the event loop or the health
 check.
 """
@@ -74,8 +74,8 @@ class LoginRoutes:
         if role is None:
             log.warning("hub: failed login for %r from %s", name[:64], address)
             if locked_now:
-                log.warning("hub: logins for %r or from %s locked for %d s", name[:64], address,
-                            self.site.web.login_lockout_s)
+                log.warning("hub: logins for %r from %s (or any from %s) locked for %d s", name[:64], address,
+                            address, self.site.web.login_lockout_s)
             return self.page(target, status=401, error="wrong name or password")
         self.throttle.succeeded(name, address)
         web = self.site.web

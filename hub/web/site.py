@@ -76,11 +76,20 @@ class IngestStatus(Protocol):
     def stalled(self) -> bool: ...
 
 
+class UpkeepStatus(Protocol):
+    """What the web side reads of the upkeep (`edgeemo.hub.upkeep.Upkeep`)."""
+
+    @property
+    def problem(self) -> str | None: ...
+
+
 class Site:
     """The hub's web side: config, database, templates, and the helpers every route uses."""
 
-    def __init__(self, config: HubConfig, database: Database, ingest: IngestStatus | None = None) -> None:
+    def __init__(self, config: HubConfig, database: Database, ingest: IngestStatus | None = None,
+                 upkeep: UpkeepStatus | None = None) -> None:
         self.config, self.web, self.database, self.ingest = config, config.web, database, ingest
+        self.upkeep = upkeep
         self._overview: tuple[float, dict | None] = (0.0, None)
         self._overview_lock = threading.Lock()
         self.estimates = EstimateSettings(load_calibrations(config.estimates.models_dir),

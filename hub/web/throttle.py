@@ -1,4 +1,10 @@
-"""Login throttling: too many failed logins for one name, or from one address, lock it for a while.
+"""Login throttling: too many failed logins for one name from one address, or from one address for
+any names, lock that pair, or that address, for a while.
+
+Not a name on its own: five wrong passwords from anywhere locked a known name for everyone, its
+owner included, so anyone who knew a name could keep its owner out. A guesser's address is locked
+for every name (per-address limit) and each name it tried (per-pair limit); the owner's own address
+is not. See docs/threat-model.md for what that leaves open (a guesser with many addresses).
 
 In memory, per hub process (the dashboard is served by one `hub serve`): a restart forgets the
 failures, which only gives a guesser back one window's tries. Every attempt counts as a failure
@@ -24,10 +30,10 @@ class _Failures:
 
 
 class LoginThrottle:
-    """Failures per name and per address in a sliding window; at the limit, a lockout that expires."""
+    """Failures per (name, address) and per address in a sliding window; at the limit, a lockout that expires."""
 
     def __init__(self, per_name: int, per_address: int, window_s: float, lockout_s: float, clock=time.monotonic):
-        self.limits = {"name": per_name, "address": per_address}
+        self.limits = {"name": per_name, "address": per_address}  # "name": one name from one address
         self.window_s, self.lockout_s, self.clock = window_s, lockout_s, clock
         self._failures: dict[tuple[str, str], _Failures] = {}
         self._lock = threading.Lock()
@@ -71,18 +77,18 @@ class LoginThrottle:
         return locked
 
     def succeeded(self, name: str, address: str) -> None:
-        """A right password forgets the name's failures and takes its own attempt back from the
-        address (not the address's other failures: one account's password must not reset a
-        guesser's count against the others)."""
+        """A right password forgets the name's failures from this address and takes its own attempt
+        back from the address (not the address's other failures: one account's password must not
+        reset a guesser's count against the others)."""
         with self._lock:
-            self._failures.pop(("name", name), None)
+            self._failures.pop(self._keys(name, address)[0], None)
             entry = self._failures.get(("address", address))
             if entry is not None and entry.times:
                 entry.times.pop()
 
     @staticmethod
     def _keys(name: str, address: str) -> list[tuple[str, str]]:
-        return [("name", name), ("address", address)]
+        return [("name", f"{name}\x00{address}"), ("address", address)]  # NUL: in neither a name nor an address
 
     def _forget_old(self, now: float) -> None:
         """Drop what no longer counts, then the unlocked oldest first: a flood of new names or
