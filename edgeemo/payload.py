@@ -251,7 +251,6 @@ def _checked(payload: AnyPayload, now: float, rules: TimeRules) -> IntervalRepor
     counts = payload.emotions
     if sum(counts.values()) != payload.visits:
         raise ValueError(f"emotions sum to {sum(payload.emotions.values())}, visits is {payload.visits}")
-    bands = _bands(payload, labels)
     if isinstance(payload, (PayloadV3, PayloadV4)):
         dwell = payload.dwell_s_total
     else:
@@ -264,6 +263,7 @@ def _checked(payload: AnyPayload, now: float, rules: TimeRules) -> IntervalRepor
     if payload.visits > most or payload.faces_seen > most:
         return Refusal("implausible", f"{max(payload.visits, payload.faces_seen)} visits or faces in {length} s: "
                        f"more than one camera can see ({MAX_FACES_PER_S} a second)")
+    bands = _bands(payload, labels)
     return IntervalReport(
         store_id=payload.store_id, device_id=payload.device_id, zone=zone, seq=seq, start=start, length_s=length,
         labels=tuple(labels), emotions=tuple([(label, counts.get(label, 0)) for label in labels]), bands=bands,

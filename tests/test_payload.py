@@ -153,8 +153,9 @@ def test_more_than_a_camera_can_see_is_refused_in_every_version() -> None:
     """A count far past what one camera sees in the interval (2^31 - 1 visits in a minute) is a named
     refusal, not a number for the hub's sums to overflow on; up to 100 a second is still read."""
     most = 100 * 60
-    assert parse(good(visits=most, faces_seen=most, emotions={"happy": most})).visits == most
-    v2 = {key: value for key, value in good().items() if key not in ("dwell_s_total", "model")}
+    assert parse(good(visits=most, faces_seen=most, emotions={"happy": most},
+                      bands={"unsized": {"happy": most}})).visits == most
+    v2 = {key: value for key, value in good().items() if key not in ("dwell_s_total", "model", "bands")}
     v2.update(schema_version=2, mean_dwell_s=1.0)
     v1 = {"schema_version": 1, "store_id": "s", "device_id": "d", "start": "2026-11-17T10:00:00Z",
           "end": "2026-11-17T10:01:00Z", "faces_seen": 2, "visits": 1, "emotions": {"happy": 1},
