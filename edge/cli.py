@@ -32,7 +32,7 @@ def _add_run(commands: Subcommands) -> None:
     parser.add_argument("--show", action="store_true", help="DEBUG ONLY: show annotated frames in a window")
     parser.add_argument("--annotate-out", type=Path, help="DEBUG ONLY: write annotated frames to this .mp4")
     parser.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
-    parser.set_defaults(handler=_run_run)
+    parser.set_defaults(handler=_run_run, needs=("edge",))
 
 
 def _run_run(args: argparse.Namespace) -> int:
@@ -115,7 +115,7 @@ def _add_bench(commands: Subcommands) -> None:
     parser.add_argument("--repeat", type=positive_int, default=3, help="passes over the source per loop (best one counts)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", type=Path, help="also write bench.json here")
-    parser.set_defaults(handler=_run_bench)
+    parser.set_defaults(handler=_run_bench, needs=("edge",))
 
 
 def _run_bench(args: argparse.Namespace) -> int:
@@ -147,7 +147,7 @@ def _add_model(commands: Subcommands) -> None:
     install.add_argument("file", type=Path, help="a .tflite model with its sidecar JSON beside it")
     actions.add_parser("rollback", formatter_class=Formatter, help="make the previous release current again")
     actions.add_parser("status", formatter_class=Formatter, help="show current, previous and kept releases")
-    parser.set_defaults(handler=_run_model)
+    parser.set_defaults(handler=_run_model, needs=("edge",))
 
 
 def _run_model(args: argparse.Namespace) -> int:
@@ -183,7 +183,7 @@ def _add_zones(commands: Subcommands) -> None:
     preview.add_argument("--source", help="as for `edgeemo run`; default: [source] uri of the config")
     preview.add_argument("--config", type=Path, required=True, help="the TOML config holding the [[zones]]")
     preview.add_argument("--out", type=Path, required=True, help="the picture to write (.png or .jpg)")
-    parser.set_defaults(handler=_run_zones)
+    parser.set_defaults(handler=_run_zones, needs=("edge",))
 
 
 def _run_zones(args: argparse.Namespace) -> int:
@@ -234,7 +234,7 @@ def _add_detect(commands: Subcommands) -> None:
     parser.add_argument("--config", type=Path, help="TOML config whose [detector] and [[zones]] to use")
     parser.add_argument("--json", action="store_true", help="one JSON object per image per line")
     parser.add_argument("--out", type=Path, help="write each image with its boxes drawn into this folder")
-    parser.set_defaults(handler=_run_detect)
+    parser.set_defaults(handler=_run_detect, needs=("edge",))
 
 
 def _run_detect(args: argparse.Namespace) -> int:

@@ -85,10 +85,11 @@ def _add_user(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("user", formatter_class=Formatter, help="add, remove or list dashboard users")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser("add", formatter_class=Formatter, help="add a user or change one (password on stdin)")
-    add.add_argument("name")
-    add.add_argument("--role", choices=["viewer", "admin"], default="viewer")
+    add.add_argument("name", help="the login name")
+    add.add_argument("--role", choices=["viewer", "admin"], default="viewer",
+                     help="viewer: every page and the API; admin: also users, stores and refusals")
     remove = actions.add_parser("remove", formatter_class=Formatter, help="remove a user and end their sessions")
-    remove.add_argument("name")
+    remove.add_argument("name", help="the login name")
     listing = actions.add_parser("list", formatter_class=Formatter, help="list users")
     for sub in (add, remove, listing):
         add_db(sub)
@@ -119,11 +120,11 @@ def _add_store(commands: argparse._SubParsersAction) -> None:
                                  "zone (UTC until one is set); setting one re-derives its roll-ups.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     setter = actions.add_parser("set", formatter_class=Formatter, help="set a store's time zone")
-    setter.add_argument("store", type=store_name)
+    setter.add_argument("store", type=store_name, help="the store's id (the devices' store_id)")
     setter.add_argument("--timezone", required=True, help="an IANA zone, e.g. America/Los_Angeles")
     rederive = actions.add_parser("rederive", formatter_class=Formatter,
                                   help="re-derive roll-ups from the intervals (idempotent; all stores by default)")
-    rederive.add_argument("stores", nargs="*", type=store_name)
+    rederive.add_argument("stores", nargs="*", type=store_name, help="store ids (default: every store)")
     listing = actions.add_parser("list", formatter_class=Formatter, help="every store and its zone")
     for sub in (setter, rederive, listing):
         add_db(sub)

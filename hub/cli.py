@@ -83,8 +83,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("serve", formatter_class=Formatter, help="ingest over MQTT and serve the dashboard",
-                                 description="Subscribe to every device's aggregates (an MQTT 5 shared "
-                                 "subscription), store them, and serve the dashboard and API.")
+                                 description="Subscribe to every device's aggregates (a shared "
+                                 "subscription, MQTT 3.1.1 unless [mqtt] protocol = \"5\"), store them, and serve the "
+                                 "dashboard and API.")
     add_db(parser)
     parser.add_argument("--mqtt", help="mqtt://HOST:PORT (mqtts:// for TLS); default: [mqtt] url of --config; "
                         "none: dashboard only")
@@ -117,7 +118,8 @@ def _add_import(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("import", formatter_class=Formatter, help="load a device's own database",
                                  description="Load a device's SQLite file (for a store without a network link, "
                                  "or a backfill after an outage). Idempotent.")
-    parser.add_argument("device_db", type=Path, metavar="DEVICE.db")
+    parser.add_argument("device_db", type=Path, metavar="DEVICE.db", help="the device's analytics database "
+                        "(`edgeemo run --db`, or [store] path)")
     add_db(parser)
     parser.add_argument("--store", type=store_name, required=True, help="the device's store_id")
     parser.add_argument("--device", type=store_name, required=True, help="the device's device_id")
@@ -170,9 +172,10 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--since", help="start, a date or date-time (in each store's zone unless it names an "
                         "offset); default: 30 days ago")
     parser.add_argument("--until", help="end (exclusive); default: now")
-    parser.add_argument("--bucket", choices=["hour", "day", "week"], default="day")
+    parser.add_argument("--bucket", choices=["hour", "day", "week"], default="day",
+                        help="one row per store and bucket (local hours, days, ISO weeks)")
     parser.add_argument("--min-visits", type=positive_int, help="k (default: [web] min_visits, 5)")
-    parser.add_argument("--format", choices=["csv", "json"], default="csv")
+    parser.add_argument("--format", choices=["csv", "json"], default="csv", help="what to write")
     parser.add_argument("--out", type=Path, help="file to write (default: stdout)")
     parser.set_defaults(handler=_export)
 
@@ -235,7 +238,7 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--db", default="postgresql", help="postgresql (a throwaway cluster), sqlite (a temporary "
                         "file), or a URL/path to use")
     parser.add_argument("--mqtt", help="mqtt://HOST:PORT of a broker to use (default: a throwaway mosquitto)")
-    parser.add_argument("--devices", type=positive_int, default=1000)
+    parser.add_argument("--devices", type=positive_int, default=1000, help="simulated devices publishing")
     parser.add_argument("--messages", type=positive_int, default=20, help="backlog per device")
     parser.add_argument("--stores", type=positive_int, default=100, help="stores of generated load data")
     parser.add_argument("--days", type=positive_int, default=90, help="days of 1-minute load data per store")
@@ -256,6 +259,7 @@ def _add_hub(commands: Subcommands) -> None:
     parser = commands.add_parser("hub", formatter_class=Formatter, help="the fleet hub: ingest, dashboard, export",
                                  description="Gather every store's aggregates (MQTT → PostgreSQL or SQLite) and "
                                  "serve a dashboard.")
+    parser.set_defaults(needs=("hub",))
     sub = parser.add_subparsers(dest="hub_command", metavar="COMMAND", required=True)
     for add in (_add_serve, _add_import, _add_export, _add_upkeep, _add_backup, *ADMIN_COMMANDS, _add_bench):
         add(sub)

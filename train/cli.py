@@ -29,7 +29,7 @@ def _add_train(commands: Subcommands) -> None:
                             help=setting.metadata["help"] + ("" if default is None else f" (default: {default})"))
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint "
                         "(with the settings it recorded; other settings given are ignored)")
-    parser.set_defaults(handler=_run_train)
+    parser.set_defaults(handler=_run_train, needs=("train",))
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -80,7 +80,7 @@ def _add_evaluate(commands: Subcommands) -> None:
                         help="with --sizes: also each width behind JPEG at this quality (1-100), compressed at that size")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     parser.add_argument("--out", type=Path, help="also write report.json, report.md and confusion_matrix.png here")
-    parser.set_defaults(handler=_run_evaluate)
+    parser.set_defaults(handler=_run_evaluate, needs=("train",))
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
@@ -118,7 +118,7 @@ def _add_teacher_targets(commands: Subcommands) -> None:
     parser.add_argument("--out", required=True, type=Path, help="the targets file to write, e.g. runs/teacher.npz")
     parser.add_argument("--tta", choices=("none", "flip"), default="flip",
                         help="flip: average each face with its mirror image (training flips faces at random)")
-    parser.set_defaults(handler=_run_teacher_targets)
+    parser.set_defaults(handler=_run_teacher_targets, needs=("train",))
 
 
 def _run_teacher_targets(args: argparse.Namespace) -> int:

@@ -56,7 +56,7 @@ def size_table(faces: np.ndarray, labels_true: np.ndarray, labels: Sequence[str]
                   for k, label in enumerate(labels) if np.any(labels_true == k)}
         rows.append({"width": width, "jpeg": q, "accuracy": round(float(np.mean(answers == labels_true)), 4),
                      "index_raw": round(raw_index(answers, labels), 4), "recall": recall})
-    return {"rows": rows, "index_true": round(raw_index(labels_true, labels), 4), "n": int(len(labels_true))}
+    return {"rows": rows, "index_true": round(raw_index(labels_true, labels), 4), "n": len(labels_true)}
 
 
 def render_sizes(table: dict) -> str:
