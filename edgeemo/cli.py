@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return exc.exit_code
     except EdgeemoError as exc:
-        print(f"edgeemo {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{args.prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except ModuleNotFoundError as exc:  # a module of an extra imported on a path the check did not foresee
         top = (exc.name or "").split(".")[0]
@@ -70,5 +70,5 @@ def main(argv: list[str] | None = None) -> int:
         print(missing, file=sys.stderr)
         return missing.exit_code
     except KeyboardInterrupt:
-        print(f"edgeemo {args.command}: interrupted", file=sys.stderr)
+        print(f"{args.prog}: interrupted", file=sys.stderr)
         return 130

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from edgeemo.cli_common import Formatter
 from edgeemo.errors import EdgeemoError
-from edgeemo.hub.cli_shared import add_db, opened_database, store_name
+from edgeemo.hub.cli_shared import add_create, add_db, opened_database, store_name
 
 
 # -- dead letters --------------------------------------------------------------------------------
@@ -94,18 +94,26 @@ def _add_user(commands: argparse._SubParsersAction) -> None:
     for sub in (add, remove, listing):
         add_db(sub)
         sub.set_defaults(handler=_user)
+    add_create(add)  # the first admin of a new SQLite hub
 
 
 # -- stores --------------------------------------------------------------------------------------
 def _store(args: argparse.Namespace) -> int:
     from edgeemo.hub import stores
+    from edgeemo.hub.known import check_store
+    from edgeemo.hub.localtime import zone
 
     with opened_database(args) as (_, database):
         if args.action == "set":
+            zone(args.timezone)  # a bad zone is named first, whether or not the store is known
+            if not args.add:
+                check_store(database, args.store)
             read = stores.set_timezone(database, args.store, args.timezone)
             print(f"{args.store}: time zone {args.timezone}" + (" (unchanged)" if read is None else
                                                                 f"; roll-ups re-derived from {read} interval(s)"))
         elif args.action == "rederive":
+            for store in args.stores:
+                check_store(database, store)
             for store, read in stores.rederive(database, args.stores or None).items():
                 print(f"{store}: roll-ups re-derived from {read} interval(s)")
         else:
@@ -122,6 +130,8 @@ def _add_store(commands: argparse._SubParsersAction) -> None:
     setter = actions.add_parser("set", formatter_class=Formatter, help="set a store's time zone")
     setter.add_argument("store", type=store_name, help="the store's id (the devices' store_id)")
     setter.add_argument("--timezone", required=True, help="an IANA zone, e.g. America/Los_Angeles")
+    setter.add_argument("--add", action="store_true", help="the store is new: no device has reported from it yet "
+                        "(without it, a store the hub does not know is refused as a typo)")
     rederive = actions.add_parser("rederive", formatter_class=Formatter,
                                   help="re-derive roll-ups from the intervals (idempotent; all stores by default)")
     rederive.add_argument("stores", nargs="*", type=store_name, help="store ids (default: every store)")

@@ -17,7 +17,7 @@ from pathlib import Path
 from edgeemo.cli_common import Formatter, Subcommands, positive_int
 from edgeemo.errors import EdgeemoError
 from edgeemo.hub.admin_cli import ADMIN_COMMANDS
-from edgeemo.hub.cli_shared import add_db, open_database_of, opened_database, store_name
+from edgeemo.hub.cli_shared import add_create, add_db, open_database_of, opened_database, store_name
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
                                  "subscription, MQTT 3.1.1 unless [mqtt] protocol = \"5\"), store them, and serve the "
                                  "dashboard and API.")
     add_db(parser)
+    add_create(parser)
     parser.add_argument("--mqtt", help="mqtt://HOST:PORT (mqtts:// for TLS); default: [mqtt] url of --config; "
                         "none: dashboard only")
     parser.add_argument("--listen", help="HOST:PORT of the dashboard (default 127.0.0.1:8080: put a TLS "
@@ -103,7 +104,7 @@ def _import(args: argparse.Namespace) -> int:
     from edgeemo.hub.gaps import check_gaps
     from edgeemo.hub.importer import import_device_db
 
-    with opened_database(args) as (config, database):
+    with opened_database(args, create=True) as (config, database):  # importing into a new hub makes it
         result = import_device_db(database, args.device_db, args.store, args.device, config.ingest.time_rules(config.retention),
                                   config.ingest.max_seq_jump)
         check_gaps(database, first_request_after_s=0, max_seq_jump=config.ingest.max_seq_jump)
@@ -117,7 +118,8 @@ def _import(args: argparse.Namespace) -> int:
 def _add_import(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("import", formatter_class=Formatter, help="load a device's own database",
                                  description="Load a device's SQLite file (for a store without a network link, "
-                                 "or a backfill after an outage). Idempotent.")
+                                 "or a backfill after an outage) into the hub database, which is created if --db "
+                                 "names none. Idempotent.")
     parser.add_argument("device_db", type=Path, metavar="DEVICE.db", help="the device's analytics database "
                         "(`edgeemo run --db`, or [store] path)")
     add_db(parser)
@@ -131,13 +133,14 @@ def _export(args: argparse.Namespace) -> int:
 
     from edgeemo.hub import queries
     from edgeemo.hub.estimating import load_calibrations
+    from edgeemo.hub.known import check_store
     from edgeemo.hub.numbers import EstimateSettings
     from edgeemo.hub.render import to_csv
     from edgeemo.hub.stores import zone_of
 
     with opened_database(args) as (config, database):
         k = args.min_visits if args.min_visits is not None else config.web.min_visits
-        stores = [args.store] if args.store else queries.list_stores(database)
+        stores = [check_store(database, args.store)] if args.store else queries.list_stores(database)
         estimates = EstimateSettings(load_calibrations(config.estimates.models_dir), config.estimates.precision_floor)
         results = []
         for store in [None, *stores]:  # dates in each store's own zone (None: checked once, in UTC)

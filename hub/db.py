@@ -242,9 +242,18 @@ class Database:
         return version
 
 
-def open_database(url: str, migrate: bool = True) -> Database:
-    """Connect and bring the schema up to date (the one line to call)."""
+class NoSuchDatabase(DatabaseError):
+    """An SQLite hub database that does not exist, opened by a command that must not create one."""
+
+
+def open_database(url: str, migrate: bool = True, create: bool = True) -> Database:
+    """Connect and bring the schema up to date (the one line to call). With `create=False` a missing SQLite
+    file is refused instead of created, so a mistyped --db never starts an empty hub (a PostgreSQL
+    database is never created here: the server itself refuses one that does not exist)."""
     database = Database(url)
+    if not create and database.path is not None and not database.path.exists():
+        raise NoSuchDatabase(f"{database.path}: no hub database there (check --db, or db in --config); "
+                             "`edgeemo hub import` or `edgeemo hub serve --create` makes a new one")
     if migrate:
         try:
             database.migrate()

@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route
 from edgeemo.errors import first_line
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import DATABASE_ERRORS, Database
+from edgeemo.hub.known import UnknownName
 from edgeemo.hub.queries import QueryError
 from edgeemo.hub.web.api import ApiRoutes
 from edgeemo.hub.web.guard import HeaderedStaticFiles, RefuseControlCharacters
@@ -70,11 +71,14 @@ def create_app(config: HubConfig, database: Database, ingest: IngestStatus | Non
     def query_error(request: Request, exc: QueryError) -> Response:
         return http_error(request, HTTPException(400, str(exc)))
 
+    def unknown_name(request: Request, exc: UnknownName) -> Response:
+        return http_error(request, HTTPException(404, str(exc)))
+
     routes = [
         Route("/favicon.ico", lambda request: Response(status_code=204)),  # browsers ask; nothing to show
         *PageRoutes(site).routes(), *LoginRoutes(site).routes(), *ApiRoutes(site).routes(),
         Mount("/static", HeaderedStaticFiles(directory=HUB / "static", headers=STATIC_HEADERS), name="static"),
     ]
     return Starlette(routes=routes, middleware=[Middleware(RefuseControlCharacters, headers=SECURITY_HEADERS)],
-                     exception_handlers={HTTPException: http_error, QueryError: query_error,
+                     exception_handlers={HTTPException: http_error, QueryError: query_error, UnknownName: unknown_name,
                                          **{kind: database_error for kind in DATABASE_ERRORS}})

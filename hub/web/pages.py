@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from edgeemo.errors import EdgeemoError
 from edgeemo.hub import auth, queries, stores
+from edgeemo.hub.known import check_store
 from edgeemo.hub.localtime import local_iso
 from edgeemo.hub.web.site import Site
 
@@ -77,7 +78,8 @@ class PageRoutes:
             self.site.check_csrf(form, session.csrf)
             store, name = str(form.get("store", "")), str(form.get("timezone", "")).strip()
             try:
-                read = stores.set_timezone(self.site.database, queries.check_name(store, "store"), name)
+                known = check_store(self.site.database, queries.check_name(store, "store"))
+                read = stores.set_timezone(self.site.database, known, name)
                 message = f"{store}: {name}" + (" (unchanged)" if read is None else
                                                  f" (roll-ups re-derived from {read} intervals)")
             except EdgeemoError as exc:

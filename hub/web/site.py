@@ -22,6 +22,7 @@ from edgeemo.hub import overview as fleet
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import Database
 from edgeemo.hub.estimating import load_calibrations
+from edgeemo.hub.known import check_store
 from edgeemo.hub.numbers import EstimateSettings, compare_ranges
 from edgeemo.hub.queries import QueryError, check_name, choose_bucket, min_visits, time_range
 from edgeemo.hub.render import to_csv
@@ -119,7 +120,9 @@ class Site:
             return zone_of(tx, store)
 
     def store_params(self, store: str, params: dict) -> tuple[int, int, int, str | None]:
-        """A store view's [since, until) (dates in the store's own zone), k and zone from the query string."""
+        """A store view's [since, until) (dates in the store's own zone), k and zone from the query string; a
+        store the hub does not know is a 404 naming the ones it does."""
+        check_store(self.database, check_name(store, "store"))
         since, until = time_range(params, timezone=self.timezone(store))
         zone = check_name(params["zone"], "zone") if params.get("zone") else None
         return since, until, min_visits(params, self.web.min_visits), zone
@@ -141,7 +144,8 @@ class Site:
         values = params.getlist("stores")
         if sum(len(value) + 1 for value in values) > 13 * 65:  # longer than twelve names can be
             raise QueryError("stores: compare at most 12 stores")
-        stores = [check_name(s, "store") for value in values for s in value.split(",") if s]
+        stores = [check_store(self.database, check_name(s, "store")) for value in values for s in value.split(",")
+                  if s]
         ranges = {store: time_range(params, timezone=self.timezone(store)) for store in stores}  # each its own days
         since, until = time_range(params)
         bucket = choose_bucket(params, since, until)
