@@ -28,7 +28,9 @@ def _add_run(commands: Subcommands) -> None:
     parser.add_argument("--model", type=Path, help="a .tflite model with its sidecar (overrides [model] path); "
                         "default: the bundled FER+ int8 model")
     parser.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
-    parser.add_argument("--validate-config", action="store_true", help="check the config and exit (78 if bad)")
+    parser.add_argument("--validate-config", action="store_true", help="make every check a run makes before its "
+                        "first frame (the config, the model and its labels, the source's file, the database path) "
+                        "and exit: 0 if all pass, else one line naming the problem (78 for the config)")
     parser.add_argument("--show", action="store_true", help="DEBUG ONLY: show annotated frames in a window")
     parser.add_argument("--annotate-out", type=Path, help="DEBUG ONLY: write annotated frames to this .mp4")
     parser.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
@@ -38,14 +40,18 @@ def _add_run(commands: Subcommands) -> None:
 def _run_run(args: argparse.Namespace) -> int:
     from edgeemo.edge.config import load_config
 
-    config = load_config(args.config)
+    config = load_config(args.config).with_paths(model=args.model, db=args.db)
     if args.validate_config:
-        print(f"{args.config or 'defaults'}: config OK")
+        from edgeemo.edge.runtime import prepare
+
+        prepared = prepare(config, args.source or config.source.uri)
+        print(f"{args.config or 'defaults'}: config OK (model {prepared.model.path.name}, labels "
+              f"{', '.join(prepared.model.labels)}; source {args.source or config.source.uri}; "
+              f"database {prepared.db_path})")
         return 0
     from edgeemo.edge.runtime import run
     from edgeemo.edge.service.debug_view import DebugView
 
-    config = config.with_paths(model=args.model, db=args.db)
     view = DebugView(args.show, args.annotate_out, config.source.fps) if args.show or args.annotate_out else None
     try:
         stats, db_path = run(config, args.source or config.source.uri, args.max_frames, view)
