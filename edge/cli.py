@@ -98,14 +98,20 @@ def _add_report(commands: Subcommands) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from edgeemo.edge.analytics.report import build_report
+    from edgeemo.edge.analytics.report import build_report, held_back
+    from edgeemo.text import plural
 
     report = build_report(args.db, args.out, args.since, args.until, args.bucket, args.min_visits, args.zone)
     zones = ", ".join(f"{name} {zone['visits'] if zone['visits'] is not None else 'suppressed'}"
                       for name, zone in report["zones"].items())
-    print(f"{report['visits']} visits in {len(report['buckets'])} buckets "
+    print(f"{plural(report['visits'], 'visit')} in {plural(len(report['buckets']), 'bucket')} "
           f"({report['suppressed_buckets']} suppressed, k={args.min_visits}); by zone: {zones or '-'}; "
           f"charts, CSV and JSON in {args.out}")
+    held = held_back(args.db, args.since, args.until, args.min_visits, args.zone)
+    if held.visits:  # on the terminal only: the files never say what k held back
+        print(f"held back: {plural(held.visits, 'visit')} ({held.under_k:,} in hours with fewer than "
+              f"k={args.min_visits} visits in their zone, {held.not_over:,} in hours not over yet); for a test on a "
+              "few visits, --min-visits 1 shows them all at once (never for a report you share)")
     return 0
 
 

@@ -28,13 +28,16 @@ class PageRoutes:
 
     def overview(self, request: Request) -> Response:
         session = self.site.need(request)
-        return self.site.page("overview.html", session, overview=self.site.overview())
+        held = self.site.held_back() if session.is_admin else None  # counts k hides: admins only
+        return self.site.page("overview.html", session, overview=self.site.overview(), held=held)
 
     def store(self, request: Request) -> Response:
         session = self.site.need(request)
         store = request.path_params["store"]
         params = dict(request.query_params)
-        return self.site.page("store.html", session, store=store, params=params, data=self.site.store(store, params),
+        data = self.site.store(store, params)
+        held = self.site.held_back(store, params) if session.is_admin else None
+        return self.site.page("store.html", session, store=store, params=params, data=data, held=held,
                               query=request.url.query)
 
     def compare(self, request: Request) -> Response:

@@ -27,6 +27,7 @@ from edgeemo.hub.numbers import EstimateSettings, compare_ranges
 from edgeemo.hub.queries import QueryError, check_name, choose_bucket, min_visits, time_range
 from edgeemo.hub.render import to_csv
 from edgeemo.hub.stores import zone_of
+from edgeemo.text import no_negative_zero
 
 HUB = Path(__file__).resolve().parent.parent  # templates/ and static/ live beside the hub's modules
 SESSION_COOKIE, LOGIN_CSRF_COOKIE = "edgeemo_session", "edgeemo_login_csrf"
@@ -44,6 +45,12 @@ def attachment(filename: str) -> str:
     percent-encoded, so no quote, CR, LF or NUL in a name can reach the header."""
     plain = re.sub(r"[^A-Za-z0-9_.-]", "_", filename)[:128]
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename[:128], safe='')}"
+
+
+def _format(pattern: str, *args: Any, **kwargs: Any) -> str:
+    """Jinja's `format` filter (printf-style), with a number that rounds to zero shown unsigned: 0.00, not -0.00
+    (+0.00 where the pattern asks for a sign)."""
+    return no_negative_zero(pattern % (kwargs or args), plus="%+" in pattern)
 
 
 class IngestStatus(Protocol):
@@ -65,6 +72,8 @@ class Site:
                                           config.estimates.precision_floor)
         self.templates = Environment(loader=FileSystemLoader(HUB / "templates"), autoescape=select_autoescape(["html"]))
         self.templates.filters["tojson_block"] = lambda value: json.dumps(value).replace("<", "\\u003c")
+        self.templates.filters["format"] = _format  # printf as Jinja's, without "-0.00"
+        self._held_back: tuple[float, dict | None] = (0.0, None)
 
     # -- sessions --------------------------------------------------------------------------------
     def session_of(self, request: Request) -> auth.Session | None:
@@ -113,6 +122,21 @@ class Site:
                 found = fleet.overview(self.database, self.web.min_visits, self.web.stale_after_s,
                                        estimates=self.estimates)
                 self._overview = (time.monotonic(), found)
+            return found
+
+    def held_back(self, store: str | None = None, params: dict | None = None) -> dict:
+        """For admins: the visits a store's range (or, with no store, the fleet's last 30 days: computed once
+        per upkeep round, like the overview) holds back, in cells under k or not over yet."""
+        if store is not None:
+            since, until, k, zone = self.store_params(store, params or {})
+            bucket = choose_bucket(params or {}, since, until)
+            return queries.held_back(self.database, store, since, until, bucket, k, zone)
+        with self._overview_lock:
+            made_at, found = self._held_back
+            if found is None or not 0 <= time.monotonic() - made_at < self.config.retention.upkeep_every_s:
+                now = int(time.time())
+                found = queries.held_back(self.database, None, now - 30 * 86400, now, "day", self.web.min_visits)
+                self._held_back = (time.monotonic(), found)
             return found
 
     def timezone(self, store: str) -> str:
