@@ -30,7 +30,7 @@ def known_devices(database: Database, store: str | None = None) -> list[str]:
         return [row[0] for row in tx.rows("SELECT device FROM devices WHERE store = ? ORDER BY device", (store,))]
 
 
-def refusal(kind: str, name: str, known: list[str], listing: str, where: str = "on this hub") -> str:
+def not_known(kind: str, name: str, known: list[str], listing: str, where: str = "on this hub") -> str:
     """"no store 'x' on this hub; did you mean 'y'? (known: a, b, …)"."""
     close = difflib.get_close_matches(name, known, n=1)
     shown = ", ".join(known[:SHOWN]) + (f", … {len(known) - SHOWN} more ({listing})" if len(known) > SHOWN else "")
@@ -42,7 +42,7 @@ def check_store(database: Database, store: str) -> str:
     """`store` if the hub knows it, else UnknownName naming the known ones."""
     known = known_stores(database)
     if store not in known:
-        raise UnknownName(refusal("store", store, known, "edgeemo hub store list"))
+        raise UnknownName(not_known("store", store, known, "edgeemo hub store list"))
     return store
 
 
@@ -51,5 +51,5 @@ def check_device(database: Database, store: str, device: str) -> str:
     check_store(database, store)
     known = known_devices(database, store)
     if device not in known:
-        raise UnknownName(refusal("device", device, known, f"/api/stores/{store}/devices", f"in store {store!r}"))
+        raise UnknownName(not_known("device", device, known, f"/api/stores/{store}/devices", f"in store {store!r}"))
     return device

@@ -7,7 +7,7 @@ Policy allows scripts from this origin only, so the chart data travels in JSON b
 inline code. Every page's numbers come from `edgeemo.hub.queries`, which the API serves as
 JSON or CSV and `edgeemo hub export` writes.
 
-`site.py` holds what the routes share; `login.py`, `pages.py` and `api.py` the routes.
+`site.py` holds what the routes share; `login.py`, `pages.py`, `refusals.py` and `api.py` the routes.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from edgeemo.hub.web.api import ApiRoutes
 from edgeemo.hub.web.guard import HeaderedStaticFiles, RefuseControlCharacters
 from edgeemo.hub.web.login import LoginRoutes
 from edgeemo.hub.web.pages import PageRoutes
+from edgeemo.hub.web.refusals import RefusalRoutes
 from edgeemo.hub.web.site import (
     HUB,
     LOGIN_CSRF_COOKIE,
@@ -76,7 +77,8 @@ def create_app(config: HubConfig, database: Database, ingest: IngestStatus | Non
 
     routes = [
         Route("/favicon.ico", lambda request: Response(status_code=204)),  # browsers ask; nothing to show
-        *PageRoutes(site).routes(), *LoginRoutes(site).routes(), *ApiRoutes(site).routes(),
+        *PageRoutes(site).routes(), *RefusalRoutes(site).routes(), *LoginRoutes(site).routes(),
+        *ApiRoutes(site).routes(),
         Mount("/static", HeaderedStaticFiles(directory=HUB / "static", headers=STATIC_HEADERS), name="static"),
     ]
     return Starlette(routes=routes, middleware=[Middleware(RefuseControlCharacters, headers=SECURITY_HEADERS)],
