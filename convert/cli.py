@@ -8,6 +8,7 @@ from pathlib import Path
 from edgeemo.bundled import DEFAULT_CALIBRATION, bundled, bundled_model
 from edgeemo.cli_common import Formatter, Subcommands
 from edgeemo.errors import EdgeemoError
+from edgeemo.text import plural
 
 
 def _add_convert(commands: Subcommands) -> None:
@@ -123,7 +124,7 @@ def _run_edgetpu_check(args: argparse.Namespace) -> int:
     print(f"{args.model}: {len(graph.ops)} ops ({', '.join(ops)}), {len(graph.tensors)} tensors")
     for finding in findings:
         print(f"  {finding}")
-    print("Edge TPU compatible: " + ("yes" if not findings else f"no ({len(findings)} finding(s))"))
+    print("Edge TPU compatible: " + ("yes" if not findings else f"no ({plural(len(findings), 'finding')})"))
     return 0 if not findings else 1
 
 

@@ -29,6 +29,7 @@ from edgeemo.edge.vision.haar import HaarDetector
 from edgeemo.edge.vision.zones import ZoneMap
 from edgeemo.errors import EdgeemoError
 from edgeemo.preprocess import Box, face_input
+from edgeemo.text import plural
 
 
 def _file_source(uri: str, config: RunConfig) -> Source:
@@ -178,7 +179,7 @@ def format_bench(result: dict[str, Any]) -> str:
          f"{edge['detection']['median_ms']:.1f} ms median, every {edge['detect_every_n_frames']} frames "
          f"({edge['detections_skipped']} skipped as nothing moved); a face in {edge['frames_with_face']}/"
          f"{edge['frames']} frames, {edge['faces_classified']} crops classified ({edge['faces_held']} held), "
-         f"{edge['visits']} visit(s)"),
+         f"{plural(edge['visits'], 'visit')}"),
         (f"naive loop:           {naive['fps']:.1f} fps; detection {naive['detection']['median_ms']:.1f} ms median "
          "on every full-size frame"),
         f"speedup:              {result['speedup']:.2f}x (median pass {result['median_pass_speedup']:.2f}x)",

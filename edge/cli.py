@@ -51,6 +51,7 @@ def _run_run(args: argparse.Namespace) -> int:
         return 0
     from edgeemo.edge.runtime import run
     from edgeemo.edge.service.debug_view import DebugView
+    from edgeemo.text import plural
 
     view = DebugView(args.show, args.annotate_out, config.source.fps) if args.show or args.annotate_out else None
     try:
@@ -71,12 +72,13 @@ def _run_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{stats.frames} frames at {summary['fps']} fps; a face in {stats.frames_with_face} "
-              f"({100 * summary['face_rate']:.1f}%; {summary['detector']} found one in {stats.detect_frames_with_face} "
-              f"of {stats.detect_frames} detection frames, {stats.detections_skipped} skipped as nothing moved); "
-              f"{stats.faces_classified} face crops classified, {stats.faces_held} held between classifications; "
-              f"{stats.visits} visits recorded "
-              f"({stats.short_tracks_dropped} tracks shorter than the minimum dwell dropped); database {db_path}")
+        print(f"{plural(stats.frames, 'frame')} at {summary['fps']} fps; a face in {stats.frames_with_face:,} "
+              f"({100 * summary['face_rate']:.1f}%; {summary['detector']} found one in {stats.detect_frames_with_face:,} "
+              f"of {plural(stats.detect_frames, 'detection frame')}, {stats.detections_skipped:,} skipped as nothing "
+              f"moved); {plural(stats.faces_classified, 'face crop')} classified, {stats.faces_held:,} held between "
+              f"classifications; {plural(stats.visits, 'visit')} recorded "
+              f"({plural(stats.short_tracks_dropped, 'track')} shorter than the minimum dwell dropped); "
+              f"database {db_path}")
     return 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from edgeemo.cli_common import Formatter
 from edgeemo.errors import EdgeemoError
 from edgeemo.hub.cli_shared import add_create, add_db, opened_database, store_name
+from edgeemo.text import plural
 
 
 # -- dead letters --------------------------------------------------------------------------------
@@ -26,16 +27,16 @@ def _dead_letters(args: argparse.Namespace) -> int:
                 print(f"{letter['digest'][:12]}  {letter['store']}/{letter['device']}  x{letter['count']}  "
                       f"last {letter['last_at']}  {letter['error']}")
             if not args.json:
-                print(f"{len(letters)} dead letter(s)")
+                print(plural(len(letters), "dead letter"))
         elif args.action == "export":
             letters = list_dead_letters(database, with_body=True)
             args.out.write_text("".join(json.dumps(letter) + "\n" for letter in letters))
-            print(f"wrote {args.out}: {len(letters)} dead letter(s), one JSON object a line (body: base64)")
+            print(f"wrote {args.out}: {plural(len(letters), 'dead letter')}, one JSON object a line (body: base64)")
         else:
             if args.digest is None and not args.all:
                 raise EdgeemoError("dead-letters delete: name one (its digest, or the first characters of it) "
                                    "or pass --all")
-            print(f"deleted {delete_dead_letters(database, None if args.all else args.digest)} dead letter(s)")
+            print(f"deleted {plural(delete_dead_letters(database, None if args.all else args.digest), 'dead letter')}")
     return 0
 
 
@@ -110,12 +111,12 @@ def _store(args: argparse.Namespace) -> int:
                 check_store(database, args.store)
             read = stores.set_timezone(database, args.store, args.timezone)
             print(f"{args.store}: time zone {args.timezone}" + (" (unchanged)" if read is None else
-                                                                f"; roll-ups re-derived from {read} interval(s)"))
+                                                                f"; roll-ups re-derived from {plural(read, 'interval')}"))
         elif args.action == "rederive":
             for store in args.stores:
                 check_store(database, store)
             for store, read in stores.rederive(database, args.stores or None).items():
-                print(f"{store}: roll-ups re-derived from {read} interval(s)")
+                print(f"{store}: roll-ups re-derived from {plural(read, 'interval')}")
         else:
             for entry in stores.list_store_zones(database):
                 print(f"{entry['store']}\t{entry['timezone']}")

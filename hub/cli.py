@@ -18,6 +18,7 @@ from edgeemo.cli_common import Formatter, Subcommands, positive_int
 from edgeemo.errors import EdgeemoError
 from edgeemo.hub.admin_cli import ADMIN_COMMANDS
 from edgeemo.hub.cli_shared import add_create, add_db, open_database_of, opened_database, store_name
+from edgeemo.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +160,8 @@ def _export(args: argparse.Namespace) -> int:
         text = to_csv([{"store": r["store"], **point} for r in results for point in r["series"]])
     if args.out:
         args.out.write_text(text)
-        print(f"wrote {args.out}: {sum(len(r['series']) for r in results)} bucket(s) of {len(results)} store(s), "
-              f"k={k}")
+        print(f"wrote {args.out}: {plural(sum(len(r['series']) for r in results), 'bucket')} of "
+              f"{plural(len(results), 'store')}, k={k}")
     else:
         sys.stdout.write(text)
     return 0
@@ -189,10 +190,10 @@ def _upkeep(args: argparse.Namespace) -> int:
 
     with opened_database(args) as (config, database):
         result = run_upkeep(database, config.web.min_visits, config.retention.raw_days)
-    sealed = "every day" if result.sealed_days < 0 else f"{result.sealed_days} day(s)"
+    sealed = "every day" if result.sealed_days < 0 else plural(result.sealed_days, "day")
     print(f"sealed {sealed} (k={config.web.min_visits}); raw intervals older than {config.retention.raw_days} days: "
-          f"{len(result.dropped_partitions)} partition(s) dropped, {result.pruned_rows} row(s) deleted; "
-          f"{len(result.made_partitions)} partition(s) made")
+          f"{plural(len(result.dropped_partitions), 'partition')} dropped, {plural(result.pruned_rows, 'row')} deleted; "
+          f"{plural(len(result.made_partitions), 'partition')} made")
     return 0
 
 

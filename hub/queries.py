@@ -19,7 +19,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from edgeemo.aggregates import SETTLE_S, Release, is_suppressed
+from edgeemo.aggregates import Release, is_suppressed
 from edgeemo.errors import EdgeemoError
 from edgeemo.hub.db import Database, Tx
 from edgeemo.hub.estimating import Part
@@ -219,24 +219,6 @@ def series(database: Database, store: str, since: int, until: int, bucket: str, 
             "until": local_iso(timezone, _shown_until(timezone, until)),
             "min_visits": min_visits, "labels": labels, "series": points, "total": range_numbers(whole, min_visits,
                                                                                                 estimate)}
-
-
-def held_back(database: Database, store: str | None, since: int, until: int, bucket: str, min_visits: int,
-              zone: str | None = None, now: float | None = None) -> dict[str, int]:
-    """The visits of a range (a store's, or every store's: None) that no released number includes: in cells
-    under k whose hour is over, and in cells not over and settled yet. For admins only: these counts are
-    what k-anonymity hides from viewers (two ranges' counts subtracted would show a small hour's visits)."""
-    release = _release(min_visits, now)
-    settled = int(release.now) - HOUR - SETTLE_S  # a cell that starts later is not over and settled
-    with database.transaction() as tx:
-        timezone = zone_of(tx, store) if store else UTC
-        first = bucket_start(timezone, since, "hour" if bucket == "hour" else "day")
-        where, params = _cells(store, first, until, _release(1, now), zone)  # k = 1: every cell of the range
-        row = tx.one(f"SELECT sum(CASE WHEN bucket > ? THEN visits ELSE 0 END), "
-                     f"sum(CASE WHEN bucket <= ? AND visits < ? THEN visits ELSE 0 END) FROM hourly{where}",
-                     [settled, settled, min_visits, *params])
-    not_over, under_k = (int(row[0] or 0), int(row[1] or 0)) if min_visits > 1 else (0, 0)
-    return {"visits": not_over + under_k, "under_k": under_k, "not_over": not_over, "min_visits": min_visits}
 
 
 _SAME_CELL = "e.store = h.store AND e.device = h.device AND e.zone = h.zone AND e.bucket = h.bucket"

@@ -8,8 +8,9 @@ import re
 import time
 from pathlib import Path
 
-from edgeemo.hub import auth, queries
+from edgeemo.hub import auth
 from edgeemo.hub.db import open_database
+from edgeemo.hub.held_back import held_back
 from edgeemo.hub.writer import write_batch
 from tests.test_hub_store import T0, interval
 from tests.test_hub_web import client_for
@@ -33,11 +34,11 @@ def small_hub(path: Path, small_hour: tuple[int, ...] = (1, 1, 1)):
 
 def test_held_back_counts_the_cells_under_k_and_those_not_over(tmp_path: Path) -> None:
     database = small_hub(tmp_path / "hub.db")
-    held = queries.held_back(database, "s1", T0, T0 + 86400, "hour", 5, now=T0 + 86400)
+    held = held_back(database, "s1", T0, T0 + 86400, "hour", 5, now=T0 + 86400)
     assert held == {"visits": 3, "under_k": 3, "not_over": 0, "min_visits": 5}
-    early = queries.held_back(database, "s1", T0, T0 + 86400, "hour", 5, now=T0 + 1800)  # the first hour is on
+    early = held_back(database, "s1", T0, T0 + 86400, "hour", 5, now=T0 + 1800)  # the first hour is on
     assert early == {"visits": 9, "under_k": 0, "not_over": 9, "min_visits": 5}
-    assert queries.held_back(database, "s1", T0, T0 + 86400, "hour", 1)["visits"] == 0  # k = 1 holds nothing back
+    assert held_back(database, "s1", T0, T0 + 86400, "hour", 1)["visits"] == 0  # k = 1 holds nothing back
     database.close()
 
 

@@ -22,6 +22,7 @@ from edgeemo.hub import overview as fleet
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import Database
 from edgeemo.hub.estimating import load_calibrations
+from edgeemo.hub.held_back import held_back
 from edgeemo.hub.known import check_store
 from edgeemo.hub.numbers import EstimateSettings, compare_ranges
 from edgeemo.hub.queries import QueryError, check_name, choose_bucket, min_visits, time_range
@@ -130,12 +131,12 @@ class Site:
         if store is not None:
             since, until, k, zone = self.store_params(store, params or {})
             bucket = choose_bucket(params or {}, since, until)
-            return queries.held_back(self.database, store, since, until, bucket, k, zone)
+            return held_back(self.database, store, since, until, bucket, k, zone)
         with self._overview_lock:
             made_at, found = self._held_back
             if found is None or not 0 <= time.monotonic() - made_at < self.config.retention.upkeep_every_s:
                 now = int(time.time())
-                found = queries.held_back(self.database, None, now - 30 * 86400, now, "day", self.web.min_visits)
+                found = held_back(self.database, None, now - 30 * 86400, now, "day", self.web.min_visits)
                 self._held_back = (time.monotonic(), found)
             return found
 
