@@ -178,8 +178,10 @@ def _run_model(args: argparse.Namespace) -> int:
     else:
         if result.message:
             print(result.message)
-        print(f"current: {result.current_model or '-'} ({result.current or 'none'})")
-        print(f"previous: {result.previous or 'none'}; releases kept: {len(result.releases)} in {result.root}")
+        print(f"current: {result.current_model or '-'}" + (f" (release {result.current})" if result.current else ""))
+        print(f"previous: {'release ' + result.previous if result.previous else 'none'}; "
+              f"releases kept: {len(result.releases)} in {result.root} (a release: the model's sha256 and its "
+              "sidecar, hashed together)")
     return 0
 
 
