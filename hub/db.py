@@ -37,6 +37,13 @@ def _database_errors() -> tuple[type[Exception], ...]:
 DATABASE_ERRORS = _database_errors()  # what either engine raises when it fails (down, full, locked, refused)
 
 
+def _cause(exc: BaseException) -> str:
+    """libpq's reason on one line ('connection to server at "…" failed: FATAL: database "x" does not exist'; a
+    hint on a line of its own, and a line per address tried, joined)."""
+    lines = [" ".join(line.split()).removeprefix("connection failed: ") for line in str(exc).splitlines()]
+    return "; ".join(dict.fromkeys(line for line in lines if line)) or type(exc).__name__
+
+
 class DatabaseError(EdgeemoError):
     """The fleet database cannot be opened or is of a version this hub cannot use."""
 
@@ -144,15 +151,16 @@ class Database:
         self._pool = None
         self._local = threading.local()
         if self.dialect == "postgresql":
-            from psycopg import OperationalError
+            import psycopg
             from psycopg_pool import ConnectionPool, PoolTimeout
 
-            self._pool = ConnectionPool(url, min_size=1, max_size=8, open=False, timeout=WRITE_WAIT_S,
-                                        kwargs={"connect_timeout": CONNECT_TIMEOUT_S})
-            try:
+            try:  # one plain connection first: the server's own reason at once, not a pool's timeout 10 s later
+                psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
+                self._pool = ConnectionPool(url, min_size=1, max_size=8, open=False, timeout=WRITE_WAIT_S,
+                                            kwargs={"connect_timeout": CONNECT_TIMEOUT_S})
                 self._pool.open(wait=True, timeout=10)
-            except (PoolTimeout, OperationalError) as exc:  # PoolTimeout carries the cause in its message
-                raise DatabaseError(f"cannot connect to {self.describe()} ({first_line(exc)}): is PostgreSQL "
+            except (PoolTimeout, psycopg.Error) as exc:  # PoolTimeout carries the cause in its message
+                raise DatabaseError(f"cannot connect to {self.describe()} ({_cause(exc)}): is PostgreSQL "
                                     "running and the URL's user, password and database right?") from None
 
     def describe(self) -> str:

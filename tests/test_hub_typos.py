@@ -104,3 +104,15 @@ def test_the_admin_stores_page_sets_no_phantom_store(hub) -> None:  # noqa: F811
     answer = client.post("/admin/stores", data={"store": "nosuch", "timezone": "Europe/Paris", "csrf": csrf})
     assert answer.status_code == 200 and "no store &#39;nosuch&#39;" in answer.text
     assert "nosuch" not in [entry["store"] for entry in stores.list_store_zones(hub)]
+
+
+def test_a_postgresql_database_that_does_not_exist_is_named_at_once(postgres_cluster, tmp_path: Path) -> None:
+    """The server's own reason, in one line, without the pool's 10 s wait (which used to hide it)."""
+    import time
+
+    url = postgres_cluster.url.rsplit("/", 1)[0] + "/no_such_hub"
+    started = time.monotonic()
+    done = hub_cli("store", "list", "--db", url, cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    one_line(done, "cannot connect to", 'database "no_such_hub" does not exist')
+    assert elapsed < 8, f"{elapsed:.1f} s: the pool's 10 s timeout again"
