@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from edgeemo.errors import EdgeemoError, first_line
+from edgeemo.errors import EdgeemoError
 from edgeemo.hub.migrations import MIGRATIONS, latest_version
 
 WRITERS_LOCK = 0x6564676565  # pg_advisory_xact_lock key shared by all hub writers ("edgee")

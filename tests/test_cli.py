@@ -120,3 +120,19 @@ def test_quiet_by_default_third_party_messages_with_v(tmp_path: Path) -> None:
     assert quiet.stderr == ""
     verbose = run_cli(*args, "-v")
     assert verbose.returncode == 0 and "XNNPACK" in verbose.stderr  # the same run does print it when asked
+
+
+def test_evaluate_defaults_to_the_model_run_uses_and_draws_the_roc_it_reports(tmp_path: Path,
+                                                                             folder_dataset: Path) -> None:
+    import json
+
+    from edgeemo.bundled import DEFAULT_MODEL
+
+    done = run_cli("evaluate", "--data", str(folder_dataset), "--json", "--out", str(tmp_path / "report"))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert Path(report["model"]).name == DEFAULT_MODEL  # what `run` and `bench` use without --model
+    reported = [label for label, c in report["per_class"].items() if c["roc_auc"] is not None]
+    assert len(reported) == 7  # FER-2013's seven classes are in the data; contempt has no face, so no curve
+    roc = tmp_path / "report" / "roc.png"
+    assert roc.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and roc.stat().st_size > 10_000
