@@ -44,7 +44,7 @@ class TimedDetector:
     """A detector that keeps every call's duration: bench-only, the run loop keeps a histogram."""
 
     def __init__(self, detector: Detector) -> None:
-        self.detector, self.seconds = detector, []
+        self.detector, self.seconds = detector, list[float]()
         self.wants_color = detector.wants_color
 
     def detect(self, gray: np.ndarray) -> list[Box]:
@@ -104,7 +104,7 @@ def face_latency(model: EdgeModel, config: RunConfig, uri: str, samples: int = 3
     """Seconds per single-face inference on real crops from the source."""
     source = _file_source(uri, config)
     detector = make_detector(config.detector)
-    crops = []
+    crops: list[np.ndarray] = []
     try:
         while (frame := source.read()) is not None and len(crops) < 64:
             crops += [face_input(frame.gray, model.classifier.input_size, box, config.detector.margin)

@@ -73,7 +73,7 @@ def _run_run(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print(f"{plural(stats.frames, 'frame')} at {summary['fps']} fps; a face in {stats.frames_with_face:,} "
-              f"({100 * summary['face_rate']:.1f}%; {summary['detector']} found one in {stats.detect_frames_with_face:,} "
+              f"({100 * stats.frames_with_face / max(stats.frames, 1):.1f}%; {summary['detector']} found one in {stats.detect_frames_with_face:,} "
               f"of {plural(stats.detect_frames, 'detection frame')}, {stats.detections_skipped:,} skipped as nothing "
               f"moved); {plural(stats.faces_classified, 'face crop')} classified, {stats.faces_held:,} held between "
               f"classifications; {plural(stats.visits, 'visit')} recorded "
@@ -269,7 +269,7 @@ def _run_detect(args: argparse.Namespace) -> int:
         print(PRIVACY_WARNING, file=sys.stderr)
     zones = ZoneMap(config.zones)
     detector = make_detector(config.detector, zones)
-    unreadable, written = 0, set()
+    unreadable, written = 0, set[str]()
     for path, image, found in detect_images(detector, config.detector, zones, files):
         if image is None or found is None:
             unreadable += 1

@@ -63,7 +63,7 @@ class RunConfig(Section):
 
     def with_paths(self, model: Path | None = None, db: Path | None = None) -> RunConfig:
         """A copy with --model / --db from the command line taking precedence."""
-        updates = {}
+        updates: dict[str, Section] = {}
         if model is not None:
             updates["model"] = self.model.model_copy(update={"path": model})
         if db is not None:

@@ -29,6 +29,13 @@ PRECISION_FLOOR = 0.15  # an index whose interval is wider than +-this is shown 
 MAX_FACES = 1e12  # a calibration of more faces is not a count of faces
 MAX_CONDITION = 1e3  # a confusion this close to singular amplifies any error beyond use
 COUNT, CORRECTED = "count", "corrected"
+Numbers = Sequence[float] | np.ndarray  # shares or counts, as a list or an array
+
+
+def _three(values: Iterable[float]) -> tuple[float, float, float]:
+    """Three numbers (one per satisfaction group: positive, negative, other) as plain floats."""
+    first, second, third = (float(value) for value in values)
+    return first, second, third
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,7 @@ def _interval(value: float, variance: float, visits: int, method: str, bounds: t
     return Estimate(shown, clip(shown - Z95 * error), clip(shown + Z95 * error), visits, method, error, value)
 
 
-def smoothed(q: Sequence[float], visits: int) -> list[float]:
+def smoothed(q: Numbers, visits: int) -> list[float]:
     """Shares with z^2 pseudo-visits spread evenly (Agresti and Coull's idea): what a variance is
     computed from, so that 5 happy visits of 5 do not read as certain (their plug-in variance is 0)."""
     extra = Z95**2
@@ -149,7 +156,7 @@ def index_from_shares(q: np.ndarray, visits: int, groups: SatisfactionGroups,
     return correction.estimate(q, visits) if correction is not None else count_index(q, visits)
 
 
-def count_index(q: Sequence[float], visits: int) -> Estimate:
+def count_index(q: Numbers, visits: int) -> Estimate:
     """Raw classify-and-count: the difference of the positive and negative shares (a multinomial)."""
     if visits == 0:
         return Estimate(None, None, None, 0, COUNT)
@@ -177,10 +184,9 @@ class IndexCorrection:
         inverse = np.linalg.inv(matrix)
         w = np.array([1.0, -1.0, 0.0]) @ inverse
         per_group = (w**2 @ matrix) - (w @ matrix) ** 2
-        return cls(tuple(map(float, w)), tuple(tuple(map(float, row)) for row in inverse),
-                   tuple(map(float, per_group)), tuple(map(float, faces)))
+        return cls(_three(w), tuple(tuple(map(float, row)) for row in inverse), _three(per_group), _three(faces))
 
-    def estimate(self, q: Sequence[float], visits: int) -> Estimate:
+    def estimate(self, q: Numbers, visits: int) -> Estimate:
         if visits == 0:
             return Estimate(None, None, None, 0, CORRECTED)
         w = self.weights
@@ -199,10 +205,12 @@ def combine(parts: Sequence[Estimate], bounds: tuple[float, float] = (-1.0, 1.0)
     shown = [part for part in parts if part.visits]
     visits = sum(part.visits for part in shown)
     method = CORRECTED if shown and all(part.method == CORRECTED for part in shown) else COUNT
-    if not visits or any(part.unclipped is None or part.standard_error is None for part in shown):
+    known = [(part.visits, part.unclipped, part.standard_error) for part in shown
+             if part.unclipped is not None and part.standard_error is not None]
+    if not visits or len(known) < len(shown):
         return Estimate(None, None, None, visits, method)
-    value = sum(part.visits * part.unclipped for part in shown) / visits
-    variance = sum((part.visits / visits * part.standard_error) ** 2 for part in shown)
+    value = sum(n * unclipped for n, unclipped, _ in known) / visits
+    variance = sum((n / visits * error) ** 2 for n, _, error in known)
     return _interval(value, variance, visits, method, bounds)
 
 
@@ -215,8 +223,8 @@ def mix_estimate(counts: Mapping[str, int], labels: Sequence[str],
     if visits == 0:
         return {label: Estimate(None, None, None, 0, method) for label in labels}
     q = observed / visits
-    p = np.array(smoothed(q, visits))
-    if method == COUNT:
+    p = np.array(smoothed(q, visits), dtype=float)
+    if method == COUNT or calibration is None:
         return {label: _interval(q[k], p[k] * (1 - p[k]) / visits, visits, COUNT, (0.0, 1.0))
                 for k, label in enumerate(labels)}
     faces = calibration.counts.sum(axis=1)

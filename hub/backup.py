@@ -23,7 +23,7 @@ def backup_sqlite(database: Database, target: Path) -> int:
     if target.exists():
         raise EdgeemoError(f"{target}: exists already; choose a new file (a backup never overwrites one)")
     try:
-        source = sqlite3.connect(database.path, timeout=30)
+        source = sqlite3.connect(str(database.path), timeout=30)
         copy = sqlite3.connect(target)
         with source, copy:
             source.backup(copy)  # all pages in one step: one snapshot

@@ -65,6 +65,13 @@ class Tx:
         found = self.rows(sql, params)
         return found[0] if found else None
 
+    def row(self, sql: str, params: Sequence[Any] = ()) -> tuple:
+        """The one row of a query that always has one (an aggregate: count, min, max)."""
+        found = self.rows(sql, params)
+        if not found:
+            raise LookupError(f"no row from {sql[:80]!r}")
+        return found[0]
+
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self.connection.execute(self._sql(sql), tuple(params)).rowcount
 
@@ -171,7 +178,7 @@ class Database:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             try:
-                connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, )
+                connection = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
                 connection.execute("PRAGMA journal_mode=WAL")
             except sqlite3.Error as exc:
                 raise DatabaseError(f"cannot open {self.path} ({exc}): is it an SQLite file in a writable "
@@ -187,24 +194,26 @@ class Database:
         `exclusive=False` (on PostgreSQL: a write that cannot interleave with the ingest's, such as a
         login's session, need not wait for a long one, such as re-deriving a store's roll-ups)."""
         if self.dialect == "postgresql":
+            assert self._pool is not None, "a PostgreSQL database has its pool"
             wait_s = WRITE_WAIT_S if write else READ_WAIT_S
             with self._pool.connection(timeout=wait_s) as connection, connection.transaction():
                 if write if exclusive is None else exclusive:
                     connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITERS_LOCK,))
                 yield Tx(connection, self.dialect)
             return
-        connection = self._sqlite()
-        connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        lite = self._sqlite()
+        lite.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
-            yield Tx(connection, self.dialect)
+            yield Tx(lite, self.dialect)
         except BaseException:
-            connection.execute("ROLLBACK")
+            lite.execute("ROLLBACK")
             raise
-        connection.execute("COMMIT")
+        lite.execute("COMMIT")
 
     def analyze(self) -> None:
         """Planner statistics after a bulk load (PostgreSQL: VACUUM ANALYZE and a checkpoint)."""
         if self.dialect == "postgresql":
+            assert self._pool is not None, "a PostgreSQL database has its pool"
             with self._pool.connection() as connection:
                 connection.autocommit = True
                 connection.execute("VACUUM ANALYZE")
@@ -223,9 +232,9 @@ class Database:
     # -- versions ------------------------------------------------------------------------------
     def schema_version(self, tx: Tx) -> int:
         if self.dialect == "postgresql":
-            exists = tx.one("SELECT to_regclass('hub_meta') IS NOT NULL")[0]
+            exists = tx.row("SELECT to_regclass('hub_meta') IS NOT NULL")[0]
         else:
-            exists = tx.one("SELECT count(*) FROM sqlite_master WHERE name = 'hub_meta'")[0]
+            exists = tx.row("SELECT count(*) FROM sqlite_master WHERE name = 'hub_meta'")[0]
         if not exists:
             return 0
         row = tx.one("SELECT value FROM hub_meta WHERE key = 'schema_version'")

@@ -23,13 +23,14 @@ def held_back(database: Database, store: str | None, since: int, until: int, buc
     settled = int(time.time() if now is None else now) - CELL_S - SETTLE_S  # a cell starting later is not over
     with database.transaction() as tx:
         first = bucket_start(zone_of(tx, store) if store else UTC, since, "hour" if bucket == "hour" else "day")
-        where, params = "bucket >= ? AND bucket < ?", [first, until]
+        params: list[object] = [first, until]
+        where, values = "bucket >= ? AND bucket < ?", [settled, settled, min_visits]
         if store is not None:
             where, params = f"store = ? AND {where}", [store, *params]
         if zone:
             where, params = f"{where} AND zone = ?", [*params, zone]
-        row = tx.one("SELECT sum(CASE WHEN bucket > ? THEN visits ELSE 0 END), "
+        row = tx.row("SELECT sum(CASE WHEN bucket > ? THEN visits ELSE 0 END), "
                      f"sum(CASE WHEN bucket <= ? AND visits < ? THEN visits ELSE 0 END) FROM hourly WHERE {where}",
-                     [settled, settled, min_visits, *params])
+                     [*values, *params])
     not_over, under_k = int(row[0] or 0), int(row[1] or 0)
     return {"visits": not_over + under_k, "under_k": under_k, "not_over": not_over, "min_visits": min_visits}

@@ -81,7 +81,7 @@ def _quantification(model_path: Path, dataset: FaceDataset, probabilities: np.nd
     calibration = Calibration.from_dict(stored) if stored and tuple(stored["labels"]) == tuple(labels) else None
     rows = quantify(dataset.labels, probabilities.argmax(axis=1), labels, calibration)
     return {"rows": rows, "note": NOTE,
-            "calibration": stored["source"] if calibration is not None else "none in the sidecar: "
+            "calibration": stored["source"] if stored is not None and calibration is not None else "none in the sidecar: "
             "`corrected` is the raw count (edgeemo evaluate --split validation --write-calibration)"}
 
 
@@ -103,7 +103,7 @@ def trained_on_subset(model_path: Path) -> bool:
     if not sidecar_path(model_path).exists():
         return False
     made_by = read_sidecar(model_path).made_by
-    trained = made_by.get("train") if isinstance(made_by.get("train"), dict) else {}  # an int8 model: its source's
+    trained = made_by["train"] if isinstance(made_by.get("train"), dict) else {}  # an int8 model: its source's
     return bool(made_by.get("classes") or trained.get("classes"))
 
 

@@ -61,19 +61,20 @@ def quantify(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], cali
     rows = []
     for scenario in SCENARIOS:
         for n in SIZES:
-            errors = {"count": [], "corrected": []}
+            errors: dict[str, list[tuple[float, bool, float]]] = {"count": [], "corrected": []}
             for _ in range(draws):
                 mix = scenario_mix(scenario, natural, labels, groups, rng)
                 mix = np.where(present, mix, 0.0)
                 mix /= mix.sum()
                 per_class = rng.multinomial(n, mix)
-                counts = sum(rng.multinomial(m, answers[c]) for c, m in enumerate(per_class) if m)
-                observed = dict(zip(labels, counts.tolist()))
+                counts = np.sum([rng.multinomial(m, answers[c]) for c, m in enumerate(per_class) if m], axis=0)
+                observed = dict(zip(labels, (int(count) for count in counts)))
                 truth = float(sign @ mix)
                 for name, used in (("count", None), ("corrected", calibration)):
                     index = index_estimate(observed, groups, used)
                     shares = mix_estimate(observed, labels, used)
-                    mix_error = float(np.mean([abs(shares[x].value - mix[i]) for i, x in enumerate(labels)]))
+                    assert index.value is not None and index.low is not None and index.high is not None  # n > 0
+                    mix_error = float(np.mean([abs((shares[x].value or 0.0) - mix[i]) for i, x in enumerate(labels)]))
                     errors[name].append((index.value - truth, index.low <= truth <= index.high, mix_error))
             for name, found in errors.items():
                 error = np.array([e for e, _, _ in found])

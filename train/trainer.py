@@ -146,7 +146,7 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _atomic_save(save: Callable[[str], None], path: Path) -> None:
+def _atomic_save(save: Callable[[str], object], path: Path) -> None:
     """Write via a temporary file in the same folder, then rename: a kill leaves the old file whole."""
     tmp = path.with_name(f".tmp-{path.name}")
     save(str(tmp))

@@ -119,7 +119,7 @@ class MqttPublisher:
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         try:
-            self.resend_requests.put(parse_resend(message.payload))
+            self.resend_requests.put(parse_resend(bytes(message.payload)))
         except (ValueError, UnicodeDecodeError) as exc:
             log.warning("mqtt: ignored a re-send request on %s (%s)", message.topic, str(exc)[:120])
 

@@ -53,7 +53,7 @@ class ReleaseStatus:
 
 
 def models_root(root: Path | None) -> Path:
-    return Path(root or os.environ.get("EDGEEMO_MODELS", DEFAULT_ROOT))
+    return Path(root or os.environ.get("EDGEEMO_MODELS") or DEFAULT_ROOT)
 
 
 def _target(link: Path) -> str | None:

@@ -13,6 +13,7 @@ JSON or CSV and `edgeemo hub export` writes.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -81,6 +82,8 @@ def create_app(config: HubConfig, database: Database, ingest: IngestStatus | Non
         *ApiRoutes(site).routes(),
         Mount("/static", HeaderedStaticFiles(directory=HUB / "static", headers=STATIC_HEADERS), name="static"),
     ]
+    # Any: each handler takes its own exception type, which Starlette's annotation (Exception) cannot say
+    handlers: dict[Any, Any] = {HTTPException: http_error, QueryError: query_error, UnknownName: unknown_name,
+                                **{kind: database_error for kind in DATABASE_ERRORS}}
     return Starlette(routes=routes, middleware=[Middleware(RefuseControlCharacters, headers=SECURITY_HEADERS)],
-                     exception_handlers={HTTPException: http_error, QueryError: query_error, UnknownName: unknown_name,
-                                         **{kind: database_error for kind in DATABASE_ERRORS}})
+                     exception_handlers=handlers)
