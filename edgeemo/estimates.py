@@ -10,7 +10,7 @@ calibration itself (the delta method: both are multinomial). Without a calibrati
 count is returned, marked as such.
 
 Everything here is pure arithmetic on counts, so the device's `edgeemo report` and the hub
-compute the same numbers. Assumption (README): a model errs in a store as it did on its
+compute the same numbers. Assumption (docs/operator-guide.md, Numbers with their error): a model errs in a store as it did on its
 validation faces.
 """
 

@@ -219,7 +219,7 @@ def _backup(args: argparse.Namespace) -> int:
 def _add_backup(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("backup", formatter_class=Formatter, help="a consistent copy of an SQLite hub "
                                  "database, while it runs", description="SQLite's online backup (the ingest goes "
-                                 "on meanwhile). PostgreSQL: pg_dump -Fc (README, Backup and restore).")
+                                 "on meanwhile). PostgreSQL: pg_dump -Fc (docs/hub-guide.md, Backup and restore).")
     add_db(parser)
     parser.add_argument("--to", type=Path, required=True, help="the new file")
     parser.set_defaults(handler=_backup)
