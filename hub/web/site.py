@@ -169,8 +169,14 @@ class Site:
         values = params.getlist("stores")
         if sum(len(value) + 1 for value in values) > 13 * 65:  # longer than twelve names can be
             raise QueryError("stores: compare at most 12 stores")
-        stores = [check_store(self.database, check_name(s, "store")) for value in values for s in value.split(",")
-                  if s]
+        stores = [check_name(s, "store") for value in values for s in value.split(",") if s]
+        periods = bool(params.get("since2") or params.get("days2") or params.get("until2"))
+        if periods and len(stores) != 1:
+            raise QueryError("comparing two periods takes one store")
+        if not periods and not 2 <= len(stores) <= 12:
+            raise QueryError("compare 2 to 12 stores (stores=a,b), or one store and two periods (since2=...)")
+        for store in stores:  # a well-formed request first (400), then names the hub knows (404)
+            check_store(self.database, store)
         ranges = {store: time_range(params, timezone=self.timezone(store)) for store in stores}  # each its own days
         since, until = time_range(params)
         bucket = choose_bucket(params, since, until)
