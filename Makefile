@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgeemo-installed
 
-.PHONY: demo hub-demo test test-all lint clean system-deps wheel pi-check
+.PHONY: demo hub-demo test test-all lint typecheck clean system-deps wheel pi-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ pi-check: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# mypy on the package as users import it (scripts/typecheck.py: train/ is edgeemo.train, ...), settings in pyproject.toml.
+typecheck: $(STAMP)
+	$(BIN)/python scripts/typecheck.py
 
 clean:
 	rm -rf demo-out dist .pytest_cache

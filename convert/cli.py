@@ -8,6 +8,7 @@ from pathlib import Path
 from edgeemo.bundled import DEFAULT_CALIBRATION, bundled, bundled_model
 from edgeemo.cli_common import Formatter, Subcommands
 from edgeemo.errors import EdgeemoError
+from edgeemo.text import plural
 
 
 def _add_convert(commands: Subcommands) -> None:
@@ -31,7 +32,7 @@ def _add_convert(commands: Subcommands) -> None:
                         help="quantization-aware fine-tuning: auto = only when PTQ fails the drift gate")
     parser.add_argument("--qat-epochs", type=int, default=2, help="fine-tuning epochs for QAT")
     parser.add_argument("--force", action="store_true", help="write the model even if the drift gate fails")
-    parser.set_defaults(handler=_run_convert)
+    parser.set_defaults(handler=_run_convert, needs=("train",))
 
 
 def _run_convert(args: argparse.Namespace) -> int:
@@ -69,13 +70,14 @@ def _add_drift(commands: Subcommands) -> None:
     parser.add_argument("--float", dest="float_model", required=True, type=Path, help="float .keras or .tflite")
     parser.add_argument("--int8", dest="int8_model", required=True, type=Path, help="int8 .tflite")
     parser.add_argument("--data", required=True, help="labelled faces: Kaggle folder tree or fer2013.csv")
-    parser.add_argument("--split", choices=("train", "test", "private"), default="test")
+    parser.add_argument("--split", choices=("train", "test", "private"), default="test",
+                        help="for a CSV: Training/PublicTest/PrivateTest rows; for a dataset root: the subfolder")
     parser.add_argument("--votes", type=Path, metavar="CSV", help="FER+ ferplus_votes.csv: FER+ majority labels")
     parser.add_argument("--max-drop", type=float, default=1.0, help="largest accuracy drop, points")
     parser.add_argument("--min-agreement", type=float, default=0.98, help="smallest top-1 agreement")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.add_argument("--out", type=Path, help="write drift.md and drift.json here")
-    parser.set_defaults(handler=_run_drift)
+    parser.set_defaults(handler=_run_drift, needs=("train",))
 
 
 def _run_drift(args: argparse.Namespace) -> int:
@@ -122,7 +124,7 @@ def _run_edgetpu_check(args: argparse.Namespace) -> int:
     print(f"{args.model}: {len(graph.ops)} ops ({', '.join(ops)}), {len(graph.tensors)} tensors")
     for finding in findings:
         print(f"  {finding}")
-    print("Edge TPU compatible: " + ("yes" if not findings else f"no ({len(findings)} finding(s))"))
+    print("Edge TPU compatible: " + ("yes" if not findings else f"no ({plural(len(findings), 'finding')})"))
     return 0 if not findings else 1
 
 

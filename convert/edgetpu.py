@@ -96,7 +96,7 @@ def parse_compiler_output(stdout: str, operation_log: str = "") -> tuple[int, in
         match = re.search(pattern, stdout)
         return int(match.group(1)) if match else None
 
-    rows = []
+    rows: list[tuple[str, int, str]] = []
     for text in (operation_log, stdout):
         in_table = False
         for line in text.splitlines():

@@ -29,6 +29,7 @@ from edgeemo.edge.vision.haar import HaarDetector
 from edgeemo.edge.vision.zones import ZoneMap
 from edgeemo.errors import EdgeemoError
 from edgeemo.preprocess import Box, face_input
+from edgeemo.text import plural
 
 
 def _file_source(uri: str, config: RunConfig) -> Source:
@@ -43,7 +44,7 @@ class TimedDetector:
     """A detector that keeps every call's duration: bench-only, the run loop keeps a histogram."""
 
     def __init__(self, detector: Detector) -> None:
-        self.detector, self.seconds = detector, []
+        self.detector, self.seconds = detector, list[float]()
         self.wants_color = detector.wants_color
 
     def detect(self, gray: np.ndarray) -> list[Box]:
@@ -103,7 +104,7 @@ def face_latency(model: EdgeModel, config: RunConfig, uri: str, samples: int = 3
     """Seconds per single-face inference on real crops from the source."""
     source = _file_source(uri, config)
     detector = make_detector(config.detector)
-    crops = []
+    crops: list[np.ndarray] = []
     try:
         while (frame := source.read()) is not None and len(crops) < 64:
             crops += [face_input(frame.gray, model.classifier.input_size, box, config.detector.margin)
@@ -178,7 +179,7 @@ def format_bench(result: dict[str, Any]) -> str:
          f"{edge['detection']['median_ms']:.1f} ms median, every {edge['detect_every_n_frames']} frames "
          f"({edge['detections_skipped']} skipped as nothing moved); a face in {edge['frames_with_face']}/"
          f"{edge['frames']} frames, {edge['faces_classified']} crops classified ({edge['faces_held']} held), "
-         f"{edge['visits']} visit(s)"),
+         f"{plural(edge['visits'], 'visit')}"),
         (f"naive loop:           {naive['fps']:.1f} fps; detection {naive['detection']['median_ms']:.1f} ms median "
          "on every full-size frame"),
         f"speedup:              {result['speedup']:.2f}x (median pass {result['median_pass_speedup']:.2f}x)",

@@ -28,24 +28,31 @@ def _add_run(commands: Subcommands) -> None:
     parser.add_argument("--model", type=Path, help="a .tflite model with its sidecar (overrides [model] path); "
                         "default: the bundled FER+ int8 model")
     parser.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
-    parser.add_argument("--validate-config", action="store_true", help="check the config and exit (78 if bad)")
+    parser.add_argument("--validate-config", action="store_true", help="make every check a run makes before its "
+                        "first frame (the config, the model and its labels, the source's file, the database path) "
+                        "and exit: 0 if all pass, else one line naming the problem (78 for the config)")
     parser.add_argument("--show", action="store_true", help="DEBUG ONLY: show annotated frames in a window")
     parser.add_argument("--annotate-out", type=Path, help="DEBUG ONLY: write annotated frames to this .mp4")
     parser.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
-    parser.set_defaults(handler=_run_run)
+    parser.set_defaults(handler=_run_run, needs=("edge",))
 
 
 def _run_run(args: argparse.Namespace) -> int:
     from edgeemo.edge.config import load_config
 
-    config = load_config(args.config)
+    config = load_config(args.config).with_paths(model=args.model, db=args.db)
     if args.validate_config:
-        print(f"{args.config or 'defaults'}: config OK")
+        from edgeemo.edge.runtime import prepare
+
+        prepared = prepare(config, args.source or config.source.uri)
+        print(f"{args.config or 'defaults'}: config OK (model {prepared.model.path.name}, labels "
+              f"{', '.join(prepared.model.labels)}; source {args.source or config.source.uri}; "
+              f"database {prepared.db_path})")
         return 0
     from edgeemo.edge.runtime import run
     from edgeemo.edge.service.debug_view import DebugView
+    from edgeemo.text import plural
 
-    config = config.with_paths(model=args.model, db=args.db)
     view = DebugView(args.show, args.annotate_out, config.source.fps) if args.show or args.annotate_out else None
     try:
         stats, db_path = run(config, args.source or config.source.uri, args.max_frames, view)
@@ -65,12 +72,13 @@ def _run_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{stats.frames} frames at {summary['fps']} fps; a face in {stats.frames_with_face} "
-              f"({100 * summary['face_rate']:.1f}%; {summary['detector']} found one in {stats.detect_frames_with_face} "
-              f"of {stats.detect_frames} detection frames, {stats.detections_skipped} skipped as nothing moved); "
-              f"{stats.faces_classified} face crops classified, {stats.faces_held} held between classifications; "
-              f"{stats.visits} visits recorded "
-              f"({stats.short_tracks_dropped} tracks shorter than the minimum dwell dropped); database {db_path}")
+        print(f"{plural(stats.frames, 'frame')} at {summary['fps']} fps; a face in {stats.frames_with_face:,} "
+              f"({100 * stats.frames_with_face / max(stats.frames, 1):.1f}%; {summary['detector']} found one in {stats.detect_frames_with_face:,} "
+              f"of {plural(stats.detect_frames, 'detection frame')}, {stats.detections_skipped:,} skipped as nothing "
+              f"moved); {plural(stats.faces_classified, 'face crop')} classified, {stats.faces_held:,} held between "
+              f"classifications; {plural(stats.visits, 'visit')} recorded "
+              f"({plural(stats.short_tracks_dropped, 'track')} shorter than the minimum dwell dropped); "
+              f"database {db_path}")
     return 0
 
 
@@ -95,16 +103,22 @@ def _add_report(commands: Subcommands) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from edgeemo.edge.analytics.report import build_report
+    from edgeemo.edge.analytics.report import build_report, held_back
+    from edgeemo.text import plural
 
     report = build_report(args.db, args.out, args.since, args.until, args.bucket, args.min_visits, args.zone,
                           args.timezone)
     zones = ", ".join(f"{name} {zone['visits'] if zone['visits'] is not None else 'suppressed'}"
                       for name, zone in report["zones"].items())
-    print(f"{report['visits']} visits in {len(report['buckets'])} buckets "
+    print(f"{plural(report['visits'], 'visit')} in {plural(len(report['buckets']), 'bucket')} "
           f"({report['suppressed_buckets']} suppressed, k={args.min_visits}) in {report['timezone']}; "
           f"by zone: {zones or '-'}; "
           f"charts, CSV and JSON in {args.out}")
+    held = held_back(args.db, args.since, args.until, args.min_visits, args.zone, timezone=args.timezone)
+    if held.visits:  # on the terminal only: the files never say what k held back
+        print(f"held back: {plural(held.visits, 'visit')} ({held.under_k:,} in hours with fewer than "
+              f"k={args.min_visits} visits in their zone, {held.not_over:,} in hours not over yet); for a test on a "
+              "few visits, --min-visits 1 shows them all at once (never for a report you share)")
     return 0
 
 
@@ -120,7 +134,7 @@ def _add_bench(commands: Subcommands) -> None:
     parser.add_argument("--repeat", type=positive_int, default=3, help="passes over the source per loop (best one counts)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", type=Path, help="also write bench.json here")
-    parser.set_defaults(handler=_run_bench)
+    parser.set_defaults(handler=_run_bench, needs=("edge",))
 
 
 def _run_bench(args: argparse.Namespace) -> int:
@@ -152,7 +166,7 @@ def _add_model(commands: Subcommands) -> None:
     install.add_argument("file", type=Path, help="a .tflite model with its sidecar JSON beside it")
     actions.add_parser("rollback", formatter_class=Formatter, help="make the previous release current again")
     actions.add_parser("status", formatter_class=Formatter, help="show current, previous and kept releases")
-    parser.set_defaults(handler=_run_model)
+    parser.set_defaults(handler=_run_model, needs=("edge",))
 
 
 def _run_model(args: argparse.Namespace) -> int:
@@ -169,8 +183,10 @@ def _run_model(args: argparse.Namespace) -> int:
     else:
         if result.message:
             print(result.message)
-        print(f"current: {result.current_model or '-'} ({result.current or 'none'})")
-        print(f"previous: {result.previous or 'none'}; releases kept: {len(result.releases)} in {result.root}")
+        print(f"current: {result.current_model or '-'}" + (f" (release {result.current})" if result.current else ""))
+        print(f"previous: {'release ' + result.previous if result.previous else 'none'}; "
+              f"releases kept: {len(result.releases)} in {result.root} (a release: the model's sha256 and its "
+              "sidecar, hashed together)")
     return 0
 
 
@@ -188,7 +204,7 @@ def _add_zones(commands: Subcommands) -> None:
     preview.add_argument("--source", help="as for `edgeemo run`; default: [source] uri of the config")
     preview.add_argument("--config", type=Path, required=True, help="the TOML config holding the [[zones]]")
     preview.add_argument("--out", type=Path, required=True, help="the picture to write (.png or .jpg)")
-    parser.set_defaults(handler=_run_zones)
+    parser.set_defaults(handler=_run_zones, needs=("edge",))
 
 
 def _run_zones(args: argparse.Namespace) -> int:
@@ -239,7 +255,7 @@ def _add_detect(commands: Subcommands) -> None:
     parser.add_argument("--config", type=Path, help="TOML config whose [detector] and [[zones]] to use")
     parser.add_argument("--json", action="store_true", help="one JSON object per image per line")
     parser.add_argument("--out", type=Path, help="write each image with its boxes drawn into this folder")
-    parser.set_defaults(handler=_run_detect)
+    parser.set_defaults(handler=_run_detect, needs=("edge",))
 
 
 def _run_detect(args: argparse.Namespace) -> int:
@@ -258,7 +274,7 @@ def _run_detect(args: argparse.Namespace) -> int:
         print(PRIVACY_WARNING, file=sys.stderr)
     zones = ZoneMap(config.zones)
     detector = make_detector(config.detector, zones)
-    unreadable, written = 0, set()
+    unreadable, written = 0, set[str]()
     for path, image, found in detect_images(detector, config.detector, zones, files):
         if image is None or found is None:
             unreadable += 1

@@ -52,9 +52,18 @@ class RunConfig(Section):
         check_zones(self.zones)
         return self
 
+    @model_validator(mode="after")
+    def _published_under_a_store(self) -> RunConfig:
+        """With MQTT on, the store's id is the topic the hub files every number under: the default
+        ("store") would merge every such device of the fleet into one phantom store."""
+        if self.mqtt.enabled and "store_id" not in self.model_fields_set:
+            raise ValueError("store_id: [mqtt] enabled = true needs this device's store_id (a top-level key, "
+                             "e.g. store_id = \"store-042\")")
+        return self
+
     def with_paths(self, model: Path | None = None, db: Path | None = None) -> RunConfig:
         """A copy with --model / --db from the command line taking precedence."""
-        updates = {}
+        updates: dict[str, Section] = {}
         if model is not None:
             updates["model"] = self.model.model_copy(update={"path": model})
         if db is not None:

@@ -173,8 +173,8 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
             held, counts = ([], []), (-1, -2)
             frame_shape = frame.gray.shape
             tracker.frame = (frame_shape[1], frame_shape[0])
-        if stats.frames % config.detector.every_n_frames == 0:
-            if gate.must_detect(frame.gray, now, force=counts[0] != counts[1]):
+        if frame.still or stats.frames % config.detector.every_n_frames == 0:  # a photo is not the last one
+            if gate.must_detect(frame.gray, now, force=frame.still or counts[0] != counts[1]):
                 color = frame.bgr() if parts.detector.wants_color else None  # converted only when wanted
                 with parts.metrics.detection_seconds.time():
                     found = parts.detector.detect(detector_input(parts.detector, frame.gray, color))

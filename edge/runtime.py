@@ -10,18 +10,20 @@ import contextlib
 import logging
 import signal
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
+from edgeemo.aggregates import SatisfactionGroups
 from edgeemo.edge.analytics.intervals import Analytics
 from edgeemo.edge.analytics.mqtt import MqttPublisher
 from edgeemo.edge.analytics.outbox import Outbox
 from edgeemo.edge.analytics.store import AnalyticsStore, calibration_since
-from edgeemo.edge.capture.uri import open_source
+from edgeemo.edge.capture.uri import check_uri, open_source
 from edgeemo.edge.config import RunConfig
-from edgeemo.edge.inference.model import open_edge_model
+from edgeemo.edge.inference.model import EdgeModel, open_edge_model
 from edgeemo.edge.loop import LoopParts, LoopStats, run_loop
 from edgeemo.edge.service.metrics import RuntimeMetrics
-from edgeemo.edge.vision.detector import make_detector
+from edgeemo.edge.vision.detector import Detector, make_detector
 from edgeemo.edge.vision.zones import ZoneMap
 from edgeemo.errors import ConfigError
 from edgeemo.sdnotify import ServiceNotifier
@@ -41,7 +43,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def satisfaction_groups(config: RunConfig, labels: tuple[str, ...], model_path: Path):
+def satisfaction_groups(config: RunConfig, labels: tuple[str, ...], model_path: Path) -> SatisfactionGroups:
     """The configured groups, checked against the model's labels (a label it lacks exits 78).
 
     The defaults name every negative label of both label sets (contempt is FER+ only), so
@@ -58,17 +60,22 @@ def satisfaction_groups(config: RunConfig, labels: tuple[str, ...], model_path: 
     return groups.for_labels(labels)
 
 
-def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=None,
-        stop: threading.Event | None = None, notifier: ServiceNotifier | None = None) -> tuple[LoopStats, Path]:
-    stop = stop or threading.Event()
-    notifier = notifier or ServiceNotifier()
-    _stop_on_signals(stop)
-    metrics = RuntimeMetrics()
+@dataclass
+class Prepared:
+    """What `run` checks and opens before the first frame; `--validate-config` stops here."""
+
+    model: EdgeModel
+    groups: SatisfactionGroups
+    zones: ZoneMap
+    detector: Detector
+    db_path: Path
+
+
+def prepare(config: RunConfig, source_uri: str) -> Prepared:
+    """Every check `edgeemo run` makes before its loop: the source's file or folder, the model (its sha256
+    and a load), the [analytics] labels against the model's, the zones, the detector, the database path."""
+    check_uri(source_uri)
     model = open_edge_model(config.model.path, config.model.threads)
-    metrics.model_info.info({
-        "file": model.path.name, "sha256": model.sidecar.sha256, "runtime": model.classifier.runtime,
-        "accelerator": model.accelerator,
-    })
     groups = satisfaction_groups(config, model.labels, model.path)
     zones = ZoneMap(config.zones)
     detector = make_detector(config.detector, zones)
@@ -77,6 +84,22 @@ def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=
         kind = "a folder" if db_path.is_dir() else "not a regular file"
         raise ConfigError(f"{db_path}: the analytics database path is {kind}; point --db or [store] path at a "
                           "file (it is created if missing)")
+    return Prepared(model, groups, zones, detector, db_path)
+
+
+def run(config: RunConfig, source_uri: str, max_frames: int | None = None, view=None,
+        stop: threading.Event | None = None, notifier: ServiceNotifier | None = None) -> tuple[LoopStats, Path]:
+    stop = stop or threading.Event()
+    notifier = notifier or ServiceNotifier()
+    _stop_on_signals(stop)
+    metrics = RuntimeMetrics()
+    prepared = prepare(config, source_uri)
+    model, groups, zones, detector, db_path = (prepared.model, prepared.groups, prepared.zones, prepared.detector,
+                                               prepared.db_path)
+    metrics.model_info.info({
+        "file": model.path.name, "sha256": model.sidecar.sha256, "runtime": model.classifier.runtime,
+        "accelerator": model.accelerator,
+    })
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError:

@@ -17,6 +17,13 @@ from edgeemo.edge.capture.files import IMAGE_SUFFIXES
 from edgeemo.edge.vision.detector import Detector, DetectorConfig, detector_input
 from edgeemo.edge.vision.zones import ZoneMap
 from edgeemo.errors import EdgeemoError
+
+Box = tuple[int, int, int, int]  # x, y, width, height in pixels
+
+
+def _box(values) -> Box:
+    x, y, width, height = (round(float(v)) for v in values)
+    return x, y, width, height
 from edgeemo.preprocess import to_gray
 
 
@@ -73,10 +80,10 @@ def detect_images(detector: Detector, config: DetectorConfig, zones: ZoneMap,
         scored = getattr(detector, "detect_scored", None)
         if scored is not None:
             found_boxes, found_scores = scored(detector_input(detector, gray, image))
-            pairs = [(tuple(round(float(v)) for v in box), float(score))
-                     for box, score in zip(found_boxes, found_scores)]
+            pairs: list[tuple[Box, float | None]] = [(_box(box), float(score))
+                                                     for box, score in zip(found_boxes, found_scores)]
         else:
-            pairs = [(tuple(int(v) for v in box), None) for box in detector.detect(detector_input(detector, gray, image))]
+            pairs = [(_box(box), None) for box in detector.detect(detector_input(detector, gray, image))]
         kept = [(box, score) for box, score in pairs if zones.zone_of(box, width, height) is not None]
         yield path, image, Found(path, width, height, config.describe(), [box for box, _ in kept],
                                  [score for _, score in kept])

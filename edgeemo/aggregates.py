@@ -75,7 +75,7 @@ class Release:
     never enters any number, and changing it changes no answer (the attack suite in
     tests/test_privacy_cells.py checks exactly that). A bucket without released cells is not listed
     at all, so not even whether anyone came shows. The price: a small cell's visits are missing from
-    every total, and an hour shows SETTLE_S after it ends. What it does not cover is in the README
+    every total, and an hour shows SETTLE_S after it ends. What it does not cover is in docs/hub-guide.md
     ("k-anonymity that survives differencing").
     """
 

@@ -1,12 +1,45 @@
-"""What every stage's commands share: the help formatter and argument checks."""
+"""What every stage's commands share: the help formatter, the global flags and argument checks."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from pathlib import Path
 
-Formatter = argparse.ArgumentDefaultsHelpFormatter
 Subcommands = argparse._SubParsersAction
+
+
+class Formatter(argparse.HelpFormatter):
+    """Help that shows "(default: X)" only where an option has a default worth saying: not for a flag
+    (off unless given), not for None (no default: the help says what happens instead), and not where the
+    help already says its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (default is None or default is argparse.SUPPRESS or isinstance(default, bool) or default == []
+                or not action.option_strings or "default" in text or "%(default)" in text):
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
+def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """`parser` and every subcommand's parser under it, depth first."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):  # aliases map to the same parser
+                yield from parsers(sub)
+
+
+def add_global_flags(parser: argparse.ArgumentParser) -> None:
+    """Accept the global flags after any subcommand too (`edgeemo hub serve -v`): each subcommand gets
+    a copy whose default is SUPPRESS, so it sets the value only when given and never resets it."""
+    for sub in parsers(parser):
+        if sub is not parser:
+            sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help="debug logging, and third-party libraries' own messages on stderr")
+            sub.set_defaults(prog=sub.prog)
 
 
 def positive_int(text: str) -> int:

@@ -16,7 +16,7 @@ corrected share but no interval (the benchmark cannot back one). Without a calib
 count is returned, marked as such.
 
 Everything here is pure arithmetic on counts, so the device's `edgeemo report` and the hub
-compute the same numbers. Assumption (README): a model errs in a store as it did on its
+compute the same numbers. Assumption (docs/operator-guide.md, Numbers with their error): a model errs in a store as it did on its
 calibration faces, within the transfer error.
 """
 

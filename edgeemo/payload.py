@@ -220,7 +220,7 @@ class TimeRules:
 DEFAULT_TIME_RULES = TimeRules()
 
 
-def parse_payload(body: bytes, now: float, rules: TimeRules = DEFAULT_TIME_RULES) -> IntervalReport | Refusal:
+def parse_payload(body: bytes | bytearray, now: float, rules: TimeRules = DEFAULT_TIME_RULES) -> IntervalReport | Refusal:
     """Bytes to a checked report or a refusal; never raises."""
     try:
         payload = _decoder.decode(body)
@@ -289,7 +289,9 @@ def _bands(payload: AnyPayload, labels: tuple[str, ...]) -> tuple[tuple[str, tup
 
 
 def _version(payload: AnyPayload) -> int:
-    return payload.__struct_config__.tag
+    tag = payload.__struct_config__.tag  # every payload struct is tagged with its version number
+    assert isinstance(tag, int), tag
+    return tag
 
 
 def _interval(start: datetime, end: datetime, now: float, rules: TimeRules) -> tuple[int, int] | Refusal:

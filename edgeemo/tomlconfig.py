@@ -83,5 +83,6 @@ def load_toml(path: Path | None, model: type[Model]) -> Model:
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")  # a validator's own sentence, which names its key
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {key}: {error['msg']}{more}") from exc
+        raise ConfigError(f"{path}: {key + ': ' if key else ''}{message}{more}") from exc

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from edgeemo.cli_common import Formatter
 from edgeemo.errors import EdgeemoError
-from edgeemo.hub.cli_shared import add_db, opened_database, store_name
+from edgeemo.hub.cli_shared import add_create, add_db, opened_database, store_name
+from edgeemo.text import plural
 
 
 # -- dead letters --------------------------------------------------------------------------------
@@ -26,16 +27,16 @@ def _dead_letters(args: argparse.Namespace) -> int:
                 print(f"{letter['digest'][:12]}  {letter['store']}/{letter['device']}  x{letter['count']}  "
                       f"last {letter['last_at']}  {letter['error']}")
             if not args.json:
-                print(f"{len(letters)} dead letter(s)")
+                print(plural(len(letters), "dead letter"))
         elif args.action == "export":
             letters = list_dead_letters(database, with_body=True)
             args.out.write_text("".join(json.dumps(letter) + "\n" for letter in letters))
-            print(f"wrote {args.out}: {len(letters)} dead letter(s), one JSON object a line (body: base64)")
+            print(f"wrote {args.out}: {plural(len(letters), 'dead letter')}, one JSON object a line (body: base64)")
         else:
             if args.digest is None and not args.all:
                 raise EdgeemoError("dead-letters delete: name one (its digest, or the first characters of it) "
                                    "or pass --all")
-            print(f"deleted {delete_dead_letters(database, None if args.all else args.digest)} dead letter(s)")
+            print(f"deleted {plural(delete_dead_letters(database, None if args.all else args.digest), 'dead letter')}")
     return 0
 
 
@@ -85,28 +86,37 @@ def _add_user(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("user", formatter_class=Formatter, help="add, remove or list dashboard users")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser("add", formatter_class=Formatter, help="add a user or change one (password on stdin)")
-    add.add_argument("name")
-    add.add_argument("--role", choices=["viewer", "admin"], default="viewer")
+    add.add_argument("name", help="the login name")
+    add.add_argument("--role", choices=["viewer", "admin"], default="viewer",
+                     help="viewer: every page and the API; admin: also users, stores and refusals")
     remove = actions.add_parser("remove", formatter_class=Formatter, help="remove a user and end their sessions")
-    remove.add_argument("name")
+    remove.add_argument("name", help="the login name")
     listing = actions.add_parser("list", formatter_class=Formatter, help="list users")
     for sub in (add, remove, listing):
         add_db(sub)
         sub.set_defaults(handler=_user)
+    add_create(add)  # the first admin of a new SQLite hub
 
 
 # -- stores --------------------------------------------------------------------------------------
 def _store(args: argparse.Namespace) -> int:
     from edgeemo.hub import stores
+    from edgeemo.hub.known import check_store
+    from edgeemo.hub.localtime import zone
 
     with opened_database(args) as (_, database):
         if args.action == "set":
+            zone(args.timezone)  # a bad zone is named first, whether or not the store is known
+            if not args.add:
+                check_store(database, args.store)
             read = stores.set_timezone(database, args.store, args.timezone)
             print(f"{args.store}: time zone {args.timezone}" + (" (unchanged)" if read is None else
-                                                                f"; roll-ups re-derived from {read} interval(s)"))
+                                                                f"; roll-ups re-derived from {plural(read, 'interval')}"))
         elif args.action == "rederive":
+            for store in args.stores:
+                check_store(database, store)
             for store, read in stores.rederive(database, args.stores or None).items():
-                print(f"{store}: roll-ups re-derived from {read} interval(s)")
+                print(f"{store}: roll-ups re-derived from {plural(read, 'interval')}")
         else:
             for entry in stores.list_store_zones(database):
                 print(f"{entry['store']}\t{entry['timezone']}")
@@ -119,11 +129,13 @@ def _add_store(commands: argparse._SubParsersAction) -> None:
                                  "zone (UTC until one is set); setting one re-derives its roll-ups.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     setter = actions.add_parser("set", formatter_class=Formatter, help="set a store's time zone")
-    setter.add_argument("store", type=store_name)
+    setter.add_argument("store", type=store_name, help="the store's id (the devices' store_id)")
     setter.add_argument("--timezone", required=True, help="an IANA zone, e.g. America/Los_Angeles")
+    setter.add_argument("--add", action="store_true", help="the store is new: no device has reported from it yet "
+                        "(without it, a store the hub does not know is refused as a typo)")
     rederive = actions.add_parser("rederive", formatter_class=Formatter,
                                   help="re-derive roll-ups from the intervals (idempotent; all stores by default)")
-    rederive.add_argument("stores", nargs="*", type=store_name)
+    rederive.add_argument("stores", nargs="*", type=store_name, help="store ids (default: every store)")
     listing = actions.add_parser("list", formatter_class=Formatter, help="every store and its zone")
     for sub in (setter, rederive, listing):
         add_db(sub)

@@ -84,7 +84,7 @@ class Item:
 
 
 class BatchStore:
-    def __init__(self, database: Database, rules: IngestSection, stats: IngestStats, ack: Callable[[Item], None],
+    def __init__(self, database: Database, rules: IngestSection, stats: IngestStats, ack: Callable[[Item], object],
                  wait: Callable[[float], bool], log_once: Callable[[str, str, str, str], None]) -> None:
         """`ack` acknowledges a stored item; `wait(seconds)` waits, True when the hub is stopping."""
         self.database, self.rules, self.stats = database, rules, stats

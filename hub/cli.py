@@ -17,7 +17,8 @@ from pathlib import Path
 from edgeemo.cli_common import Formatter, Subcommands, positive_int
 from edgeemo.errors import EdgeemoError
 from edgeemo.hub.admin_cli import ADMIN_COMMANDS
-from edgeemo.hub.cli_shared import add_db, open_database_of, opened_database, store_name
+from edgeemo.hub.cli_shared import add_create, add_db, open_database_of, opened_database, store_name
+from edgeemo.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("serve", formatter_class=Formatter, help="ingest over MQTT and serve the dashboard",
-                                 description="Subscribe to every device's aggregates (an MQTT 5 shared "
-                                 "subscription), store them, and serve the dashboard and API.")
+                                 description="Subscribe to every device's aggregates (a shared "
+                                 "subscription, MQTT 3.1.1 unless [mqtt] protocol = \"5\"), store them, and serve the "
+                                 "dashboard and API.")
     add_db(parser)
+    add_create(parser)
     parser.add_argument("--mqtt", help="mqtt://HOST:PORT (mqtts:// for TLS); default: [mqtt] url of --config; "
                         "none: dashboard only")
     parser.add_argument("--listen", help="HOST:PORT of the dashboard (default 127.0.0.1:8080: put a TLS "
@@ -102,7 +105,7 @@ def _import(args: argparse.Namespace) -> int:
     from edgeemo.hub.gaps import check_gaps
     from edgeemo.hub.importer import import_device_db
 
-    with opened_database(args) as (config, database):
+    with opened_database(args, create=True) as (config, database):  # importing into a new hub makes it
         result = import_device_db(database, args.device_db, args.store, args.device, config.ingest.time_rules(config.retention),
                                   config.ingest.max_seq_jump)
         check_gaps(database, first_request_after_s=0, max_seq_jump=config.ingest.max_seq_jump)
@@ -120,8 +123,10 @@ def _import(args: argparse.Namespace) -> int:
 def _add_import(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("import", formatter_class=Formatter, help="load a device's own database",
                                  description="Load a device's SQLite file (for a store without a network link, "
-                                 "or a backfill after an outage). Idempotent.")
-    parser.add_argument("device_db", type=Path, metavar="DEVICE.db")
+                                 "or a backfill after an outage) into the hub database, which is created if --db "
+                                 "names none. Idempotent.")
+    parser.add_argument("device_db", type=Path, metavar="DEVICE.db", help="the device's analytics database "
+                        "(`edgeemo run --db`, or [store] path)")
     add_db(parser)
     parser.add_argument("--store", type=store_name, required=True, help="the device's store_id")
     parser.add_argument("--device", type=store_name, required=True, help="the device's device_id")
@@ -133,13 +138,14 @@ def _export(args: argparse.Namespace) -> int:
 
     from edgeemo.hub import queries
     from edgeemo.hub.estimating import load_calibrations
+    from edgeemo.hub.known import check_store
     from edgeemo.hub.numbers import EstimateSettings
     from edgeemo.hub.render import to_csv
     from edgeemo.hub.stores import zone_of
 
     with opened_database(args) as (config, database):
         k = args.min_visits if args.min_visits is not None else config.web.min_visits
-        stores = [args.store] if args.store else queries.list_stores(database)
+        stores = [check_store(database, args.store)] if args.store else queries.list_stores(database)
         estimates = EstimateSettings(load_calibrations(config.estimates.models_dir), config.estimates.precision_floor)
         results = []
         for store in [None, *stores]:  # dates in each store's own zone (None: checked once, in UTC)
@@ -162,8 +168,8 @@ def _export(args: argparse.Namespace) -> int:
         text = to_csv([{"store": r["store"], **point} for r in results for point in r["series"]])
     if args.out:
         args.out.write_text(text)
-        print(f"wrote {args.out}: {sum(len(r['series']) for r in results)} bucket(s) of {len(results)} store(s), "
-              f"k={k}")
+        print(f"wrote {args.out}: {plural(sum(len(r['series']) for r in results), 'bucket')} of "
+              f"{plural(len(results), 'store')}, k={k}")
     else:
         sys.stdout.write(text)
     return 0
@@ -178,9 +184,10 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--since", help="start, a date or date-time (in each store's zone unless it names an "
                         "offset); default: 30 days ago")
     parser.add_argument("--until", help="end (exclusive); default: now")
-    parser.add_argument("--bucket", choices=["hour", "day", "week"], default="day")
+    parser.add_argument("--bucket", choices=["hour", "day", "week"], default="day",
+                        help="one row per store and bucket (local hours, days, ISO weeks)")
     parser.add_argument("--min-visits", type=positive_int, help="k (default: [web] min_visits, 5)")
-    parser.add_argument("--format", choices=["csv", "json"], default="csv")
+    parser.add_argument("--format", choices=["csv", "json"], default="csv", help="what to write")
     parser.add_argument("--out", type=Path, help="file to write (default: stdout)")
     parser.set_defaults(handler=_export)
 
@@ -191,10 +198,11 @@ def _upkeep(args: argparse.Namespace) -> int:
 
     with opened_database(args) as (config, database):
         result = run_upkeep(database, config.web.min_visits, config.retention.raw_days)
-    sealed = "every day" if result.sealed_days < 0 else f"{result.sealed_days} day(s)"
+    sealed = "every day" if result.sealed_days < 0 else plural(result.sealed_days, "day")
     print(f"sealed {sealed} (k={config.web.min_visits}); raw intervals older than {config.retention.raw_days} days: "
-          f"{len(result.dropped_partitions)} partition(s) dropped, {result.pruned_rows} row(s) deleted; "
-          f"{len(result.made_partitions)} partition(s) made; {result.expired_dead_letters} old dead letter(s) deleted")
+          f"{plural(len(result.dropped_partitions), 'partition')} dropped, {plural(result.pruned_rows, 'row')} deleted; "
+          f"{plural(len(result.made_partitions), 'partition')} made; "
+          f"{plural(result.expired_dead_letters, 'old dead letter')} deleted")
     for problem in result.problems:  # the rest was done; a monitor sees the exit status
         print(f"edgeemo: upkeep: {problem}", file=sys.stderr)
     return 1 if result.problems else 0
@@ -244,7 +252,7 @@ def _backup(args: argparse.Namespace) -> int:
 def _add_backup(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("backup", formatter_class=Formatter, help="a consistent copy of an SQLite hub "
                                  "database, while it runs", description="SQLite's online backup (the ingest goes "
-                                 "on meanwhile). PostgreSQL: pg_dump -Fc (README, Backup and restore).")
+                                 "on meanwhile). PostgreSQL: pg_dump -Fc (docs/hub-guide.md, Backup and restore).")
     add_db(parser)
     parser.add_argument("--to", type=Path, required=True, help="the new file")
     parser.set_defaults(handler=_backup)
@@ -267,7 +275,7 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--db", default="postgresql", help="postgresql (a throwaway cluster), sqlite (a temporary "
                         "file), or a URL/path to use")
     parser.add_argument("--mqtt", help="mqtt://HOST:PORT of a broker to use (default: a throwaway mosquitto)")
-    parser.add_argument("--devices", type=positive_int, default=1000)
+    parser.add_argument("--devices", type=positive_int, default=1000, help="simulated devices publishing")
     parser.add_argument("--messages", type=positive_int, default=20, help="backlog per device")
     parser.add_argument("--stores", type=positive_int, default=100, help="stores of generated load data")
     parser.add_argument("--days", type=positive_int, default=90, help="days of 1-minute load data per store")
@@ -288,6 +296,7 @@ def _add_hub(commands: Subcommands) -> None:
     parser = commands.add_parser("hub", formatter_class=Formatter, help="the fleet hub: ingest, dashboard, export",
                                  description="Gather every store's aggregates (MQTT → PostgreSQL or SQLite) and "
                                  "serve a dashboard.")
+    parser.set_defaults(needs=("hub",))
     sub = parser.add_subparsers(dest="hub_command", metavar="COMMAND", required=True)
     for add in (_add_serve, _add_import, _add_export, _add_upkeep, _add_backup, _add_retire, *ADMIN_COMMANDS,
                 _add_bench):

@@ -40,17 +40,23 @@ def config_of(args: argparse.Namespace):
     return config
 
 
-def open_database_of(args: argparse.Namespace):
+def add_create(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--create", action="store_true", help="make a new SQLite hub database if --db names none "
+                        "(without it, a missing file is an error: a mistyped path never starts an empty hub)")
+
+
+def open_database_of(args: argparse.Namespace, create: bool = False):
+    """The config and its database; a missing SQLite file is created only with `create` or --create."""
     from edgeemo.hub.db import open_database
 
     config = config_of(args)
-    return config, open_database(config.db)
+    return config, open_database(config.db, create=create or getattr(args, "create", False))
 
 
 @contextmanager
-def opened_database(args: argparse.Namespace) -> Iterator[tuple]:
+def opened_database(args: argparse.Namespace, create: bool = False) -> Iterator[tuple]:
     """(config, database) for one command, the database closed however the command ends."""
-    config, database = open_database_of(args)
+    config, database = open_database_of(args, create)
     try:
         yield config, database
     finally:

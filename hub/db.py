@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from edgeemo.errors import EdgeemoError, first_line
+from edgeemo.errors import EdgeemoError
 from edgeemo.hub.migrations import MIGRATIONS, latest_version
 
 WRITERS_LOCK = 0x6564676565  # pg_advisory_xact_lock key shared by all hub writers ("edgee")
@@ -53,6 +53,13 @@ def _numbers_as_python(connection: Any) -> None:
     connection.adapters.register_loader("numeric", NumberLoader)
 
 
+def _cause(exc: BaseException) -> str:
+    """libpq's reason on one line ('connection to server at "…" failed: FATAL: database "x" does not exist'; a
+    hint on a line of its own, and a line per address tried, joined)."""
+    lines = [" ".join(line.split()).removeprefix("connection failed: ") for line in str(exc).splitlines()]
+    return "; ".join(dict.fromkeys(line for line in lines if line)) or type(exc).__name__
+
+
 class DatabaseError(EdgeemoError):
     """The fleet database cannot be opened or is of a version this hub cannot use."""
 
@@ -73,6 +80,13 @@ class Tx:
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
         found = self.rows(sql, params)
         return found[0] if found else None
+
+    def row(self, sql: str, params: Sequence[Any] = ()) -> tuple:
+        """The one row of a query that always has one (an aggregate: count, min, max)."""
+        found = self.rows(sql, params)
+        if not found:
+            raise LookupError(f"no row from {sql[:80]!r}")
+        return found[0]
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self.connection.execute(self._sql(sql), tuple(params)).rowcount
@@ -166,15 +180,17 @@ class Database:
         self._pool = None
         self._local = threading.local()
         if self.dialect == "postgresql":
-            from psycopg import OperationalError
+            import psycopg
             from psycopg_pool import ConnectionPool, PoolTimeout
 
-            self._pool = ConnectionPool(url, min_size=1, max_size=8, open=False, timeout=WRITE_WAIT_S,
-                                        kwargs={"connect_timeout": CONNECT_TIMEOUT_S}, configure=_numbers_as_python)
-            try:
+            try:  # one plain connection first: the server's own reason at once, not a pool's timeout 10 s later
+                psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
+                self._pool = ConnectionPool(url, min_size=1, max_size=8, open=False, timeout=WRITE_WAIT_S,
+                                            kwargs={"connect_timeout": CONNECT_TIMEOUT_S},
+                                            configure=_numbers_as_python)
                 self._pool.open(wait=True, timeout=10)
-            except (PoolTimeout, OperationalError) as exc:  # PoolTimeout carries the cause in its message
-                raise DatabaseError(f"cannot connect to {self.describe()} ({first_line(exc)}): is PostgreSQL "
+            except (PoolTimeout, psycopg.Error) as exc:  # PoolTimeout carries the cause in its message
+                raise DatabaseError(f"cannot connect to {self.describe()} ({_cause(exc)}): is PostgreSQL "
                                     "running and the URL's user, password and database right?") from None
 
     def describe(self) -> str:
@@ -185,7 +201,7 @@ class Database:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             try:
-                connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, )
+                connection = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
                 connection.execute("PRAGMA journal_mode=WAL")
             except sqlite3.Error as exc:
                 raise DatabaseError(f"cannot open {self.path} ({exc}): is it an SQLite file in a writable "
@@ -201,24 +217,26 @@ class Database:
         `exclusive=False` (on PostgreSQL: a write that cannot interleave with the ingest's, such as a
         login's session, need not wait for a long one, such as re-deriving a store's roll-ups)."""
         if self.dialect == "postgresql":
+            assert self._pool is not None, "a PostgreSQL database has its pool"
             wait_s = WRITE_WAIT_S if write else READ_WAIT_S
             with self._pool.connection(timeout=wait_s) as connection, connection.transaction():
                 if write if exclusive is None else exclusive:
                     connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITERS_LOCK,))
                 yield Tx(connection, self.dialect)
             return
-        connection = self._sqlite()
-        connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        lite = self._sqlite()
+        lite.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
-            yield Tx(connection, self.dialect)
+            yield Tx(lite, self.dialect)
         except BaseException:
-            connection.execute("ROLLBACK")
+            lite.execute("ROLLBACK")
             raise
-        connection.execute("COMMIT")
+        lite.execute("COMMIT")
 
     def analyze(self) -> None:
         """Planner statistics after a bulk load (PostgreSQL: VACUUM ANALYZE and a checkpoint)."""
         if self.dialect == "postgresql":
+            assert self._pool is not None, "a PostgreSQL database has its pool"
             with self._pool.connection() as connection:
                 connection.autocommit = True
                 connection.execute("VACUUM ANALYZE")
@@ -237,9 +255,9 @@ class Database:
     # -- versions ------------------------------------------------------------------------------
     def schema_version(self, tx: Tx) -> int:
         if self.dialect == "postgresql":
-            exists = tx.one("SELECT to_regclass('hub_meta') IS NOT NULL")[0]
+            exists = tx.row("SELECT to_regclass('hub_meta') IS NOT NULL")[0]
         else:
-            exists = tx.one("SELECT count(*) FROM sqlite_master WHERE name = 'hub_meta'")[0]
+            exists = tx.row("SELECT count(*) FROM sqlite_master WHERE name = 'hub_meta'")[0]
         if not exists:
             return 0
         row = tx.one("SELECT value FROM hub_meta WHERE key = 'schema_version'")
@@ -264,9 +282,18 @@ class Database:
         return version
 
 
-def open_database(url: str, migrate: bool = True) -> Database:
-    """Connect and bring the schema up to date (the one line to call)."""
+class NoSuchDatabase(DatabaseError):
+    """An SQLite hub database that does not exist, opened by a command that must not create one."""
+
+
+def open_database(url: str, migrate: bool = True, create: bool = True) -> Database:
+    """Connect and bring the schema up to date (the one line to call). With `create=False` a missing SQLite
+    file is refused instead of created, so a mistyped --db never starts an empty hub (a PostgreSQL
+    database is never created here: the server itself refuses one that does not exist)."""
     database = Database(url)
+    if not create and database.path is not None and not database.path.exists():
+        raise NoSuchDatabase(f"{database.path}: no hub database there (check --db, or db in --config); "
+                             "`edgeemo hub import` or `edgeemo hub serve --create` makes a new one")
     if migrate:
         try:
             database.migrate()

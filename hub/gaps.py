@@ -92,7 +92,7 @@ def check_gaps(database: Database, now: float | None = None, first_request_after
             tx.run("UPDATE devices SET contiguous_seq = ?, checked_seq = ?, gaps = ?, gaps_dirty = 0, "
                    "gap_requests = ?, next_request_at = ? WHERE store = ? AND device = ?",
                    (contiguous, checked, json.dumps(gaps), requests, next_at, store, device))
-        return tx.one("SELECT count(*) FROM devices WHERE gaps <> '[]'")[0]
+        return tx.row("SELECT count(*) FROM devices WHERE gaps <> '[]'")[0]
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def interval_of(report: IntervalReport) -> Interval:
         model=msgspec.json.encode(report.model).decode() if report.model is not None else None)
 
 
-def parse_message(topic_store: str, topic_device: str, body: bytes, max_bytes: int, now: float,
+def parse_message(topic_store: str, topic_device: str, body: bytes | bytearray, max_bytes: int, now: float,
                   rules: TimeRules = DEFAULT_TIME_RULES) -> Interval | Rejected:
     """One message from a device's aggregates topic (`edgeemo.wire`); never raises."""
     try:
@@ -68,7 +68,7 @@ def parse_message(topic_store: str, topic_device: str, body: bytes, max_bytes: i
         return Rejected(topic_store, topic_device, "invalid", f"internal error reading it ({type(exc).__name__})")
 
 
-def _parse(topic_store: str, topic_device: str, body: bytes, max_bytes: int, now: float,
+def _parse(topic_store: str, topic_device: str, body: bytes | bytearray, max_bytes: int, now: float,
            rules: TimeRules) -> Interval | Rejected:
     if len(body) > max_bytes:
         return Rejected(topic_store, topic_device, "oversized", f"{len(body)} bytes, more than {max_bytes}")

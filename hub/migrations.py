@@ -9,7 +9,7 @@ buckets start at the store's local hours and days (UTC until version 5).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from edgeemo.hub.schema import (
@@ -33,7 +33,7 @@ from edgeemo.hub.schema import (
 if TYPE_CHECKING:
     from edgeemo.hub.db import Tx
 
-STEP_1 = [
+STEP_1: Step = [
     META.create(1),
     INTERVALS.create(1),
     "CREATE INDEX intervals_seq ON intervals (store, device, seq)",
@@ -52,19 +52,19 @@ STEP_1 = [
 # Version 2: how far each device's sequence numbers have been examined for gaps, so a check
 # reads only the known gaps and what arrived above (version 1 re-read everything above the
 # first gap). Existing devices start at 0: their first check reads their history once.
-STEP_2 = DEVICES.added_in(2)
+STEP_2: Step = DEVICES.added_in(2)
 
 # Version 3 (payload version 3): each interval's model and each device's last one; the dead letters.
-STEP_3 = [*INTERVALS.added_in(3), *DEVICES.added_in(3), DEAD_LETTERS.create(3)]
+STEP_3: Step = [*INTERVALS.added_in(3), *DEVICES.added_in(3), DEAD_LETTERS.create(3)]
 
 # Version 4 (numbers with their error): each roll-up row's model, each device's satisfaction groups.
 # Rows from before it keep a NULL model: their estimates are the raw count, marked as such.
-STEP_4 = [*HOURLY.added_in(4), *DAILY.added_in(4), *DEVICES.added_in(4)]
+STEP_4: Step = [*HOURLY.added_in(4), *DAILY.added_in(4), *DEVICES.added_in(4)]
 
 # Version 5 (each store's time zone): a store without a row stays in UTC, so its roll-ups (cut at UTC hours
 # and days before) are already right; `edgeemo hub store set --timezone` re-derives them for another zone.
 # The daily emotion roll-up (a long range's mix read from days, not hours), filled from the hourly one.
-STEP_5 = [STORES.create(5), DAILY_EMOTIONS.create(5),
+STEP_5: Step = [STORES.create(5), DAILY_EMOTIONS.create(5),
           ("INSERT INTO daily_emotions (store, device, zone, bucket, label, visits) SELECT store, device, zone, "
           "bucket - bucket % 86400, label, sum(visits) FROM hourly_emotions GROUP BY store, device, zone, "
           "bucket - bucket % 86400, label"),
@@ -86,7 +86,7 @@ def _local_days(tx: Tx) -> None:
 # Version 6 (k-anonymity that survives differencing): every released number is summed from whole hourly cells
 # of at least k visits, so each cell knows its local day (a long range sums by day in SQL) and the daily
 # roll-ups, which summed the small cells in, are dropped.
-STEP_6 = [*HOURLY.added_in(6), "UPDATE hourly SET day = bucket - bucket % 86400", _local_days,
+STEP_6: Step = [*HOURLY.added_in(6), "UPDATE hourly SET day = bucket - bucket % 86400", _local_days,
           "CREATE INDEX hourly_bucket ON hourly (bucket)", "DROP TABLE daily", "DROP TABLE daily_emotions"]
 
 
@@ -101,7 +101,7 @@ def _partition_intervals(tx: Tx) -> None:
 
 # Version 7 (data that lives for years): the overview's released days (sealed by the upkeep, hub/upkeep.py; the
 # first round seals them all) and the hours to seal again; on PostgreSQL the raw intervals partitioned by month.
-STEP_7 = [RELEASED_DAILY.create(7), RELEASED_DAILY_EMOTIONS.create(7), DIRTY_HOURS.create(7),
+STEP_7: Step = [RELEASED_DAILY.create(7), RELEASED_DAILY_EMOTIONS.create(7), DIRTY_HOURS.create(7),
           "CREATE INDEX dirty_hours_bucket ON dirty_hours (bucket)", "CREATE INDEX released_daily_day ON released_daily (day)",
           "CREATE INDEX released_daily_store ON released_daily (store, day)",
           "CREATE INDEX released_daily_emotions_store ON released_daily_emotions (store, day)", _partition_intervals]
@@ -117,7 +117,7 @@ def _widen(tx: Tx) -> None:
 # the upkeep of every store. PostgreSQL rewrites these tables once; SQLite's INTEGER is 64-bit already.
 STEP_8 = [_widen]
 
-Step = list[str | Callable[["Tx"], None]]  # a statement, or a function of the transaction
+Step = Sequence[str | Callable[["Tx"], None]]  # a statement, or a function of the transaction
 MIGRATIONS: list[Step] = [STEP_1, STEP_2, STEP_3, STEP_4, STEP_5, STEP_6, STEP_7, STEP_8]  # MIGRATIONS[i] takes a database from version i to i + 1
 
 

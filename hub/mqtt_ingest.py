@@ -65,8 +65,9 @@ class MqttIngest:
         self._flood_lock = threading.Lock()
         self._logged: set[tuple[str, str, str]] = set()  # (store, device, reason) already logged
         self._worker = threading.Thread(target=self._run, name="hub-ingest", daemon=True)
-        url = urlsplit(self.mqtt.url)
-        self.host, self.port = url.hostname, url.port or (8883 if url.scheme == "mqtts" else 1883)
+        url = urlsplit(str(self.mqtt.url))  # set: the hub ingests only when [mqtt] url is
+        self.host = url.hostname or ""  # the config refuses a URL without a host
+        self.port = url.port or (8883 if url.scheme == "mqtts" else 1883)
         if self.mqtt.protocol == "5":
             client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.mqtt.client_id,
                                  protocol=mqtt.MQTTv5, manual_ack=True)

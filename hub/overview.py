@@ -10,7 +10,7 @@ import time
 from collections import defaultdict
 
 from edgeemo.aggregates import Release, is_suppressed
-from edgeemo.estimates import difference, holm
+from edgeemo.estimates import Difference, difference, holm
 from edgeemo.hub.db import Database, Tx
 from edgeemo.hub.estimating import Estimator
 from edgeemo.hub.localtime import UTC, day_start, days_between, local_iso
@@ -37,7 +37,7 @@ def overview(database: Database, min_visits: int, stale_after_s: int, now: float
     with database.transaction() as tx:
         rows = _released_days(tx, min_visits, now, first)
         devices = tx.rows("SELECT store, device, online, last_seen, last_start, gaps FROM devices")
-        dead_letters = tx.one("SELECT count(*) FROM dead_letters")[0]
+        dead_letters = tx.row("SELECT count(*) FROM dead_letters")[0]
         estimate = estimator(tx, estimates)
         zones = store_zones(tx)
     windows: dict[str, dict[str, Totals]] = defaultdict(lambda: defaultdict(Totals))
@@ -60,7 +60,8 @@ def overview(database: Database, min_visits: int, stale_after_s: int, now: float
         entry["open_gaps"] += len(json.loads(gaps))
         if last_seen and (entry["last_seen"] is None or last_seen > entry["last_seen"]):
             entry["last_seen"] = last_seen
-    result, changes = [], []
+    result: list[dict] = []
+    changes: list[tuple[dict, str, Difference | None]] = []
     for store in sorted(set(stores) | set(windows)):
         entry = stores.get(store) or _no_devices(store)
         zone = zones.get(store, UTC)
@@ -109,7 +110,7 @@ def _change(current: Totals, previous: Totals, min_visits: int, estimate: Estima
     return None if found.value is None else found
 
 
-def _mark_significant(changes: list[tuple[dict, str, object]], key: str) -> None:
+def _mark_significant(changes: list[tuple[dict, str, Difference | None]], key: str) -> None:
     """Holm over every difference of a page: `key` (with the period) says which survive."""
     significant = holm([change.p_value if change else None for _, _, change in changes])
     for (entry, name, change), mark in zip(changes, significant):

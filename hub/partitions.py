@@ -96,7 +96,7 @@ def convert(tx: Tx, now: float) -> None:
     once that month is past `raw_days`."""
     if tx.dialect != "postgresql":
         return
-    latest = tx.one("SELECT max(start) FROM intervals")[0]
+    latest = tx.row("SELECT max(start) FROM intervals")[0]
     first_month = next_month(month_start(max(now, latest))) if latest is not None else month_start(now)
     tx.run("ALTER TABLE intervals RENAME TO intervals_before_v7")
     tx.run("ALTER TABLE intervals_before_v7 RENAME CONSTRAINT intervals_pkey TO intervals_before_v7_pkey")

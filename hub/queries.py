@@ -141,7 +141,8 @@ def _cells(store: str | None, first: int, until: int, release: Release, zone: st
     """The WHERE clause of the cells `release` keeps of a store (all stores: None) and zone, starting in
     [first, until). A bucket without any is not listed: whether it had a few visits or none never shows."""
     prefix = f"{alias}." if alias else ""
-    where, params = f"{prefix}bucket >= ? AND {prefix}bucket < ?", [first, until]
+    params: list[object] = [first, until]
+    where = f"{prefix}bucket >= ? AND {prefix}bucket < ?"
     if store is not None:
         where, params = f"{prefix}store = ? AND {where}", [store, *params]
     if zone:
@@ -153,7 +154,8 @@ def _cells(store: str | None, first: int, until: int, release: Release, zone: st
 def _days(store: str | None, first: int, until: int, zone: str | None = None, alias: str = "") -> tuple[str, list]:
     """The WHERE clause of the sealed released days of a store (all: None) and zone, from `first` to `until`."""
     prefix = f"{alias}." if alias else ""
-    where, params = f" WHERE {prefix}day >= ? AND {prefix}day < ?", [first, until]
+    params: list[object] = [first, until]
+    where = f" WHERE {prefix}day >= ? AND {prefix}day < ?"
     if store is not None:
         where, params = f"{where} AND {prefix}store = ?", [*params, store]
     if zone:
@@ -317,15 +319,15 @@ def devices(database: Database, store: str | None, since: int, until: int, min_v
         for totals in zones[(s, d)].values():
             for part, (visits, positive, negative) in totals.parts.items():
                 all_zones.add(visits, positive, negative, part=part)
-        numbers = bucket_numbers(all_zones, min_visits, estimate)
+        shown = bucket_numbers(all_zones, min_visits, estimate)
         result.append({
             "store": s, "device": d, "online": bool(online), "timezone": local.get(s, UTC),  # its times: the store's
             "last_seen": local_iso(local.get(s, UTC), last_seen) if last_seen else None,
             "last_interval": local_iso(local.get(s, UTC), last_start) if last_start else None,
             "stale": last_start is None or now - last_start > stale_after_s,
             "labels": json.loads(labels) if labels else [], "open_gaps": json.loads(gaps),
-            "visits": numbers["visits"], "suppressed": numbers["suppressed"],
-            **{key: numbers[key] for key in NO_INDEX},
+            "visits": shown["visits"], "suppressed": shown["suppressed"],
+            **{key: shown[key] for key in NO_INDEX},
             "zones": {area: bucket_numbers(t, min_visits, estimate) for area, t in sorted(zones[(s, d)].items())},
         })
     return result
@@ -335,11 +337,11 @@ def health(database: Database, now: float | None = None) -> dict:
     """What `/api/health` shows: device counts, open gaps, refused payloads (no customer numbers)."""
     now = int(time.time() if now is None else now)
     with database.transaction() as tx:
-        online, total = tx.one("SELECT coalesce(sum(online), 0), count(*) FROM devices")
+        online, total = tx.row("SELECT coalesce(sum(online), 0), count(*) FROM devices")
         gaps = [(s, d, json.loads(g)) for s, d, g in tx.rows("SELECT store, device, gaps FROM devices "
                                                             "WHERE gaps <> '[]' ORDER BY store, device")]
         rejects = tx.rows("SELECT reason, sum(count) FROM rejects GROUP BY reason")
-        dead = tx.one("SELECT count(*) FROM dead_letters")[0]
+        dead = tx.row("SELECT count(*) FROM dead_letters")[0]
     return {
         "devices": int(total), "online": int(online), "offline": int(total) - int(online),
         "open_gaps": [{"store": s, "device": d, "missing": sum(b - a + 1 for a, b in g), "ranges": g}

@@ -91,7 +91,7 @@ def rebuild_rollups(tx: Tx, store: str, name: str) -> int:
     """Replace the store's roll-ups with the sums of its intervals cut at `name`'s local hours and days.
     Cells older than the raw intervals kept (`[retention] raw_days`) stay as they were cut: only the hours
     from the store's oldest interval on are cut again (the hour at that boundary may lose its pruned part)."""
-    boundary = tx.one("SELECT min(start) FROM intervals WHERE store = ?", (store,))[0]
+    boundary = tx.row("SELECT min(start) FROM intervals WHERE store = ?", (store,))[0]
     if boundary is None:
         return 0
     for table in ("hourly", "hourly_emotions"):

@@ -89,13 +89,15 @@ def seal(database: Database, k: int, now: float, problems: list[str] | None = No
     if everything:  # readers use the cells until every store is sealed with this k
         with database.transaction(write=True) as tx:
             tx.run(f"DELETE FROM hub_meta WHERE key IN ('{SEALED_K}', '{SEALED_AT}')")
+    work: dict[str, list[int] | None]  # store: its days to seal, or None for all of them
     with database.transaction() as tx:
         if everything:
             work = {store: None for (store,) in tx.rows("SELECT DISTINCT store FROM hourly")}
         else:
-            work = {}
+            dirty: dict[str, list[int]] = {}
             for store, day in tx.rows("SELECT DISTINCT store, day FROM dirty_hours WHERE bucket <= ?", (horizon,)):
-                work.setdefault(store, []).append(day)
+                dirty.setdefault(store, []).append(day)
+            work = dict(dirty)
     for store, days in work.items():
         try:
             _seal_store(database, release, store, days, horizon)
@@ -107,7 +109,7 @@ def seal(database: Database, k: int, now: float, problems: list[str] | None = No
             tx.run("DELETE FROM released_daily_emotions WHERE store NOT IN (SELECT DISTINCT store FROM hourly)")
             _set_meta(tx, SEALED_K, str(k))  # a store that came meanwhile keeps its dirty hours: next round
         _set_meta(tx, SEALED_AT, str(int(now)))
-    return -1 if everything else sum(len(days) for days in work.values())
+    return -1 if everything else sum(len(days or ()) for days in work.values())
 
 
 def _seal_store(database: Database, release: Release, store: str, days: list[int] | None, horizon: int) -> None:
@@ -194,7 +196,7 @@ def run_upkeep(database: Database, k: int, raw_days: int, now: float | None = No
         now = time.time()
         if database.dialect == "postgresql":
             with database.transaction() as tx:
-                now = float(tx.one("SELECT extract(epoch FROM clock_timestamp())")[0])
+                now = float(tx.row("SELECT extract(epoch FROM clock_timestamp())")[0])
 
     def made() -> None:
         with database.transaction(write=True) as tx:

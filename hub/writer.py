@@ -203,7 +203,7 @@ def _set_availability(tx: Tx, availability: list[tuple[str, str, bool]], now: in
               ON_AVAILABILITY_CONFLICT)
 
 
-def keep_dead_letter(database: Database, store: str, device: str, topic: str, body: bytes, error: str,
+def keep_dead_letter(database: Database, store: str, device: str, topic: str, body: bytes | bytearray, error: str,
                      now: float | None = None) -> bool:
     """A message that could not be stored after retries: kept (once per distinct body) with why, while
     the device and the hub have room for it (`edgeemo.hub.dead_letters`); past that, only counted (the

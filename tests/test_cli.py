@@ -84,3 +84,56 @@ def test_train_malformed_csv(tmp_path: Path) -> None:
 def test_resume_without_a_run(tmp_path: Path, folder_dataset: Path) -> None:
     result = run_cli("train", "--data", str(folder_dataset), "--out", str(tmp_path / "run"), "--resume")
     assert_one_line_error(result, "nothing to resume")
+
+
+def test_every_option_has_help_and_defaults_only_where_they_exist() -> None:
+    from edgeemo.cli_common import parsers
+
+    for parser in parsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):
+                continue
+            assert action.help, f"{parser.prog} {'/'.join(action.option_strings) or action.dest}: no help text"
+        shown = parser.format_help()
+        for empty in ("(default: None)", "(default: False)", "(default: [])"):
+            assert empty not in shown, f"{parser.prog}: {empty}"
+    train = build_parser().parse_args(["report", "--db", "x", "--out", "y"])
+    assert train.min_visits == 5  # a real default ...
+    assert "(default: 5)" in " ".join(build_parser()._subparsers._group_actions[0].choices["report"]
+                                     .format_help().split())  # ... is shown
+
+
+@pytest.mark.parametrize("words", [["-v", "hub", "store", "list"], ["hub", "store", "list", "-v"],
+                                   ["hub", "-v", "store", "list"], ["run", "--verbose"]])
+def test_global_flags_after_the_subcommand(words: list[str]) -> None:
+    assert build_parser().parse_args(words).verbose is True
+
+
+def test_no_flag_means_not_verbose() -> None:
+    assert build_parser().parse_args(["hub", "store", "list"]).verbose is False
+
+
+def test_quiet_by_default_third_party_messages_with_v(tmp_path: Path) -> None:
+    """The TFLite runtime's "INFO: Created TensorFlow Lite XNNPACK delegate" (C++, on fd 2) only with -v."""
+    args = ("run", "--source", "samples/clip.mp4", "--max-frames", "5", "--db", str(tmp_path / "e.db"))
+    quiet = run_cli(*args)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+    verbose = run_cli(*args, "-v")
+    assert verbose.returncode == 0 and "XNNPACK" in verbose.stderr  # the same run does print it when asked
+
+
+def test_evaluate_defaults_to_the_model_run_uses_and_draws_the_roc_it_reports(tmp_path: Path,
+                                                                             folder_dataset: Path) -> None:
+    import json
+
+    from edgeemo.bundled import DEFAULT_MODEL
+
+    done = run_cli("evaluate", "--data", str(folder_dataset), "--json", "--out", str(tmp_path / "report"))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert Path(report["model"]).name == DEFAULT_MODEL  # what `run` and `bench` use without --model
+    reported = [label for label, c in report["per_class"].items() if c["roc_auc"] is not None]
+    assert len(reported) == 7  # FER-2013's seven classes are in the data; contempt has no face, so no curve
+    roc = tmp_path / "report" / "roc.png"
+    assert roc.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and roc.stat().st_size > 10_000

@@ -192,6 +192,32 @@ def test_bad_config_exits_78_naming_the_key(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.parametrize(("text", "args", "fragment", "code"), [
+    ('[analytics]\npositive = ["joy"]\n', (), "label 'joy' is not one of the model's labels", 78),  # the bundled model
+    ('[analytics]\nnegative = ["contempt"]\n', ("--model", "models/fer_cnn_int8.tflite"),
+     "label 'contempt' is not one of the model's labels", 78),  # the configured model: 7 FER-2013 labels
+    ('[mqtt]\nenabled = true\n', (), "[mqtt] enabled = true needs this device's store_id", 78),
+    ("", ("--source", "no-such-clip.mp4"), "no-such-clip.mp4: no such file or folder", 2),
+    ("", ("--model", "no-such-model.tflite"), "no-such-model.tflite", 2),
+])
+def test_validate_config_makes_every_check_run_makes(tmp_path: Path, text: str, args: tuple, fragment: str,
+                                                     code: int) -> None:
+    """What `run` would refuse, `--validate-config` refuses first, with the same line and exit status."""
+    config = _config(tmp_path, text)
+    checked = run_cli("run", "--validate-config", "--config", str(config), *args)
+    assert checked.returncode == code and fragment in checked.stderr, checked.stderr
+    assert len(checked.stderr.strip().splitlines()) == 1 and "config OK" not in checked.stdout
+    ran = run_cli("run", "--config", str(config), "--db", str(tmp_path / "e.db"),
+                  *(args if "--source" in args else ("--source", str(CLIP), *args)))
+    assert ran.returncode == code and fragment in ran.stderr, ran.stderr
+
+
+def test_validate_config_passes_what_run_accepts(tmp_path: Path) -> None:
+    config = _config(tmp_path, 'store_id = "store-9"\n[analytics]\npositive = ["happy", "surprise"]\n')
+    checked = run_cli("run", "--validate-config", "--config", str(config), "--source", str(CLIP))
+    assert checked.returncode == 0 and "config OK" in checked.stdout and "ferplus_cnn_int8.tflite" in checked.stdout
+
+
 def test_bench_measures_both_loops_on_the_clip(tmp_path: Path) -> None:
     done = run_cli("bench", "--source", str(CLIP), "--repeat", "1", "--json", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr

@@ -123,3 +123,27 @@ def test_reconnecting_keeps_the_watchdog_alive_but_a_hung_read_would_not() -> No
     source.open()
     assert [source.read().index, source.read().index] == [1, 2]
     assert len(pings) >= 2  # called while waiting to reconnect (twice: a failed reopen, then a good one)
+
+
+def test_every_image_of_a_folder_is_analysed_whatever_the_frame_skip(tmp_path: Path) -> None:
+    """Stills are stills: the face in the second photo is found, though the detector runs on every 3rd video
+    frame (and the motion gate would hold the blank first photo's answer)."""
+    import json
+
+    from tests.conftest import CLIP, run_cli
+
+    capture = cv2.VideoCapture(str(CLIP))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 30)
+    ok, face = capture.read()
+    capture.release()
+    assert ok
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    blank = np.full_like(face, 128)
+    for name, image in (("a.png", blank), ("b.png", face), ("c.png", blank), ("d.png", blank)):
+        cv2.imwrite(str(folder / name), image)
+    done = run_cli("run", "--source", str(folder), "--db", str(tmp_path / "e.db"), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["frames"] == 4 and summary["detect_frames"] == 4, summary
+    assert summary["detect_frames_with_face"] == 1 and summary["detections_skipped"] == 0, summary

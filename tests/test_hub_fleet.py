@@ -220,8 +220,8 @@ class HubServe:
         config.write_text(f'db = "{db}"\n[mqtt]\nurl = "mqtt://127.0.0.1:{broker_port}"\nclient_id = "hub-{name}"\n'
                           f'share_group = "group-{name}"\n[gaps]\ncheck_every_s = 2\nfirst_request_after_s = 5\n')
         self.log = folder / f"{name}.log"
-        self.process = start_cli("hub", "serve", "--config", str(config), "--listen", f"127.0.0.1:{free_port()}",
-                                 log=self.log)
+        self.process = start_cli("hub", "serve", "--create", "--config", str(config), "--listen",
+                                 f"127.0.0.1:{free_port()}", log=self.log)
 
     def wait_for(self, text: str, timeout: float = 60) -> None:
         def seen() -> bool:

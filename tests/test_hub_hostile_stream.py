@@ -52,7 +52,7 @@ def test_a_hostile_stream_stops_no_one(hub_url: str, tmp_path: Path) -> None:
     config.write_text(f'db = "{hub_url}"\n[mqtt]\nurl = "{broker.url}"\nclient_id = "hub-hostile"\n'
                       '[ingest]\ndevice_burst = 1000\ndevice_rate_per_s = 50\n[gaps]\ncheck_every_s = 2\n')
     log = tmp_path / "hub.log"
-    hub = start_cli("hub", "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}", log=log)
+    hub = start_cli("hub", "serve", "--create", "--config", str(config), "--listen", f"127.0.0.1:{port}", log=log)
     health = lambda: httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=30).json()
 
     def subscribed() -> bool:

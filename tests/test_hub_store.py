@@ -277,6 +277,7 @@ def test_import_twice_stores_once_and_export_suppresses_small_buckets(hub_url: s
     (["export", "--bucket", "hour", "--since", "2026-01-01"], "bucket=hour covers at most 92 days"),
 ])
 def test_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    open_database(str(tmp_path / "hub.db")).close()  # an existing hub: the input is what is wrong
     done = subprocess.run([sys.executable, "-m", "edgeemo", "hub", *args, "--db", str(tmp_path / "hub.db")],
                           cwd=REPO, capture_output=True, text=True, check=False)
     assert done.returncode != 0 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr

@@ -167,3 +167,18 @@ def test_an_unwritable_models_root_is_one_line(tmp_path: Path) -> None:
     with ReadOnlyDir(root):
         done = run_cli("model", "--root", str(root), "install", str(INT8))
     assert done.returncode == 2 and "Traceback" not in done.stderr and str(root) in done.stderr, done.stderr
+
+
+def test_every_hash_the_install_prints_says_what_it_is(tmp_path: Path) -> None:
+    import re
+
+    root = tmp_path / "models"
+    done = run_cli("model", "--root", str(root), "install", str(INT8))
+    assert done.returncode == 0, done.stderr
+    sidecar = json.loads(INT8.with_suffix(".json").read_text())
+    lines = [line for line in done.stdout.splitlines() if " INFO " not in line]
+    assert lines[0].startswith(f"installed {INT8.name} (model sha256 {sidecar['sha256'][:12]}…) as release ")
+    assert lines[1].startswith(f"current: {INT8.name} (release ")
+    for line in lines:  # no bare hash: each is named by the word before it
+        for found in re.finditer(r"[0-9a-f]{12,}", line):
+            assert re.search(r"(sha256|release) $", line[: found.start()]), line

@@ -105,3 +105,21 @@ def test_a_run_keeps_the_calibration_start_only_when_it_runs_the_same_model() ->
     other_groups = {**made_by, "satisfaction_groups": {"positive": ["happy", "surprise"], "negative": ["sad"]}}
     assert calibration_since(stored, other_groups, now=5000.0) == 5000.0
     assert calibration_since({}, made_by, now=5000.0) == 5000.0  # a database from before: its visits are raw
+
+
+def test_the_report_says_what_k_held_back_on_the_terminal_only(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    db = device_db(tmp_path / "device.db", None, [{"happy": 300}])  # and one lonely visit the next day
+    store = AnalyticsStore(db)
+    store.add_visit(Visit(10**6, time.time() - 20.0, time.time() - 10.0, "sad", {"sad": 1.0}))  # this hour: not over
+    store.close()
+    done = run_cli("report", "--db", str(db), "--out", str(tmp_path / "r"), "--bucket", "day")
+    assert done.returncode == 0, done.stderr
+    summary, hint = done.stdout.strip().splitlines()
+    assert summary.startswith("300 visits in 1 bucket (0 suppressed, k=5)")
+    assert hint.startswith("held back: 2 visits (1 in hours with fewer than k=5 visits in their zone, 1 in hours "
+                           "not over yet)") and "--min-visits 1" in hint
+    assert "held" not in (tmp_path / "r" / "report.json").read_text()  # never in what is shared
+    everything = run_cli("report", "--db", str(db), "--out", str(tmp_path / "all"), "--min-visits", "1")
+    assert everything.stdout.startswith("302 visits in ") and "held back" not in everything.stdout

@@ -14,11 +14,11 @@ def augment_batch(faces: np.ndarray, rng: np.random.Generator, spec: AugmentSpec
     n, height, width = faces.shape
     out = np.empty((n, height, width), dtype=np.float32)
     center = (width / 2.0, height / 2.0)
-    angles = rng.uniform(-spec.max_rotation_deg, spec.max_rotation_deg, n)
-    scales = rng.uniform(1 - spec.max_zoom, 1 + spec.max_zoom, n)
+    angles = np.asarray(rng.uniform(-spec.max_rotation_deg, spec.max_rotation_deg, n))
+    scales = np.asarray(rng.uniform(1 - spec.max_zoom, 1 + spec.max_zoom, n))
     shifts = rng.uniform(-spec.max_shift, spec.max_shift, (n, 2)) * (width, height)
-    flips = rng.random(n) < 0.5 if spec.flip else np.zeros(n, dtype=bool)
-    through_camera = rng.random(n) < spec.camera_prob
+    flips = np.asarray(rng.random(n) < 0.5) if spec.flip else np.zeros(n, dtype=bool)
+    through_camera = np.asarray(rng.random(n) < spec.camera_prob)
     for i in range(n):
         face = faces[i][:, ::-1] if flips[i] else faces[i]
         matrix = cv2.getRotationMatrix2D(center, angles[i], scales[i])

@@ -20,7 +20,7 @@ def jpeg(face: np.ndarray, quality: int) -> np.ndarray:
     ok, encoded = cv2.imencode(".jpg", face, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:  # OpenCV encodes any uint8 image; a failure here is a bug, not bad input
         raise RuntimeError("JPEG encoding failed")
-    return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+    return np.asarray(cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE))
 
 
 def shrink(face: np.ndarray, width: int) -> np.ndarray:
@@ -45,7 +45,7 @@ def store_camera(face: np.ndarray, rng: np.random.Generator, widths: tuple[int, 
     """One random store-camera view of a uint8 face: shrunk to a width in `widths`, gamma, blur, noise,
     JPEG, then enlarged by `face_input`."""
     width = int(rng.integers(widths[0], widths[1] + 1))
-    small = shrink(face, width).astype(np.float32)
+    small: np.ndarray = shrink(face, width).astype(np.float32)
     small = 255.0 * (small / 255.0) ** rng.uniform(*gamma)
     if rng.random() < blur_prob:
         small = cv2.GaussianBlur(small, (0, 0), rng.uniform(0.3, 0.8))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeemo.bundled import bundled_model
+from edgeemo.bundled import DEFAULT_MODEL, bundled_model
 from edgeemo.cli_common import Formatter, Subcommands
 
 
@@ -29,7 +29,7 @@ def _add_train(commands: Subcommands) -> None:
                             help=setting.metadata["help"] + ("" if default is None else f" (default: {default})"))
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint "
                         "(with the settings it recorded; other settings given are ignored)")
-    parser.set_defaults(handler=_run_train)
+    parser.set_defaults(handler=_run_train, needs=("train",))
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -52,7 +52,8 @@ def _add_evaluate(commands: Subcommands) -> None:
         description="Accuracy, macro-F1, per-class precision/recall/F1/ROC-AUC and a confusion matrix.",
     )
     parser.add_argument("--model", type=Path, default=None,
-                        help="model file (.keras or .tflite); default: the bundled models/fer_cnn.keras")
+                        help=f"model file (.keras or .tflite); default: the bundled {DEFAULT_MODEL}, as for run and "
+                        "bench (8 FER+ classes: give --votes for FER+ labels)")
     parser.add_argument("--data", required=True, help="Kaggle folder tree or fer2013.csv")
     parser.add_argument("--split", choices=("train", "test", "private", "validation", "own"), default="test",
                         help="for a CSV: Training/PublicTest/PrivateTest rows; for a dataset root: the subfolder; "
@@ -96,8 +97,9 @@ def _add_evaluate(commands: Subcommands) -> None:
     parser.add_argument("--jpeg", type=int, metavar="QUALITY",
                         help="with --sizes: also each width behind JPEG at this quality (1-100), compressed at that size")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
-    parser.add_argument("--out", type=Path, help="also write report.json, report.md and confusion_matrix.png here")
-    parser.set_defaults(handler=_run_evaluate)
+    parser.add_argument("--out", type=Path, help="also write report.json, report.md, confusion_matrix.png and roc.png "
+                        "(each class's ROC curve against the rest, with its AUC) here")
+    parser.set_defaults(handler=_run_evaluate, needs=("train",))
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
@@ -111,7 +113,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         raise EdgeemoError(f"--cross-fit {args.cross_fit}: 2..20 folds, given with --quantify or --chain")
     if args.jpeg is not None and (not args.sizes or not 1 <= args.jpeg <= 100):
         raise EdgeemoError(f"--jpeg {args.jpeg}: a quality 1..100, given with --sizes")
-    model = args.model or bundled_model("fer_cnn.keras")
+    model = args.model or bundled_model(DEFAULT_MODEL)
     report = evaluate(model, args.data, args.split, args.out, progress=not args.json, votes=args.votes,
                       train_data=args.train_data, tta=args.tta, write_calibration=args.write_calibration,
                       quantify=args.quantify, sizes=parse_sizes(args.sizes) if args.sizes else (), jpeg=args.jpeg,
@@ -121,7 +123,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     else:
         print(render_text(report, model, args.data))
         if args.out:
-            print(f"\nwrote {args.out}/report.json, report.md, confusion_matrix.png")
+            print(f"\nwrote {args.out}/report.json, report.md, confusion_matrix.png, roc.png")
     return 0
 
 
@@ -138,7 +140,7 @@ def _add_teacher_targets(commands: Subcommands) -> None:
     parser.add_argument("--out", required=True, type=Path, help="the targets file to write, e.g. runs/teacher.npz")
     parser.add_argument("--tta", choices=("none", "flip"), default="flip",
                         help="flip: average each face with its mirror image (training flips faces at random)")
-    parser.set_defaults(handler=_run_teacher_targets)
+    parser.set_defaults(handler=_run_teacher_targets, needs=("train",))
 
 
 def _run_teacher_targets(args: argparse.Namespace) -> int:

@@ -158,7 +158,7 @@ class TrainConfig:
             raise EdgeemoError("--warmup-epochs must be 0 or more")
         if self.activation not in ACTIVATIONS:
             raise EdgeemoError(f"--activation {self.activation!r}: choose one of {', '.join(ACTIVATIONS)}")
-        if self.classes is not None and len(set(self.class_subset())) < 2:
+        if self.classes is not None and len(set(self.class_subset() or ())) < 2:
             raise EdgeemoError(f"--classes {self.classes!r}: name two or more different labels, e.g. happy,sad")
         if not 0.0 <= self.teacher_weight <= 1.0:
             raise EdgeemoError(f"--teacher-weight {self.teacher_weight}: must be between 0 and 1")
@@ -216,8 +216,8 @@ def from_settings(settings: dict[str, Any], source: str = "the settings") -> Tra
         elif isinstance(augment, dict):
             settings["augment"] = AugmentSpec(**augment)
         if isinstance(settings.get("model"), dict):
-            settings["model"] = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                              for k, v in settings["model"].items()})
+            shape: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in settings["model"].items()}
+            settings["model"] = ModelConfig(**shape)
         if "input_size" in settings:
             settings["input_size"] = tuple(settings["input_size"])
         return TrainConfig(**{"data": "", **settings})

@@ -31,6 +31,7 @@ from edgeemo.train.init import init_provenance, load_initial_weights
 from edgeemo.train.metrics import classification_report
 from edgeemo.train.model import build_model, count_macs
 from edgeemo.train.plots import training_curves
+from edgeemo.train.progress import EpochProgress
 from edgeemo.train.teacher import mixed_targets, read_teacher_targets, teacher_provenance
 from edgeemo.train.tfkeras import keras, tf
 
@@ -85,6 +86,23 @@ def class_weight_vector(counts: np.ndarray, mode: str) -> np.ndarray:
     return weights * counts.sum() / (weights * counts).sum()
 
 
+class BatchProgress(keras.callbacks.Callback):
+    """Keras's hooks driving `EpochProgress` (for a run whose output is not a terminal)."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs, self.progress = epochs, EpochProgress()
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.progress.begin(epoch + 1, self.epochs, self.params.get("steps"))
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        self.progress.step()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self.progress.end()
+
+
 class RunCheckpoint(keras.callbacks.Callback):
     """Per epoch: history row, last checkpoint (with optimizer), best weights, early stopping."""
 
@@ -128,7 +146,7 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _atomic_save(save: Callable[[str], None], path: Path) -> None:
+def _atomic_save(save: Callable[[str], object], path: Path) -> None:
     """Write via a temporary file in the same folder, then rename: a kill leaves the old file whole."""
     tmp = path.with_name(f".tmp-{path.name}")
     save(str(tmp))
@@ -272,10 +290,12 @@ def train(config: TrainConfig | None, run_dir: Path, resume: bool = False) -> Pa
         _compile(model, config, len(batches))
     done = state["epochs_done"]
     if done < config.epochs and done - state["best_epoch"] < config.patience:
+        terminal = sys.stdout.isatty()  # Keras's own bar there; a line per epoch and ours in a log
         model.fit(
             batches, epochs=config.epochs, initial_epoch=done, validation_data=(val_x, val_y),
-            callbacks=[RunCheckpoint(run_dir, batches, config.patience, state)],
-            verbose=1 if sys.stdout.isatty() else 2,
+            callbacks=[RunCheckpoint(run_dir, batches, config.patience, state),
+                       *([] if terminal else [BatchProgress(config.epochs)])],
+            verbose=1 if terminal else 2,
         )
     return _export_best(config, run_dir, state, val_x, val_set, len(train_set))
 

@@ -134,7 +134,7 @@ class MqttPublisher:
         """A re-send request, or a warning: whatever the body, this returns (an exception here ended paho's
         network thread, and with it every publish, while `connected` still said True)."""
         try:
-            self.resend_requests.put(parse_resend(message.payload))
+            self.resend_requests.put(parse_resend(bytes(message.payload)))
         except Exception as exc:  # noqa: BLE001 - any body, any error: ignored with a warning, never raised
             if self._ignored < 10 or self._ignored % 1000 == 0:
                 log.warning("mqtt: ignored a re-send request on %s (%s; %d so far)", message.topic,

@@ -36,11 +36,11 @@ class Outbox:
         acked = []
         while True:
             try:
-                mid = self.publisher.acks.get_nowait()
+                acked_mid = self.publisher.acks.get_nowait()
             except queue.Empty:
                 break
-            if mid in self.in_flight:
-                acked.append(self.in_flight.pop(mid))
+            if acked_mid in self.in_flight:
+                acked.append(self.in_flight.pop(acked_mid))
         if acked:
             self.sent += self.store.mark_sent(acked)
         while True:

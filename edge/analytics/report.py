@@ -27,6 +27,7 @@ from typing import Any
 from edgeemo.aggregates import (
     CELL_S,
     DEFAULT_GROUPS,
+    SETTLE_S,
     Release,
     SatisfactionGroups,
     is_suppressed,
@@ -209,19 +210,51 @@ def _summary(rows: list[tuple], min_visits: int, data: VisitRows) -> dict[str, A
             **index_fields(counts, data.groups, calibration, suppressed), "emotion_mix": mix, "emotion_mix_raw": raw}
 
 
+@dataclass
+class HeldBack:
+    """The visits of a range that no released number includes: in hours with fewer than k visits in their
+    zone, or in hours not over and settled yet. For the person running the report only (they hold the
+    database): never written into the report's files, where two reports' counts could be subtracted."""
+
+    under_k: int
+    not_over: int
+
+    @property
+    def visits(self) -> int:
+        return self.under_k + self.not_over
+
+
+def _range(since: str | None, until: str | None, calendar: ReportCalendar) -> tuple[float | None, float | None]:
+    """[since, until) in the report's zone, snapped outward to whole cells (hours), checked."""
+    start, stop = _parse_time(since, "--since", calendar), _parse_time(until, "--until", calendar)
+    if start is not None and stop is not None and start >= stop:
+        raise EdgeemoError(f"--since {since} is not before --until {until}: the range is empty")
+    start = None if start is None else start - start % CELL_S  # whole cells: the range snaps outward
+    stop = None if stop is None else -(-stop // CELL_S) * CELL_S
+    return start, stop
+
+
+def held_back(db_path: Path, since: str | None, until: str | None, min_visits: int = 5,
+              zone: str | None = None, now: float | None = None, timezone: str | None = None) -> HeldBack:
+    """How many of the range's visits `build_report` with the same arguments leaves out, and why."""
+    now = time.time() if now is None else now
+    calendar, _ = report_calendar(Path(db_path), timezone)
+    rows = read_visits(Path(db_path), *_range(since, until, calendar), zone).rows
+    kept = {id(row) for row in released(rows, Release(min_visits, now))}
+    left_out = [row for row in rows if id(row) not in kept]
+    not_over = sum(1 for row in left_out if int(row[0] // CELL_S) * CELL_S + CELL_S + SETTLE_S > now)
+    return HeldBack(len(left_out) - not_over, not_over)
+
+
 def build_report(db_path: Path, out: Path, since: str | None, until: str | None, bucket: str = "hour",
                  min_visits: int = 5, zone: str | None = None, timezone: str | None = None) -> dict[str, Any]:
     if min_visits < 1:
         raise EdgeemoError(f"--min-visits {min_visits}: must be at least 1")
     calendar, timezone_source = report_calendar(Path(db_path), timezone)
-    start, stop = _parse_time(since, "--since", calendar), _parse_time(until, "--until", calendar)
-    if start is not None and stop is not None and start >= stop:
-        raise EdgeemoError(f"--since {since} is not before --until {until}: the range is empty")
+    start, stop = _range(since, until, calendar)
     if bucket not in BUCKETS:
         raise EdgeemoError(f"--bucket {bucket}: choose hour or day (a shorter bucket would split the hours "
                            "k-anonymity is checked on)")
-    start = None if start is None else start - start % CELL_S  # whole cells: the range snaps outward
-    stop = None if stop is None else -(-stop // CELL_S) * CELL_S
     data = read_visits(Path(db_path), start, stop, zone)
     shown = released(data.rows, Release(min_visits, time.time()))
     data.labels += sorted({row[2] for row in shown} - set(data.labels))  # a label the last model lacks (released)

@@ -61,7 +61,8 @@ class VideoFileSource:
 
 
 class ImageSource:
-    """One image file or a folder of them (sorted), shown at `fps`; unreadable files are skipped."""
+    """One image file or a folder of them (sorted), shown at `fps`; unreadable files are skipped. Each is a
+    still (`Frame.still`): the loop detects on every one, since the next photo is not the same scene."""
 
     live = False
 
@@ -89,7 +90,8 @@ class ImageSource:
                 log.warning("%s: unreadable image, skipped", path)
                 continue
             index = self._index - 1
-            return Frame(to_gray(image), self._start + index / self.fps, index, image, clock=index / self.fps)
+            return Frame(to_gray(image), self._start + index / self.fps, index, image, clock=index / self.fps,
+                         still=True)
         return None
 
     def close(self) -> None:

@@ -49,6 +49,7 @@ class Frame:
     color: np.ndarray | None = None
     clock: float | None = None  # None: the timestamp doubles as the clock (tests, simple sources)
     yuv420: np.ndarray | None = None  # the Pi camera's raw stream, converted to colour only when asked
+    still: bool = False  # a photo of its own (an image file or folder): detected on, whatever the frame skip
 
     @property
     def seconds(self) -> float:

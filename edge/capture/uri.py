@@ -12,6 +12,22 @@ from edgeemo.edge.capture.frame import Source, SourceConfig, SourceError
 from edgeemo.edge.capture.reconnect import ReconnectingSource
 
 
+def is_live(uri: str) -> bool:
+    """A camera or a stream (retried when it fails), not a file or folder."""
+    return uri == "picamera" or uri.isdigit() or "://" in uri
+
+
+def check_uri(uri: str) -> Path | None:
+    """The file or folder `uri` names (None for a live source), or SourceError if there is none: what
+    `edgeemo run --validate-config` can check without opening a camera the running service may hold."""
+    if is_live(uri):
+        return None
+    path = Path(uri)
+    if not path.exists():
+        raise SourceError(f"{uri}: no such file or folder (and not picamera, a device index or a URL)")
+    return path
+
+
 def open_source(uri: str, config: SourceConfig, stop: threading.Event,
                 on_state: Callable[[bool], None] = lambda up: None,
                 keepalive: Callable[[], None] = lambda: None) -> Source:
@@ -24,9 +40,8 @@ def open_source(uri: str, config: SourceConfig, stop: threading.Event,
     elif "://" in uri:
         inner = OpenCVCameraSource(uri, config.width, config.height, config.fps, config.open_timeout_s)
     else:
-        path = Path(uri)
-        if not path.exists():
-            raise SourceError(f"{uri}: no such file or folder (and not picamera, a device index or a URL)")
+        path = check_uri(uri)
+        assert path is not None
         if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
             source: Source = ImageSource(path, config.fps)
         else:

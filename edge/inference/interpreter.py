@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeemo.errors import EdgeemoError, first_line
+from edgeemo.quiet import native_stderr_hidden
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,16 @@ def interpreter_class() -> tuple[str, Any]:
 
 
 def open_interpreter(model_path: Path, num_threads: int = 2, delegates: list | None = None) -> tuple[str, Any]:
-    """A ready (allocated) interpreter for `model_path` and the runtime that provides it."""
+    """A ready (allocated) interpreter for `model_path` and the runtime that provides it. The runtime's
+    "INFO: Created TensorFlow Lite XNNPACK delegate" (C++, on fd 2, at the first allocation) is hidden
+    unless `-v` asks for it."""
     name, interpreter_cls = interpreter_class()
     try:
-        interpreter = interpreter_cls(
-            model_path=str(model_path), num_threads=num_threads, experimental_delegates=delegates or None
-        )
-        interpreter.allocate_tensors()
+        with native_stderr_hidden():
+            interpreter = interpreter_cls(
+                model_path=str(model_path), num_threads=num_threads, experimental_delegates=delegates or None
+            )
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise EdgeemoError(f"{model_path}: not a loadable TFLite model ({first_line(exc)})") from exc
     log.debug("%s: opened with %s", model_path, name)

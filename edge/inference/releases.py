@@ -53,7 +53,7 @@ class ReleaseStatus:
 
 
 def models_root(root: Path | None) -> Path:
-    return Path(root or os.environ.get("EDGEEMO_MODELS", DEFAULT_ROOT))
+    return Path(root or os.environ.get("EDGEEMO_MODELS") or DEFAULT_ROOT)
 
 
 def _target(link: Path) -> str | None:
@@ -147,12 +147,12 @@ def install(model_file: Path, root: Path | None = None) -> ReleaseStatus:
     sidecar = read_sidecar(model_file, verify_hash=True)  # refuses truncated/HTML/wrong files
     release = release_id(model_file, sidecar.sha256)
     with _locked(root):
-        return _install(model_file, root, release)
+        return _install(model_file, root, release, sidecar.sha256)
 
 
-def _install(model_file: Path, root: Path, release: str) -> ReleaseStatus:
+def _install(model_file: Path, root: Path, release: str, model_sha256: str) -> ReleaseStatus:
     if _target(root / "current") == release:
-        return status(root, False, f"{model_file.name} ({release[:12]}…) is already current")
+        return status(root, False, f"{model_file.name} (release {release[:12]}…) is already current")
     (root / "releases").mkdir(parents=True, exist_ok=True)
     final = root / "releases" / release
     if not final.is_dir():
@@ -177,8 +177,8 @@ def _install(model_file: Path, root: Path, release: str) -> ReleaseStatus:
         _point(root / "previous", old)
     _point(root / "current", release)
     _prune(root)
-    return status(root, True, f"installed {model_file.name} ({release[:12]}…)"
-                  + (f"; previous {old[:12]}…" if old else ""))
+    return status(root, True, f"installed {model_file.name} (model sha256 {model_sha256[:12]}…) as release "
+                  f"{release[:12]}…" + (f"; previous release {old[:12]}…" if old else ""))
 
 
 def rollback(root: Path | None = None) -> ReleaseStatus:
@@ -191,7 +191,7 @@ def rollback(root: Path | None = None) -> ReleaseStatus:
         _point(root / "current", previous)
         if current is not None:
             _point(root / "previous", current)
-        return status(root, True, f"rolled back to {previous[:12]}…")
+        return status(root, True, f"rolled back to release {previous[:12]}…")
 
 
 def _prune(root: Path) -> None:

@@ -56,7 +56,7 @@ class DebugView:
         if self.annotate_out is not None:
             if self._writer is None:
                 height, width = image.shape[:2]
-                self._writer = cv2.VideoWriter(str(self.annotate_out), cv2.VideoWriter_fourcc(*"mp4v"),
+                self._writer = cv2.VideoWriter(str(self.annotate_out), cv2.VideoWriter.fourcc(*"mp4v"),
                                                self.fps, (width, height))
                 if not self._writer.isOpened():
                     raise EdgeemoError(f"{self.annotate_out}: cannot write a video there")

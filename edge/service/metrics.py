@@ -6,6 +6,7 @@ Each run has its own registry, so tests and benchmarks never collide on the glob
 from __future__ import annotations
 
 import logging
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 from pydantic import Field
@@ -49,7 +50,7 @@ class RuntimeMetrics:
                                    registry=self.registry)
         self.model_info = Info("edgeemo_model", "The model in use", registry=self.registry)
         self.registry.register(DeviceHealth())
-        self._server = None
+        self._server: WSGIServer | None = None
 
     def serve(self, config: PrometheusConfig) -> None:
         try:

@@ -239,4 +239,4 @@ class BlazeFaceDetector:
     def detect(self, image: np.ndarray) -> list[Box]:
         """Face boxes (x, y, w, h) in the pixels of `image` (colour BGR or gray)."""
         boxes, _ = self.detect_scored(image)
-        return [tuple(round(float(v)) for v in box) for box in boxes]
+        return [(round(float(x)), round(float(y)), round(float(w)), round(float(h))) for x, y, w, h in boxes]

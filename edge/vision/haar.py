@@ -21,7 +21,7 @@ CASCADE_FILE = "haarcascade_frontalface_default.xml"
 
 
 def cascade_path() -> Path:
-    return Path(cv2.data.haarcascades) / CASCADE_FILE
+    return Path(cv2.data.haarcascades) / CASCADE_FILE  # type: ignore[attr-defined]  # OpenCV's stubs omit cv2.data
 
 
 class HaarDetector:

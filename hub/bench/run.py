@@ -59,7 +59,7 @@ def _publish(url: str, first: int, last: int, messages: int, start: int) -> int:
     client.max_inflight_messages_set(500)
     client.max_queued_messages_set(0)
     parts = urlsplit(url)
-    client.connect(parts.hostname, parts.port)
+    client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
     client.loop_start()
     labels = loadgen.LABELS
     sent = 0
@@ -153,6 +153,7 @@ class HubProcess:
         threading.Thread(target=self._watch, args=(self.process,), daemon=True).start()
 
     def _watch(self, process: subprocess.Popen) -> None:
+        assert process.stdout is not None  # started with stdout=PIPE
         for line in process.stdout:
             self.log.append(line)
             if "connected to the broker" in line and self.connected_at is None:
@@ -160,6 +161,7 @@ class HubProcess:
 
     def wait_connected(self, timeout_s: float = 60) -> float:
         deadline = time.monotonic() + timeout_s
+        assert self.process is not None, "start() first"
         while self.connected_at is None:
             if time.monotonic() > deadline or self.process.poll() is not None:
                 raise RuntimeError("hub serve did not connect: " + "".join(self.log[-5:]))

@@ -7,12 +7,13 @@ Policy allows scripts from this origin only, so the chart data travels in JSON b
 inline code. Every page's numbers come from `edgeemo.hub.queries`, which the API serves as
 JSON or CSV and `edgeemo hub export` writes.
 
-`site.py` holds what the routes share; `login.py`, `pages.py` and `api.py` the routes.
+`site.py` holds what the routes share; `login.py`, `pages.py`, `refusals.py` and `api.py` the routes.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -24,11 +25,13 @@ from starlette.routing import Mount, Route
 from edgeemo.errors import first_line
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import DATABASE_ERRORS, Database
+from edgeemo.hub.known import UnknownName
 from edgeemo.hub.queries import QueryError
 from edgeemo.hub.web.api import ApiRoutes
 from edgeemo.hub.web.guard import HeaderedStaticFiles, RefuseControlCharacters, SecurityHeaders
 from edgeemo.hub.web.login import LoginRoutes
 from edgeemo.hub.web.pages import PageRoutes
+from edgeemo.hub.web.refusals import RefusalRoutes
 from edgeemo.hub.web.site import (
     HUB,
     LOGIN_CSRF_COOKIE,
@@ -72,12 +75,18 @@ def create_app(config: HubConfig, database: Database, ingest: IngestStatus | Non
     def query_error(request: Request, exc: QueryError) -> Response:
         return http_error(request, HTTPException(400, str(exc)))
 
+    def unknown_name(request: Request, exc: UnknownName) -> Response:
+        return http_error(request, HTTPException(404, str(exc)))
+
     routes = [
         Route("/favicon.ico", lambda request: Response(status_code=204, headers=STATIC_HEADERS)),  # nothing to show
-        *PageRoutes(site).routes(), *LoginRoutes(site).routes(), *ApiRoutes(site).routes(),
+        *PageRoutes(site).routes(), *RefusalRoutes(site).routes(), *LoginRoutes(site).routes(),
+        *ApiRoutes(site).routes(),
         Mount("/static", HeaderedStaticFiles(directory=HUB / "static", headers=STATIC_HEADERS), name="static"),
     ]
+    # Any: each handler takes its own exception type, which Starlette's annotation (Exception) cannot say
+    handlers: dict[Any, Any] = {HTTPException: http_error, QueryError: query_error, UnknownName: unknown_name,
+                                **{kind: database_error for kind in DATABASE_ERRORS}}
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, headers=SECURITY_HEADERS),
                                                 Middleware(RefuseControlCharacters, headers=SECURITY_HEADERS)],
-                     exception_handlers={HTTPException: http_error, QueryError: query_error,
-                                         **{kind: database_error for kind in DATABASE_ERRORS}})
+                     exception_handlers=handlers)

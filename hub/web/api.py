@@ -16,6 +16,7 @@ from edgeemo.hub.db import DATABASE_ERRORS
 from edgeemo.hub.dead_letters import list_dead_letters
 from edgeemo.hub.queries import check_name, choose_bucket
 from edgeemo.hub.web.site import SECURITY_HEADERS, Site
+from edgeemo.text import plural
 from edgeemo.wire import iso
 
 
@@ -39,7 +40,7 @@ class ApiRoutes:
         problems = [f"the database is not answering ({report['database_error']})"] if "database_error" in report \
             else []
         if report["dead_letters"]:
-            problems.append(f"{report['dead_letters']} dead letter(s): messages that could not be stored "
+            problems.append(f"{plural(report['dead_letters'], 'dead letter')}: messages that could not be stored "
                             "(edgeemo hub dead-letters list)")
         report = dict(report, open_gaps=len(report["open_gaps"]), database=self.site.database.dialect)
         upkeep = self.site.upkeep.problem if self.site.upkeep is not None else None

@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from edgeemo.errors import EdgeemoError
 from edgeemo.hub import auth, queries, stores
+from edgeemo.hub.known import check_store
 from edgeemo.hub.localtime import readable_time
 from edgeemo.hub.web.site import Site
 
@@ -27,13 +28,16 @@ class PageRoutes:
 
     def overview(self, request: Request) -> Response:
         session = self.site.need(request)
-        return self.site.page("overview.html", session, overview=self.site.overview())
+        held = self.site.held_back() if session.is_admin else None  # counts k hides: admins only
+        return self.site.page("overview.html", session, overview=self.site.overview(), held=held)
 
     def store(self, request: Request) -> Response:
         session = self.site.need(request)
         store = request.path_params["store"]
         params = dict(request.query_params)
-        return self.site.page("store.html", session, store=store, params=params, data=self.site.store(store, params),
+        data = self.site.store(store, params)
+        held = self.site.held_back(store, params) if session.is_admin else None
+        return self.site.page("store.html", session, store=store, params=params, data=data, held=held,
                               query=request.url.query)
 
     def compare(self, request: Request) -> Response:
@@ -77,7 +81,8 @@ class PageRoutes:
             self.site.check_csrf(form, session.csrf)
             store, name = str(form.get("store", "")), str(form.get("timezone", "")).strip()
             try:
-                read = stores.set_timezone(self.site.database, queries.check_name(store, "store"), name)
+                known = check_store(self.site.database, queries.check_name(store, "store"))
+                read = stores.set_timezone(self.site.database, known, name)
                 message = f"{store}: {name}" + (" (unchanged)" if read is None else
                                                  f" (roll-ups re-derived from {read} intervals)")
             except EdgeemoError as exc:

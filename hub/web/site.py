@@ -23,11 +23,14 @@ from edgeemo.hub import overview as fleet
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.db import Database
 from edgeemo.hub.estimating import load_calibrations
+from edgeemo.hub.held_back import held_back
+from edgeemo.hub.known import check_store
 from edgeemo.hub.localtime import readable_range, readable_time
 from edgeemo.hub.numbers import EstimateSettings, compare_ranges
 from edgeemo.hub.queries import QueryError, check_name, choose_bucket, min_visits, time_range
 from edgeemo.hub.render import to_csv
 from edgeemo.hub.stores import zone_of
+from edgeemo.text import no_negative_zero
 from edgeemo.wire import parse_iso
 
 HUB = Path(__file__).resolve().parent.parent  # templates/ and static/ live beside the hub's modules
@@ -60,12 +63,18 @@ def shown_range(since: str, until: str, timezone: str) -> str:
 
 def fixed2(value: float) -> str:
     """A figure to two decimals, never "-0.00" (a reader takes it for a negative figure)."""
-    return f"{round(value, 2) + 0.0:.2f}"
+    return no_negative_zero(f"{value:.2f}")
 
 
 def shown_count(value: int | None) -> str:
     """1377 as 1,377; none as a dash."""
     return "–" if value is None else f"{value:,}"
+
+
+def _format(pattern: str, *args: Any, **kwargs: Any) -> str:
+    """Jinja's `format` filter (printf-style), with a number that rounds to zero shown unsigned: 0.00, not -0.00
+    (+0.00 where the pattern asks for a sign)."""
+    return no_negative_zero(pattern % (kwargs or args), plus="%+" in pattern)
 
 
 class IngestStatus(Protocol):
@@ -97,7 +106,9 @@ class Site:
         self.templates = Environment(loader=FileSystemLoader(HUB / "templates"), autoescape=select_autoescape(["html"]))
         self.templates.filters["tojson_block"] = lambda value: json.dumps(value).replace("<", "\\u003c")
         self.templates.filters.update(local_time=shown_time, local_range=shown_range, count=shown_count, fixed2=fixed2)
+        self.templates.filters["format"] = _format  # printf as Jinja's, without "-0.00"
         self.templates.globals.update(groups=DEFAULT_GROUPS, precision_floor=self.estimates.floor)
+        self._held_back: tuple[float, dict | None] = (0.0, None)
 
     # -- sessions --------------------------------------------------------------------------------
     def session_of(self, request: Request) -> auth.Session | None:
@@ -148,12 +159,29 @@ class Site:
                 self._overview = (time.monotonic(), found)
             return found
 
+    def held_back(self, store: str | None = None, params: dict | None = None) -> dict:
+        """For admins: the visits a store's range (or, with no store, the fleet's last 30 days: computed once
+        per upkeep round, like the overview) holds back, in cells under k or not over yet."""
+        if store is not None:
+            since, until, k, zone = self.store_params(store, params or {})
+            bucket = choose_bucket(params or {}, since, until)
+            return held_back(self.database, store, since, until, bucket, k, zone)
+        with self._overview_lock:
+            made_at, found = self._held_back
+            if found is None or not 0 <= time.monotonic() - made_at < self.config.retention.upkeep_every_s:
+                now = int(time.time())
+                found = held_back(self.database, None, now - 30 * 86400, now, "day", self.web.min_visits)
+                self._held_back = (time.monotonic(), found)
+            return found
+
     def timezone(self, store: str) -> str:
         with self.database.transaction() as tx:
             return zone_of(tx, store)
 
     def store_params(self, store: str, params: dict) -> tuple[int, int, int, str | None]:
-        """A store view's [since, until) (dates in the store's own zone), k and zone from the query string."""
+        """A store view's [since, until) (dates in the store's own zone), k and zone from the query string; a
+        store the hub does not know is a 404 naming the ones it does."""
+        check_store(self.database, check_name(store, "store"))
         since, until = time_range(params, timezone=self.timezone(store))
         zone = check_name(params["zone"], "zone") if params.get("zone") else None
         return since, until, min_visits(params, self.web.min_visits), zone
@@ -177,6 +205,13 @@ class Site:
         if sum(len(value) + 1 for value in values) > 13 * 65:  # longer than twelve names can be
             raise QueryError("stores: compare at most 12 stores")
         stores = [check_name(s, "store") for value in values for s in value.split(",") if s]
+        periods = bool(params.get("since2") or params.get("days2") or params.get("until2"))
+        if periods and len(stores) != 1:
+            raise QueryError("comparing two periods takes one store")
+        if not periods and not 2 <= len(stores) <= 12:
+            raise QueryError("compare 2 to 12 stores (stores=a,b), or one store and two periods (since2=...)")
+        for store in stores:  # a well-formed request first (400), then names the hub knows (404)
+            check_store(self.database, store)
         ranges = {store: time_range(params, timezone=self.timezone(store)) for store in stores}  # each its own days
         since, until = time_range(params)
         bucket = choose_bucket(params, since, until)

@@ -100,5 +100,5 @@ class LoginThrottle:
         for key in unlocked[:max(0, len(self._failures) - MAX_KEYS // 2)]:
             del self._failures[key]
         if len(self._failures) >= 2 * MAX_KEYS:
-            for key in sorted(self._failures, key=lambda k: self._failures[k].locked_until)[:MAX_KEYS]:
+            for key in sorted(self._failures, key=lambda k: self._failures[k].locked_until or 0.0)[:MAX_KEYS]:
                 del self._failures[key]
