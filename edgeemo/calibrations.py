@@ -18,7 +18,7 @@ import numpy as np
 from edgeemo.aggregates import DEFAULT_GROUPS
 from edgeemo.bands import NAMES as BANDS
 from edgeemo.errors import EdgeemoError
-from edgeemo.estimates import MIN_GROUP_FACES, Calibration
+from edgeemo.estimates import MIN_GROUP_FACES, Calibration, add_up
 
 UNBANDED = "all"  # the chain's counts over every band: what a visit without a measured size is corrected with
 
@@ -54,7 +54,7 @@ def merge_source(record: Mapping[str, Any] | None, labels: Sequence[str], name: 
         sources["validation"] = {"counts": record["counts"], "faces": record.get("faces"),  # a version-1 record
                                  "about": record["source"]}
     sources[name] = dict(source)
-    pooled = sum(np.asarray(s["counts"], float) for s in sources.values())
+    pooled = add_up(s["counts"] for s in sources.values())
     record.update(labels=list(labels), sources=sources, counts=pooled.astype(int).tolist(), faces=int(pooled.sum()),
                   source=description if len(sources) == 1 else " + ".join(
                       f"{k} ({int(np.asarray(s['counts']).sum())} faces)" for k, s in sources.items()))
@@ -72,7 +72,7 @@ def merge_chain(record: Mapping[str, Any] | None, labels: Sequence[str], name: s
                            "(edgeemo evaluate --write-calibration)")
     chain = dict(record.get("chain") or {})
     bands = {k: dict(v) for k, v in (chain.get("bands") or {}).items()}
-    total = sum(by_band.values())
+    total = add_up(by_band.values())
     for band, counts in {**by_band, UNBANDED: total}.items():
         entry = dict(bands.get(band) or {})
         entry["sources"] = {**(entry.get("sources") or {}), name: np.asarray(counts).astype(int).tolist()}
@@ -92,8 +92,7 @@ def still_calibration(record: Mapping[str, Any] | None, skip: Sequence[str] = ()
     kept = {k: v for k, v in sources.items() if k not in skip}
     if not kept:
         return None
-    return Calibration.from_dict({"labels": record["labels"], "counts": sum(np.asarray(v["counts"], float)
-                                                                           for v in kept.values()),
+    return Calibration.from_dict({"labels": record["labels"], "counts": add_up(v["counts"] for v in kept.values()),
                                   "sources": kept})
 
 
@@ -109,8 +108,7 @@ def band_calibrations(record: Mapping[str, Any] | None, skip: Sequence[str] = ()
         sources = {k: v for k, v in (entry.get("sources") or {}).items() if k not in skip}
         if sources and (band in BANDS or band == UNBANDED):
             found[None if band == UNBANDED else band] = Calibration.from_dict(
-                {"labels": labels, "counts": sum(np.asarray(v, float) for v in sources.values()),
-                 "sources": sources})
+                {"labels": labels, "counts": add_up(sources.values()), "sources": sources})
     if not found:
         still = still_calibration(record, skip)
         return {None: still} if still is not None else {}

@@ -22,7 +22,7 @@ calibration faces, within the transfer error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -36,6 +36,7 @@ from edgeemo.intervals import (  # noqa: F401 - what readers of the estimates im
     Z95,
     Difference,
     Estimate,
+    Numbers,
     combine,
     combine_bands,
     difference,
@@ -92,6 +93,20 @@ class Calibration:
         return None if found is None else np.array([1.0, -1.0, 0.0]) @ np.linalg.inv(found[0])
 
 
+def add_up(matrices: Iterable[object]) -> np.ndarray:
+    """The element-wise sum of count matrices (of one shape) as a float array."""
+    found = [np.asarray(matrix, dtype=float) for matrix in matrices]
+    if not found:
+        raise ValueError("no counts to add up")
+    return np.sum(found, axis=0)
+
+
+def _three(values: Iterable[float]) -> tuple[float, float, float]:
+    """Three numbers (one per satisfaction group: positive, negative, other) as plain floats."""
+    first, second, third = (float(value) for value in values)
+    return first, second, third
+
+
 def _face_counts(data: object, size: int) -> np.ndarray:
     """A size x size matrix of face counts, or ValueError."""
     counts = np.asarray(data, dtype=float)
@@ -140,7 +155,7 @@ def index_from_shares(q: np.ndarray, visits: int, groups: SatisfactionGroups,
     return correction.estimate(q, visits) if correction is not None else count_index(q, visits)
 
 
-def count_index(q: Sequence[float], visits: int) -> Estimate:
+def count_index(q: Numbers, visits: int) -> Estimate:
     """Raw classify-and-count: the difference of the positive and negative shares (a multinomial)."""
     if visits == 0:
         return Estimate(None, None, None, 0, COUNT)
@@ -168,10 +183,9 @@ class IndexCorrection:
         inverse = np.linalg.inv(matrix)
         w = np.array([1.0, -1.0, 0.0]) @ inverse
         per_group = (w**2 @ matrix) - (w @ matrix) ** 2
-        return cls(tuple(map(float, w)), tuple(tuple(map(float, row)) for row in inverse),
-                   tuple(map(float, per_group)), tuple(map(float, faces)))
+        return cls(_three(w), tuple(tuple(map(float, row)) for row in inverse), _three(per_group), _three(faces))
 
-    def estimate(self, q: Sequence[float], visits: int) -> Estimate:
+    def estimate(self, q: Numbers, visits: int) -> Estimate:
         if visits == 0:
             return Estimate(None, None, None, 0, CORRECTED)
         w = self.weights
@@ -195,7 +209,7 @@ def mix_estimate(counts: Mapping[str, int], labels: Sequence[str],
     if visits == 0:
         return {label: Estimate(None, None, None, 0, COUNT) for label in labels}
     q = observed / visits
-    p = np.array(smoothed(q, visits))
+    p = np.array(smoothed(q, visits), dtype=float)
     return {label: interval(q[k], p[k] * (1 - p[k]) / visits, visits, COUNT, (0.0, 1.0))
             for k, label in enumerate(labels)}
 
@@ -262,7 +276,7 @@ class MixCorrection:
         q = observed / visits
         true = np.clip(self.inverse @ q, 0.0, 1.0)
         true = true / true.sum() if true.sum() > 0 else q
-        return q, np.array(smoothed(q, visits)), true, visits
+        return q, np.array(smoothed(q, visits), dtype=float), true, visits
 
     def mix(self, observed: np.ndarray) -> dict[str, Estimate]:
         if observed.sum() <= 0:

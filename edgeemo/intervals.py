@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+Numbers = Sequence[float] | Any  # shares or counts: a list, or a numpy array (which Sequence does not cover)
 
 Z95 = 1.959963984540054  # the two-sided 95% quantile of the normal distribution
 PRECISION_FLOOR = 0.15  # an index whose interval is wider than +-this is shown as imprecise
@@ -64,7 +67,7 @@ def interval(value: float, variance: float, visits: int, method: str, bounds: tu
                     math.sqrt(max(shared, 0.0)), backed)
 
 
-def smoothed(q: Sequence[float], visits: int) -> list[float]:
+def smoothed(q: Numbers, visits: int) -> list[float]:
     """Shares with z^2 pseudo-visits spread evenly (Agresti and Coull's idea): what a variance is
     computed from, so that 5 happy visits of 5 do not read as certain (their plug-in variance is 0)."""
     extra = Z95**2
@@ -77,10 +80,12 @@ def combine(parts: Sequence[Estimate], bounds: tuple[float, float] = (-1.0, 1.0)
     shown = [part for part in parts if part.visits]
     visits = sum(part.visits for part in shown)
     method = CORRECTED if shown and all(part.method == CORRECTED for part in shown) else COUNT
-    if not visits or any(part.unclipped is None or part.standard_error is None for part in shown):
+    known = [(part.visits, part.unclipped, part.standard_error) for part in shown
+             if part.unclipped is not None and part.standard_error is not None]
+    if not visits or len(known) < len(shown):
         return Estimate(None, None, None, visits, method)
-    value = sum(part.visits * part.unclipped for part in shown) / visits
-    variance = sum((part.visits / visits * part.standard_error) ** 2 for part in shown)
+    value = sum(n * unclipped for n, unclipped, _ in known) / visits
+    variance = sum((n / visits * error) ** 2 for n, _, error in known)
     return interval(value, variance, visits, method, bounds)
 
 
@@ -132,12 +137,12 @@ def combine_bands(parts: Sequence[Estimate], bounds: tuple[float, float] = (-1.0
     shown = [part for part in parts if part.visits]
     visits = sum(part.visits for part in shown)
     method = CORRECTED if shown and all(part.method == CORRECTED for part in shown) else COUNT
-    if not visits or any(part.unclipped is None or part.standard_error is None for part in shown):
+    known = [(part.visits / visits, part.unclipped, part.standard_error, part.calibration_error) for part in shown
+             if part.unclipped is not None and part.standard_error is not None]
+    if not visits or len(known) < len(shown):
         return Estimate(None, None, None, visits, method)
-    weights = [part.visits / visits for part in shown]
-    value = sum(w * part.unclipped for w, part in zip(weights, shown))  # type: ignore[operator]
-    sampling = sum(w**2 * max(part.standard_error**2 - part.calibration_error**2, 0.0)  # type: ignore[operator]
-                   for w, part in zip(weights, shown))
-    shared = sum(w * part.calibration_error for w, part in zip(weights, shown)) ** 2
+    value = sum(w * unclipped for w, unclipped, _, _ in known)
+    sampling = sum(w**2 * max(error**2 - shared_part**2, 0.0) for w, _, error, shared_part in known)
+    shared = sum(w * shared_part for w, _, _, shared_part in known) ** 2
     return interval(value, sampling + shared, visits, method, bounds, shared,
                      all(part.backed for part in shown))

@@ -285,7 +285,7 @@ def _bands(payload: AnyPayload, labels: tuple[str, ...]) -> tuple[tuple[str, tup
             raise ValueError(f"bands: {label} visits add up to {total} over the bands, emotions says "
                              f"{payload.emotions.get(label, 0)}")
     return tuple((band, tuple((label, found[band].get(label, 0)) for label in labels))
-                 for band in WIRE_NAMES if band in found and sum(found[band].values()))
+                 for band in WIRE_NAMES if band in found and any(found[band].values()))
 
 
 def _version(payload: AnyPayload) -> int:

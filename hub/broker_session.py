@@ -35,17 +35,18 @@ def end_session(section: MqttSection, timeout_s: float = 30.0) -> None:
 
     version = mqtt.MQTTv5 if section.protocol == "5" else mqtt.MQTTv311
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=section.client_id, protocol=version,
-                         **({} if version == mqtt.MQTTv5 else {"clean_session": True}))
+                         clean_session=None if version == mqtt.MQTTv5 else True)
     if section.username:
         client.username_pw_set(section.username, section.password)
     if url.scheme == "mqtts":
         client.tls_set(ca_certs=str(section.ca_file) if section.ca_file else None)
     client.on_connect = on_connect
+    host = url.hostname or "localhost"
     try:
         if version == mqtt.MQTTv5:
-            client.connect(url.hostname, url.port or 1883, keepalive=30, clean_start=True)  # expiry 0: ends at disconnect
+            client.connect(host, url.port or 1883, keepalive=30, clean_start=True)  # expiry 0: ends at disconnect
         else:
-            client.connect(url.hostname, url.port or (8883 if url.scheme == "mqtts" else 1883), keepalive=30)
+            client.connect(host, url.port or (8883 if url.scheme == "mqtts" else 1883), keepalive=30)
     except OSError as exc:
         raise EdgeemoError(f"hub retire: cannot reach {section.url} ({exc})") from None
     client.loop_start()

@@ -25,8 +25,8 @@ def room_for(tx: Tx, store: str, device: str, digest: str) -> bool:
     """Whether a dead letter may be kept: its body is kept already (it counts up), or there is room."""
     if tx.one("SELECT 1 FROM dead_letters WHERE store = ? AND device = ? AND digest = ?", (store, device, digest)):
         return True
-    mine = tx.one("SELECT count(*) FROM dead_letters WHERE store = ? AND device = ?", (store, device))[0]
-    return mine < PER_DEVICE and tx.one("SELECT count(*) FROM dead_letters")[0] < MAX_LETTERS
+    mine = tx.row("SELECT count(*) FROM dead_letters WHERE store = ? AND device = ?", (store, device))[0]
+    return mine < PER_DEVICE and tx.row("SELECT count(*) FROM dead_letters")[0] < MAX_LETTERS
 
 
 def expire_dead_letters(tx: Tx, now: float) -> int:

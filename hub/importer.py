@@ -66,7 +66,7 @@ def _chunks(path: Path) -> Iterator[list[dict]]:
     read = 0
     try:
         with closing(sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)) as connection:
-            connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+            connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)  # type: ignore[attr-defined]  # 3.11+
             connection.row_factory = sqlite3.Row
             cursor = connection.execute(_select(connection, path))
             while chunk := cursor.fetchmany(CHUNK):

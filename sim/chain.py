@@ -30,9 +30,9 @@ from edgeemo.edge.capture.frame import Frame
 from edgeemo.edge.config import RunConfig
 from edgeemo.edge.inference.model import EdgeModel
 from edgeemo.edge.loop import LoopParts, run_loop
-from edgeemo.edge.vision.detector import make_detector
+from edgeemo.edge.vision.detector import Detector, make_detector
 from edgeemo.edge.vision.tracker import IouTracker, Track, iou
-from edgeemo.estimates import Calibration, banded_estimates, index_estimate, mix_estimate
+from edgeemo.estimates import Calibration, add_up, banded_estimates, index_estimate, mix_estimate
 from edgeemo.preprocess import Box
 from edgeemo.sim.footage import footage_name, write_video
 from edgeemo.sim.profile import Profile
@@ -182,9 +182,12 @@ def run_chain(model: EdgeModel, images: np.ndarray, face_labels: Sequence[str], 
         write_video(renderer.frames(), path, profile)
         truth = renderer.truth
         source = VideoFileSource(path)
-        detector = make_detector(config.detector) if boxes == "detector" else OracleDetector(truth, seed)
-        if boxes != "detector":
-            source = _Tapped(source, detector.watch)  # type: ignore[assignment]
+        detector: Detector
+        if boxes == "detector":
+            detector = make_detector(config.detector)
+        else:
+            oracle = OracleDetector(truth, seed)
+            source, detector = _Tapped(source, oracle.watch), oracle  # type: ignore[assignment]
         collect = _Collect()
         analytics = Analytics(model.labels, config.store.bucket_s, config.tracker.max_age_s + 1.0, sinks=[],
                               visit_sinks=[collect])
@@ -226,7 +229,7 @@ class Outcomes:
     shoppers: int = 0
 
     @classmethod
-    def of(cls, runs: Sequence[ChainRun], keep: set[int] | None = None) -> Outcomes:
+    def of(cls, runs: Sequence[ChainRun], keep: set[tuple[int, int]] | None = None) -> Outcomes:
         """`keep`: the shoppers (run index, shopper id) to draw from: a fold of them."""
         labels = runs[0].labels
         by_label: list[list[list[tuple[str | None, int]]]] = [[] for _ in labels]
@@ -265,7 +268,7 @@ def fold_calibrations(base: Mapping[str | None, np.ndarray], own: Mapping[str | 
     for band in set(base) | set(own):
         sources = tuple(c for c in (base.get(band), own.get(band)) if c is not None and c.sum() > 0)
         if sources:
-            calibrations[band] = Calibration(tuple(labels), sum(sources), sources)
+            calibrations[band] = Calibration(tuple(labels), add_up(sources), sources)
     return calibrations
 
 
@@ -290,7 +293,7 @@ def score_chain(plans: Sequence[tuple[Outcomes, dict[str | None, Calibration]]],
                 seed: int = 0, groups: SatisfactionGroups | None = None) -> list[dict]:
     """Per scenario, store-day size and estimator (count; corrected by band): the index's error, bias and
     interval coverage, and the mix's error and lowest per-label coverage, against each store-day's truth."""
-    from edgeemo.train.quantify import MIX_FLOOR, SCENARIOS, _mix_coverage, scenario_mix
+    from edgeemo.train.quantify import SCENARIOS, _mix_coverage, _scored, scenario_mix
 
     labels = plans[0][0].labels
     groups = (groups or DEFAULT_GROUPS).for_labels(labels)
@@ -314,13 +317,8 @@ def score_chain(plans: Sequence[tuple[Outcomes, dict[str | None, Calibration]]],
                 estimates = {"count": (index_estimate(total, groups), mix_estimate(total, labels)),
                              "corrected": banded_estimates(counted, labels, groups, calibrations)}
                 for name, (index, shares) in estimates.items():
-                    if index.value is None:
-                        continue
-                    values = np.array([shares[x].value or 0.0 for x in labels])
-                    covered = [np.nan if mix[i] < MIX_FLOOR or not shares[x].backed or shares[x].low is None else
-                               float(shares[x].low <= mix[i] <= shares[x].high) for i, x in enumerate(labels)]
-                    found[name].append((index.value - truth, index.low <= truth <= index.high,
-                                        float(np.mean(np.abs(values - mix))), covered))
+                    if index.value is not None:  # a store-day whose shoppers the device all missed has none
+                        found[name].append(_scored(index, shares, labels, mix, truth))
             for name, results in found.items():
                 error = np.array([e for e, _, _, _ in results])
                 rows.append({"profile": profile, "scenario": scenario, "n": n, "estimator": name,

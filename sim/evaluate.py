@@ -14,6 +14,7 @@ from edgeemo.bands import EDGES_PX, NAMES, band_range
 from edgeemo.calibrations import band_calibrations, merge_chain
 from edgeemo.edge.inference.model import open_edge_model
 from edgeemo.errors import EdgeemoError
+from edgeemo.estimates import add_up
 from edgeemo.sim.chain import ChainRun, Outcomes, fold_calibrations, run_chain, score_chain
 from edgeemo.sim.profile import ImageSpec, Profile, load_profile
 
@@ -70,7 +71,7 @@ def _folds(run: ChainRun, folds: int, seed: int, record: dict | None, skip: list
     for band, entry in bands.items():
         kept = [np.asarray(v, float) for k, v in (entry.get("sources") or {}).items() if k not in skip]
         if kept:
-            base[None if band == UNBANDED else band] = sum(kept)
+            base[None if band == UNBANDED else band] = add_up(kept)
     labels = run.labels
     seen = run.in_view()
     label_of = {s.id: s.label for s in run.truth.shoppers}
@@ -85,7 +86,7 @@ def _folds(run: ChainRun, folds: int, seed: int, record: dict | None, skip: list
             scored = Outcomes.of([run], {(0, s) for s in seen if fold[s] == f})
             others = Outcomes.of([run], {(0, s) for s in seen if fold[s] != f})
             own = others.calibration_counts()
-            own[None] = sum(own.values())  # every band together: for visits without a size
+            own[None] = add_up(own.values())  # every band together: for visits without a size
             plans.append((scored, fold_calibrations(base, own, labels)))
     return plans
 
@@ -100,7 +101,7 @@ def calibrate_chain(model_path: Path, images: np.ndarray, labels: np.ndarray, na
     by_band: dict[str, np.ndarray] = {}
     rng = np.random.default_rng((seed, 11))
     half = rng.permutation(len(labels)) % 2
-    runs = []
+    runs: list[ChainRun] = []
     for band in NAMES:
         low, high = CALIBRATION_PX.get(band, band_range(band))
         for path, image in enumerate(CALIBRATION_IMAGES):
@@ -110,7 +111,7 @@ def calibrate_chain(model_path: Path, images: np.ndarray, labels: np.ndarray, na
             widths = rng.uniform(low, high, len(chosen))
             distances = [profile.distance_for(w, h) for w, h in zip(widths, heights)]
             run = run_chain(model, images[chosen], [names[labels[i]] for i in chosen], profile,
-                            seed + 17 * len(runs), "oracle", distances=distances, face_heights=heights)
+                            seed + 17 * len(runs), "oracle", distances=distances, face_heights=heights.tolist())
             runs.append(run)
             counts = Outcomes.of([run]).calibration_counts()
             for measured, matrix in counts.items():

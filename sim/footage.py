@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -33,7 +34,7 @@ def write_video(frames: Iterable[np.ndarray], path: Path, profile: Profile) -> i
     cam, image = profile.camera, profile.image
     count = 0
     if image.codec == "jpeg":
-        writer = cv2.VideoWriter(str(path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"), cam.fps,
+        writer = cv2.VideoWriter(str(path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter.fourcc(*"MJPG"), cam.fps,
                                  (cam.width, cam.height))
         if not writer.isOpened() or not writer.set(cv2.VIDEOWRITER_PROP_QUALITY, image.quality):
             raise EdgeemoError(f"{path}: OpenCV cannot write MJPEG here")
@@ -50,7 +51,7 @@ def write_video(frames: Iterable[np.ndarray], path: Path, profile: Profile) -> i
         raise EdgeemoError("H.264 footage needs PyAV: pip install 'edgeemo[sim]' (or use a profile with "
                            "[image] codec = \"jpeg\")") from None
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=round(cam.fps))
+        stream: Any = container.add_stream("libx264", rate=round(cam.fps))  # a VideoStream (PyAV types it loosely)
         stream.width, stream.height, stream.pix_fmt = cam.width, cam.height, "yuv420p"
         stream.options = {"crf": str(image.quality), "preset": "veryfast"}
         for frame in frames:

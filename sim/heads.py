@@ -71,13 +71,13 @@ def draw_head(face: np.ndarray, width_px: int, rng: np.random.Generator) -> Spri
     # the face itself, tinted, feathered into the skin
     feather = np.zeros((h, w), np.float32)
     cv2.ellipse(feather, (c[0], round(cy + 0.03 * f)), (round(0.44 * f), round(0.54 * f)), 0, 0, 360, 1.0, -1)
-    feather = cv2.GaussianBlur(feather, (0, 0), 0.06 * f)
+    feather = np.asarray(cv2.GaussianBlur(feather, (0, 0), 0.06 * f), np.float32)
     x0, y0 = round(cx - f / 2), round(top)
     region = (slice(y0, y0 + f), slice(x0, x0 + f))
     painted = gray[..., None] * tint[None, None, :]
     blend = feather[region][..., None]
     image[region] = image[region] * (1 - blend) + painted * blend
-    alpha = cv2.GaussianBlur(alpha, (0, 0), 0.03 * f)  # soft outline: no hard cut-out edge
+    alpha = np.asarray(cv2.GaussianBlur(alpha, (0, 0), 0.03 * f), np.float32)  # soft outline: no hard cut-out edge
     scale = width_px / f
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC

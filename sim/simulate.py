@@ -50,7 +50,7 @@ def render_footage(faces: Faces, profile: Profile, shoppers: int, mix: str, seed
     """Write `out`/footage.(mp4|avi) and `out`/truth.json; returns the truth."""
     rng = np.random.default_rng(seed)
     chosen = draw_faces(faces.labels, parse_mix(mix, faces.names, faces.natural, rng), shoppers, rng)
-    cast = plan_shoppers(chosen, [faces.names[faces.labels[i]] for i in chosen], profile, rng)
+    cast = plan_shoppers(chosen.tolist(), [faces.names[faces.labels[i]] for i in chosen], profile, rng)
     renderer = Renderer(profile, faces.images, cast, seed, background)  # reads the background first: fails early
     with staged_output(out) as staging:
         write_video(renderer.frames(), staging / footage_name(profile.image), profile)

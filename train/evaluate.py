@@ -155,8 +155,8 @@ def trained_on_subset(model_path: Path) -> bool:
     if not sidecar_path(model_path).exists():
         return False
     made_by = read_sidecar(model_path).made_by
-    trained = made_by.get("train") if isinstance(made_by.get("train"), dict) else {}  # an int8 model: its source's
-    return bool(made_by.get("classes") or trained.get("classes"))
+    trained = made_by.get("train")  # an int8 model: its source's
+    return bool(made_by.get("classes") or (isinstance(trained, dict) and trained.get("classes")))
 
 
 def _faces(model_path: Path, data: str, split: str, size: tuple[int, int], votes: Path | None) -> FaceDataset:

@@ -17,13 +17,13 @@ not share: at n = 1000 that is a visible part of the error measured here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from edgeemo.aggregates import DEFAULT_GROUPS, SatisfactionGroups
-from edgeemo.estimates import Calibration, index_estimate, mix_estimate
+from edgeemo.estimates import Calibration, Estimate, add_up, index_estimate, mix_estimate
 
 SCENARIOS = ("natural", "happy50", "bad30", "dirichlet", "mixshift")
 SIZES = (50, 200, 1000)
@@ -94,7 +94,8 @@ def stratified_folds(y_true: np.ndarray, folds: int, rng: np.random.Generator) -
 
 
 def _plans(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], calibration: Calibration | None,
-           cross_fit: CrossFit | None, scored: np.ndarray, seed: int) -> list[tuple[np.ndarray, Calibration | None]]:
+           cross_fit: CrossFit | None, scored: np.ndarray, seed: int
+           ) -> Sequence[tuple[np.ndarray, Calibration | None]]:
     """(the scored faces' P(answer | true class), the calibration they are corrected with) per fold."""
     k = len(labels)
 
@@ -113,7 +114,7 @@ def _plans(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], calibr
         for f in range(cross_fit.folds):
             rest = confusion(y_true[fold != f], y_pred[fold != f], k)
             sources = (*cross_fit.base, rest)
-            plans.append((answers((fold == f) & scored), Calibration(tuple(labels), sum(sources), sources)))
+            plans.append((answers((fold == f) & scored), Calibration(tuple(labels), add_up(sources), sources)))
     return plans
 
 
@@ -143,17 +144,16 @@ def quantify(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], cali
                 mix = np.where(present, mix, 0.0)
                 mix /= mix.sum()
                 per_class = rng.multinomial(n, mix)
-                counts = sum(rng.multinomial(m, answers[c]) for c, m in enumerate(per_class) if m)
+                counts = np.zeros(k, dtype=np.int64)
+                for c, m in enumerate(per_class):
+                    if m:
+                        counts += rng.multinomial(m, answers[c])
                 observed = dict(zip(labels, counts.tolist()))
                 truth = float(sign @ mix)
                 for name, correction in (("count", None), ("corrected", used)):
                     index = index_estimate(observed, groups, correction)
                     shares = mix_estimate(observed, labels, correction)
-                    values = np.array([shares[x].value for x in labels])
-                    covered = [np.nan if mix[i] < MIX_FLOOR or not shares[x].backed else
-                               float(shares[x].low <= mix[i] <= shares[x].high) for i, x in enumerate(labels)]
-                    found[name].append((index.value - truth, index.low <= truth <= index.high,
-                                        float(np.mean(np.abs(values - mix))), covered))
+                    found[name].append(_scored(index, shares, labels, mix, truth))
             for name, results in found.items():
                 error = np.array([e for e, _, _, _ in results])
                 rows.append({"scenario": scenario, "n": n, "estimator": name,
@@ -163,6 +163,20 @@ def quantify(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], cali
                              "mae_mix": round(float(np.mean([m for _, _, m, _ in results])), 4),
                              **_mix_coverage(np.array([c for _, _, _, c in results]), labels)})
     return rows
+
+
+def _scored(index: Estimate, shares: Mapping[str, Estimate], labels: Sequence[str], mix: np.ndarray,
+            truth: float) -> tuple[float, bool, float, list[float]]:
+    """One store-day's result: the index's error and whether its interval holds the truth, the mix's mean
+    absolute error, and each label's coverage (NaN where its share is under 2% or it shows no interval)."""
+    value, low, high = index.value, index.low, index.high
+    if value is None or low is None or high is None:  # store-days have visits: never, but said for the types
+        raise ValueError("a store-day without an estimate")
+    values = np.array([shares[x].value or 0.0 for x in labels])
+    covered = [np.nan if mix[i] < MIX_FLOOR or not shares[x].backed or shares[x].low is None
+               or shares[x].high is None else float(shares[x].low <= mix[i] <= shares[x].high)
+               for i, x in enumerate(labels)]
+    return value - truth, low <= truth <= high, float(np.mean(np.abs(values - mix))), covered
 
 
 def _mix_coverage(covered: np.ndarray, labels: Sequence[str]) -> dict:

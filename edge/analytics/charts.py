@@ -112,7 +112,7 @@ def _mix_chart(plt, shown: list[dict[str, Any]], out: Path, labels: list[str], c
         whole.barh([p + 0.2 for p in positions], [mix_raw[label] for label in labels], height=0.4, color="#cbd5e0",
                    label="raw (uncorrected)")
         if corrected:
-            legend = "corrected, 95% interval"  # on the first bar drawn
+            legend: str | None = "corrected, 95% interval"  # on the first bar drawn
             for p, label in zip(positions, labels):
                 share = mix[label]
                 if share["value"] is None or share["low"] is None or share["high"] is None or share["imprecise"]:

@@ -8,6 +8,8 @@ in the log) or to h11 (CR/LF in a header: a dropped connection).
 from __future__ import annotations
 
 import re
+from collections.abc import MutableMapping
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from starlette.responses import JSONResponse
@@ -55,7 +57,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
-        async def send_with_headers(message: dict) -> None:
+        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 message["headers"] = [*message.get("headers", []),
