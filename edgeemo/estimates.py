@@ -227,6 +227,23 @@ class MixCorrection:
         self.matrix = _conditional(calibration.counts)  # [predicted, true]
         self.inverse = np.linalg.inv(self.matrix)
         self.sources = [(_conditional(c), c.sum(axis=1)) for c in calibration.sources if c.sum() > 0]
+        # per figure (a row of W: a share), per true class j: what multiplies true_j^2 in its shared variance
+        self.shared_by_class = np.array([self._shared(v) for v in self.inverse])
+        self._index: dict[SatisfactionGroups, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _shared(self, v: np.ndarray) -> np.ndarray:
+        """Per true class j, the variance of v . (answer | j) over the calibration faces, per face, plus the
+        transfer error: the between-source variance of v . M_j (method of moments), times (1 + 1/S) (the store
+        is one more draw, the calibration the mean of S sources)."""
+        own = _spread(v, self.matrix) / self.faces
+        transfer = np.zeros(len(self.labels))
+        for j in range(len(self.labels)):
+            found = [(float(v @ m[:, j]), float(_spread(v, m)[j] / f[j])) for m, f in self.sources if f[j] > 0]
+            if len(found) >= 2:
+                values, variances = np.array(found).T
+                between = max(0.0, float(np.var(values, ddof=1)) - float(np.mean(variances)))
+                transfer[j] = between * (1 + 1 / len(found))
+        return own + transfer
 
     @classmethod
     def of(cls, calibration: Calibration | None) -> MixCorrection | None:
@@ -248,28 +265,13 @@ class MixCorrection:
         cls._cache[id(calibration)] = (calibration, correction)
         return correction
 
-    def _figure(self, v: np.ndarray, q: np.ndarray, p: np.ndarray, true: np.ndarray, visits: int,
-                bounds: tuple[float, float], backed: bool = True, shown: float | None = None) -> Estimate:
+    def _figure(self, v: np.ndarray, shared_by_class: np.ndarray, q: np.ndarray, p: np.ndarray, true: np.ndarray,
+                visits: int, bounds: tuple[float, float], backed: bool = True, shown: float | None = None) -> Estimate:
         """v . q with its variance: the visits' sampling, the calibration faces' and the transfer error."""
         value = float(v @ q)
         sampling = (float(v**2 @ p) - float(v @ p) ** 2) / visits
-        shared = float(np.sum(true**2 * _spread(v, self.matrix) / self.faces)) + self._transfer(v, true)
+        shared = float(true**2 @ shared_by_class)
         return interval(value, sampling + shared, visits, CORRECTED, bounds, shared, backed, shown)
-
-    def _transfer(self, v: np.ndarray, true: np.ndarray) -> float:
-        """Between-source variance of v . (column j), by the method of moments, weighted by the true
-        shares; times (1 + 1/S): the store is one more draw, the calibration the mean of S."""
-        if len(self.sources) < 2:
-            return 0.0
-        total = 0.0
-        for j in range(len(self.labels)):
-            found = [(float(v @ m[:, j]), float(_spread(v, m)[j] / f[j])) for m, f in self.sources if f[j] > 0]
-            if len(found) < 2:
-                continue
-            values, variances = np.array(found).T
-            between = max(0.0, float(np.var(values, ddof=1)) - float(np.mean(variances)))
-            total += true[j] ** 2 * between * (1 + 1 / len(found))
-        return total
 
     def _inputs(self, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         visits = int(observed.sum())
@@ -282,16 +284,21 @@ class MixCorrection:
         if observed.sum() <= 0:
             return {label: Estimate(None, None, None, 0, CORRECTED) for label in self.labels}
         q, p, true, visits = self._inputs(observed)
-        return {label: self._figure(self.inverse[k], q, p, true, visits, (0.0, 1.0),  # shown: the shares
-                                    bool(self.faces[k] >= MIN_LABEL_FACES), float(true[k]))  # clipped, adding to 1
-                for k, label in enumerate(self.labels)}
+        return {label: self._figure(self.inverse[k], self.shared_by_class[k], q, p, true, visits, (0.0, 1.0),
+                                    bool(self.faces[k] >= MIN_LABEL_FACES), float(true[k]))  # shown: the shares
+                for k, label in enumerate(self.labels)}                                   # clipped, adding to 1
 
     def index(self, observed: np.ndarray, groups: SatisfactionGroups) -> Estimate:
         if observed.sum() <= 0:
             return Estimate(None, None, None, 0, CORRECTED)
+        if groups not in self._index:
+            sign = np.array([1.0 if x in groups.positive else -1.0 if x in groups.negative else 0.0
+                             for x in self.labels])
+            v = sign @ self.inverse
+            self._index[groups] = (v, self._shared(v))
+        v, shared_by_class = self._index[groups]
         q, p, true, visits = self._inputs(observed)
-        sign = np.array([1.0 if x in groups.positive else -1.0 if x in groups.negative else 0.0 for x in self.labels])
-        return self._figure(sign @ self.inverse, q, p, true, visits, (-1.0, 1.0))
+        return self._figure(v, shared_by_class, q, p, true, visits, (-1.0, 1.0))
 
 
 def _conditional(counts: np.ndarray) -> np.ndarray:

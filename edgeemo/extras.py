@@ -18,6 +18,7 @@ EXTRAS: dict[str, tuple[tuple[str, ...], ...]] = {
     "edge": (("ai_edge_litert", "tflite_runtime", "tensorflow"), ("prometheus_client",), ("shapely",), ("paho",)),
     "hub": (("starlette",), ("uvicorn",), ("jinja2",), ("python_multipart", "multipart"), ("argon2",),
             ("psycopg",), ("psycopg_pool",), ("paho",), ("httpx",)),
+    "sim": (("av",),),
 }
 
 

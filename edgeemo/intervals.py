@@ -133,15 +133,18 @@ def combine_bands(parts: Sequence[Estimate], bounds: tuple[float, float] = (-1.0
     """One estimate from estimates of disjoint sets of visits counted under calibrations that share faces
     (the face-size bands of one model: every band's calibration was measured on the same faces), weighted
     by visits: the visits' sampling errors add in quadrature, the calibration errors add up (their
-    correlation is not known, so the worst case). Corrected only when every part is."""
+    correlation is not known, so the worst case), the figures are the parts' shown ones (each band's shares
+    add up to one, so their weighted sum does too). Corrected only when every part is."""
     shown = [part for part in parts if part.visits]
     visits = sum(part.visits for part in shown)
     method = CORRECTED if shown and all(part.method == CORRECTED for part in shown) else COUNT
-    known = [(part.visits / visits, part.unclipped, part.standard_error, part.calibration_error) for part in shown
-             if part.unclipped is not None and part.standard_error is not None]
+    if len(shown) == 1:  # one band: itself, its figure as shown (a share renormalised with its mix)
+        return shown[0]
+    known = [(part.visits / visits, part.value, part.standard_error, part.calibration_error) for part in shown
+             if part.value is not None and part.standard_error is not None]
     if not visits or len(known) < len(shown):
         return Estimate(None, None, None, visits, method)
-    value = sum(w * unclipped for w, unclipped, _, _ in known)
+    value = sum(w * figure for w, figure, _, _ in known)  # the figures shown: a mix's shares still add up to one
     sampling = sum(w**2 * max(error**2 - shared_part**2, 0.0) for w, _, error, shared_part in known)
     shared = sum(w * shared_part for w, _, _, shared_part in known) ** 2
     return interval(value, sampling + shared, visits, method, bounds, shared,

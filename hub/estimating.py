@@ -2,7 +2,8 @@
 produced them, then combined (`edgeemo.estimates`).
 
 A roll-up row knows its model (by sha256) and the satisfaction groups its counts were made with
-(`rollup_key`); the calibrations come from the sidecars of the models edgeemo ships and from
+(`rollup_key`), and its visits by face-size band and label, each band corrected with the model's
+calibration at that size (`edgeemo.calibrations`); the calibrations come from the sidecars of the models edgeemo ships and from
 those in `[estimates] models_dir` (an operator's own models), never from a device: a device
 cannot make another's numbers look better. A row whose model is unknown, mixed or uncalibrated
 is counted raw, and a figure with any such part says `count`. Devices running one model share
@@ -20,11 +21,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from edgeemo.aggregates import DEFAULT_GROUPS, SatisfactionGroups
+from edgeemo.bands import UNSIZED
 from edgeemo.bundled import bundled_sidecars
+from edgeemo.calibrations import band_calibrations
 from edgeemo.estimates import (
     Calibration,
     Estimate,
     IndexCorrection,
+    banded_estimates,
     combine,
     count_index,
     mix_estimate,
@@ -34,9 +38,13 @@ log = logging.getLogger(__name__)
 Part = tuple[str, str | None]  # (device, model sha256)
 
 
-def load_calibrations(folder: Path | None = None) -> dict[str, Calibration]:
-    """sha256 -> calibration, from the shipped models' sidecars and the sidecars in `folder`."""
-    found: dict[str, Calibration] = {}
+Calibrations = dict[str | None, Calibration]  # face-size band (None: any size) -> the model's calibration there
+
+
+def load_calibrations(folder: Path | None = None) -> dict[str, Calibrations]:
+    """sha256 -> the model's calibrations by face-size band, from the shipped models' sidecars and the sidecars
+    in `folder` (edgeemo.calibrations: the chain's bands where measured, else the still faces' for every size)."""
+    found: dict[str, Calibrations] = {}
     shipped = bundled_sidecars()
     for path in [*shipped, *(sorted(Path(folder).glob("*.json")) if folder else [])]:
         try:
@@ -44,11 +52,12 @@ def load_calibrations(folder: Path | None = None) -> dict[str, Calibration]:
             if not isinstance(sidecar, dict) or not isinstance(sidecar.get("sha256"), str):
                 raise TypeError("not a JSON object with a sha256")
             if sidecar.get("calibration"):
-                calibration = Calibration.from_dict(sidecar["calibration"])
+                calibrations = band_calibrations(sidecar["calibration"])
                 if sidecar["sha256"] in found and path not in shipped:
                     log.warning("hub: %s: its calibration replaces the shipped one of model %s", path,
                                 sidecar["sha256"][:12])
-                found[sidecar["sha256"]] = calibration
+                if calibrations:
+                    found[sidecar["sha256"]] = calibrations
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("hub: %s: not a model sidecar with a calibration (%s); skipped", path, exc)
     return found
@@ -73,17 +82,20 @@ def _groups(text: str) -> SatisfactionGroups:
     return SatisfactionGroups(tuple(data["positive"]), tuple(data["negative"]))
 
 
+Bands = dict[str, Counter]  # face-size band -> visits by label
+
+
 class Estimator:
     """Corrected estimates for one request: the calibrations, and each device's satisfaction groups."""
 
-    def __init__(self, calibrations: dict[str, Calibration], groups: dict[str, SatisfactionGroups],
+    def __init__(self, calibrations: dict[str, Calibrations], groups: dict[str, SatisfactionGroups],
                  floor: float) -> None:
         self.calibrations, self.groups, self.floor = calibrations, groups, floor
         self._corrections: dict[tuple, IndexCorrection | None] = {}
         self._indices: dict[tuple, Estimate] = {}  # a page asks for the same window's index more than once
 
     def _correction(self, sha: str, groups: SatisfactionGroups | None) -> IndexCorrection | None:
-        calibration = self.calibrations.get(sha)
+        calibration = (self.calibrations.get(sha) or {}).get(None)
         if calibration is None:
             return None
         groups = groups or DEFAULT_GROUPS.for_labels(calibration.labels)
@@ -91,20 +103,51 @@ class Estimator:
             self._corrections[(sha, groups)] = IndexCorrection.of(calibration, groups)
         return self._corrections[(sha, groups)]
 
-    def index(self, parts: dict[Part, list[int]]) -> Estimate:
-        """The index of these visits: parts {(device, roll-up key): [visits, positive, negative]}."""
-        key = tuple((part, *sums) for part, sums in parts.items())
+    def index(self, parts: dict[Part, list[int]], bands: dict[Part, Bands] | None = None) -> Estimate:
+        """The index of these visits: parts {(device, roll-up key): [visits, positive, negative]}, and (where the
+        roll-ups have them) their visits by face-size band and label, which each band's calibration corrects."""
+        key = (tuple((part, *sums) for part, sums in parts.items()),
+               tuple((part, tuple((band, tuple(sorted(c.items()))) for band, c in sorted(found.items())))
+                     for part, found in (bands or {}).items()))
         if key not in self._indices:
             if len(self._indices) > 100_000:
                 self._indices.clear()
-            self._indices[key] = self._index(parts)
+            self._indices[key] = self._banded(parts, bands) if bands else self._index(parts)
         return self._indices[key]
 
+    def _pools(self, bands: dict[Part, Bands]) -> dict[tuple, Bands]:
+        """The visits by band of the parts that share a model and groups (one calibration, one correction)."""
+        pooled: dict[tuple, Bands] = {}
+        for (device, key), found in bands.items():
+            sha, groups = _parse_key(key)
+            target = pooled.setdefault((sha, groups or self.groups.get(device)), {})
+            for band, counts in found.items():
+                target.setdefault(band, Counter()).update(counts)
+        return pooled
+
+    def _banded(self, parts: dict[Part, list[int]], bands: dict[Part, Bands]) -> Estimate:
+        estimates = []
+        for (sha, groups), found in self._pools(bands).items():
+            calibrations = self.calibrations.get(sha) if sha else None
+            labels = next(iter(calibrations.values())).labels if calibrations else ()
+            seen = {label for counts in found.values() for label, n in counts.items() if n}
+            if not calibrations or not seen <= set(labels):  # one uncalibrated part: the whole figure is raw
+                return self._raw(parts)
+            index, _ = banded_estimates(found, labels, groups or DEFAULT_GROUPS.for_labels(labels), calibrations)
+            if index.visits:
+                estimates.append(index)
+        return combine(estimates) if estimates else count_index((0, 0, 0), 0)
+
+    @staticmethod
+    def _raw(parts: dict[Part, list[int]]) -> Estimate:
+        visits = sum(n for n, _, _ in parts.values())
+        positive, negative = sum(p for _, p, _ in parts.values()), sum(m for _, _, m in parts.values())
+        return count_index((positive / visits, negative / visits, 0.0) if visits else (0, 0, 0), visits)
+
     def _index(self, parts: dict[Part, list[int]]) -> Estimate:
+        """Without the visits by band: the three-group correction of each model's calibration of all sizes."""
         pooled: dict[tuple, list[int]] = {}  # (sha, groups) -> sums: one calibration, one correction
-        visits = positive = negative = 0
         for (device, key), (n, pos, neg) in parts.items():
-            visits, positive, negative = visits + n, positive + pos, negative + neg
             sha, groups = _parse_key(key)
             sums = pooled.setdefault((sha, groups or self.groups.get(device)), [0, 0, 0])
             sums[0], sums[1], sums[2] = sums[0] + n, sums[1] + pos, sums[2] + neg
@@ -114,21 +157,24 @@ class Estimator:
             if not n:
                 continue
             if correction is None:  # one uncalibrated part: the whole figure is the raw count
-                return count_index((positive / visits, negative / visits, 0.0), visits)
+                return self._raw(parts)
             estimates.append(correction.estimate((pos / n, neg / n, (n - pos - neg) / n), n))
         return combine(estimates) if estimates else count_index((0, 0, 0), 0)
 
-    def mix(self, parts: dict[Part, Counter], labels: Iterable[str]) -> dict[str, Estimate]:
-        """Each label's share: parts {(device, roll-up key): visits by label}, pooled by model."""
+    def mix(self, parts: dict[Part, Counter], labels: Iterable[str], bands: dict[Part, Bands] | None = None
+            ) -> dict[str, Estimate]:
+        """Each label's share: parts {(device, roll-up key): visits by label} (and by band, where known), pooled
+        by model, each band corrected with its calibration, the models combined."""
         labels = list(labels)
-        pooled: dict[str | None, Counter] = {}
-        for (_, key), counts in parts.items():
-            pooled.setdefault(_parse_key(key)[0], Counter()).update(counts)
+        if not bands:
+            bands = {part: {UNSIZED: Counter(counts)} for part, counts in parts.items()}
         found = []
-        for sha, counts in pooled.items():
-            calibration = self.calibrations.get(sha) if sha else None
-            usable = calibration if calibration is not None and list(calibration.labels) == labels else None
-            found.append(mix_estimate(counts, labels, usable))
+        for (sha, groups), by_band in self._pools(bands).items():
+            calibrations = self.calibrations.get(sha) if sha else None
+            if not calibrations or list(next(iter(calibrations.values())).labels) != labels:
+                return mix_estimate(sum(parts.values(), Counter()), labels, None)
+            _, shares = banded_estimates(by_band, labels, groups or DEFAULT_GROUPS.for_labels(labels), calibrations)
+            found.append(shares)
         if not found or any(e.method != "corrected" for shares in found for e in shares.values() if e.visits):
             return mix_estimate(sum(parts.values(), Counter()), labels, None)
         return {label: combine([shares[label] for shares in found], (0.0, 1.0)) for label in labels}

@@ -29,7 +29,8 @@ from edgeemo.errors import EdgeemoError, first_line
 from edgeemo.hub.db import Database
 from edgeemo.hub.ingest import Interval, Rejected, parse_message
 from edgeemo.hub.writer import BatchResult, count_rejects, write_batch
-from edgeemo.payload import TimeRules, payload_from_row, printable
+from edgeemo.payload import TimeRules, printable
+from edgeemo.payload_build import payload_from_row
 
 CHUNK = 5000
 MAX_ROWS = 5_000_000  # a device keeps 90 days: five zones of 1-minute intervals are 648,000 rows
@@ -51,12 +52,13 @@ def _select(connection: sqlite3.Connection, path: Path) -> str:
     if rows > MAX_ROWS:
         raise EdgeemoError(f"{path}: {rows:,} rows, more than a device keeps ({MAX_ROWS:,}): refused")
     model = "model" if "model" in columns else "NULL AS model"  # version 3 knows each row's model
+    bands = "bands" if "bands" in columns else "NULL AS bands"  # version 4: visits by face-size band
     if "zone" in columns:
         return ("SELECT start, zone, length_s, faces_seen, visits, emotions, dwell_s_total, labels, seq, groups, "
-                f"{model} FROM aggregates")
+                f"{model}, {bands} FROM aggregates")
     # version 1: one zone, no labels, groups or sequence numbers
     return (f"SELECT start, '{NO_ZONE}' AS zone, length_s, faces_seen, visits, emotions, dwell_s_total, "
-            "NULL AS labels, NULL AS seq, NULL AS groups, NULL AS model FROM aggregates")
+            "NULL AS labels, NULL AS seq, NULL AS groups, NULL AS model, NULL AS bands FROM aggregates")
 
 
 def _chunks(path: Path) -> Iterator[list[dict]]:

@@ -56,7 +56,8 @@ def interval_of(report: IntervalReport) -> Interval:
         positive=sum(counts.get(label, 0) for label in groups.positive),
         negative=sum(counts.get(label, 0) for label in groups.negative),
         dwell_s_total=report.dwell_s_total,
-        model=msgspec.json.encode(report.model).decode() if report.model is not None else None)
+        model=msgspec.json.encode(report.model).decode() if report.model is not None else None,
+        bands=report.bands)
 
 
 def parse_message(topic_store: str, topic_device: str, body: bytes | bytearray, max_bytes: int, now: float,

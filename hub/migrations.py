@@ -19,11 +19,13 @@ from edgeemo.hub.schema import (
     DEVICES,
     DIRTY_HOURS,
     HOURLY,
+    HOURLY_BANDS,
     HOURLY_EMOTIONS,
     INTERVALS,
     META,
     REJECTS,
     RELEASED_DAILY,
+    RELEASED_DAILY_BANDS,
     RELEASED_DAILY_EMOTIONS,
     SESSIONS,
     STORES,
@@ -117,8 +119,19 @@ def _widen(tx: Tx) -> None:
 # the upkeep of every store. PostgreSQL rewrites these tables once; SQLite's INTEGER is 64-bit already.
 STEP_8 = [_widen]
 
+# Version 9 (payload version 4, a correction that follows the face size): each interval's visits by face-size
+# band; each cell's and each released day's visits by band and label, what the corrected estimates read. Cells
+# and days from before hold their emotions under band 'unsized' (corrected with the calibration of all sizes).
+STEP_9 = [*INTERVALS.added_in(9), HOURLY_BANDS.create(9), RELEASED_DAILY_BANDS.create(9),
+          "CREATE INDEX hourly_bands_store ON hourly_bands (store, bucket)",
+          "CREATE INDEX released_daily_bands_store ON released_daily_bands (store, day)",
+          ("INSERT INTO hourly_bands (store, device, zone, bucket, band, label, visits) SELECT store, device, zone, "
+           "bucket, 'unsized', label, visits FROM hourly_emotions"),
+          ("INSERT INTO released_daily_bands (store, device, zone, day, model, band, label, visits) SELECT store, "
+           "device, zone, day, model, 'unsized', label, visits FROM released_daily_emotions")]
+
 Step = Sequence[str | Callable[["Tx"], None]]  # a statement, or a function of the transaction
-MIGRATIONS: list[Step] = [STEP_1, STEP_2, STEP_3, STEP_4, STEP_5, STEP_6, STEP_7, STEP_8]  # MIGRATIONS[i] takes a database from version i to i + 1
+MIGRATIONS: list[Step] = [STEP_1, STEP_2, STEP_3, STEP_4, STEP_5, STEP_6, STEP_7, STEP_8, STEP_9]  # MIGRATIONS[i] takes a database from version i to i + 1
 
 
 def latest_version() -> int:

@@ -24,6 +24,7 @@ class Totals:
     faces_seen: int = 0
     dwell_s_total: float = 0.0
     parts: dict[Part, list[int]] = field(default_factory=dict)  # (store/device, model) -> [visits, pos, neg]
+    bands: dict[Part, dict[str, Counter]] = field(default_factory=dict)  # ... -> face-size band -> visits by label
 
     def add(self, visits: int, positive: int, negative: int, faces: int = 0, dwell: float = 0.0,
             part: Part = ("", None)) -> None:
@@ -34,6 +35,10 @@ class Totals:
         self.dwell_s_total += dwell
         sums = self.parts.setdefault(part, [0, 0, 0])
         sums[0], sums[1], sums[2] = sums[0] + visits, sums[1] + positive, sums[2] + negative
+
+    def add_band(self, part: Part, band: str, label: str, visits: int) -> None:
+        """Visits of one face-size band and label (what the corrected index reads, band by band)."""
+        self.bands.setdefault(part, {}).setdefault(band, Counter())[label] += visits
 
     def count(self) -> Estimate:
         """The raw count of these visits, with its interval."""
@@ -67,7 +72,7 @@ def index_numbers(totals: Totals, estimator: Estimator | None) -> dict:
     """The satisfaction index of shown visits: the headline (corrected when it can be), its 95%
     interval, how it was made, whether it is too wide to read, and the raw count beside it."""
     raw = satisfaction_from_totals(totals.positive, totals.negative, totals.visits)
-    estimate = estimator.index(totals.parts) if estimator is not None else totals.count()
+    estimate = estimator.index(totals.parts, totals.bands) if estimator is not None else totals.count()
     floor = estimator.floor if estimator is not None else PRECISION_FLOOR
     shown = estimate.as_dict(4, floor)
     return {"satisfaction_index": shown["value"], "satisfaction_low": shown["low"],
@@ -106,7 +111,7 @@ def _round(value: float | None) -> float | None:
 def range_numbers(totals: Totals, min_visits: int, estimate: Estimator) -> dict:
     """A whole range's numbers, with the index's standard error (what a comparison of ranges needs)."""
     numbers = bucket_numbers(totals, min_visits, estimate)
-    found = None if numbers["suppressed"] else estimate.index(totals.parts)
+    found = None if numbers["suppressed"] else estimate.index(totals.parts, totals.bands)
     raw = None if numbers["suppressed"] else totals.count()
     numbers["satisfaction_se"] = None if found is None or found.standard_error is None else round(
         found.standard_error, 5)

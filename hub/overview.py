@@ -36,6 +36,7 @@ def overview(database: Database, min_visits: int, stale_after_s: int, now: float
     first = now - now % DAY - 61 * DAY  # 61 days back from the earliest local midnight (UTC+14) covers every zone
     with database.transaction() as tx:
         rows = _released_days(tx, min_visits, now, first)
+        band_rows = _released_bands(tx, min_visits, now, first)
         devices = tx.rows("SELECT store, device, online, last_seen, last_start, gaps FROM devices")
         dead_letters = tx.row("SELECT count(*) FROM dead_letters")[0]
         estimate = estimator(tx, estimates)
@@ -50,6 +51,12 @@ def overview(database: Database, min_visits: int, stale_after_s: int, now: float
                 windows[store][name].add(visits, positive, negative, part=(f"{store}/{device}", model))
             elif age < 2 * days:
                 windows[store][f"prev_{name}"].add(visits, positive, negative, part=(f"{store}/{device}", model))
+    for store, device, model, day, band, label, visits in band_rows:
+        age = days_between(zones.get(store, UTC), day, todays.get(store, now - now % DAY))
+        for name, days in PERIODS.items():
+            window = name if age < days else f"prev_{name}" if age < 2 * days else None
+            if window is not None:
+                windows[store][window].add_band((f"{store}/{device}", model), band, label, visits)
     stores: dict[str, dict] = {}
     for store, device, online, last_seen, last_start, gaps in devices:
         entry = stores.setdefault(store, _no_devices(store))
@@ -97,13 +104,25 @@ def _released_days(tx: Tx, k: int, now: int, first: int) -> list[tuple]:
                    f"WHERE bucket >= ?{rule} GROUP BY store, device, model, day", (first, *released))
 
 
+def _released_bands(tx: Tx, k: int, now: int, first: int) -> list[tuple]:
+    """(store, device, model, day, band, label, visits) of the same released cells as `_released_days`."""
+    if sealed_until(tx, k, -1, now, now):
+        return tx.rows("SELECT store, store, NULLIF(model, ''), day, band, label, sum(visits) FROM released_daily_bands "
+                       "WHERE day >= ? GROUP BY store, model, day, band, label", (first,))
+    rule, released = Release(k, now).sql("h")
+    return tx.rows("SELECT h.store, h.device, h.model, h.day, b.band, b.label, sum(b.visits) FROM hourly h JOIN "
+                   "hourly_bands b ON b.store = h.store AND b.device = h.device AND b.zone = h.zone AND "
+                   f"b.bucket = h.bucket WHERE h.bucket >= ?{rule} GROUP BY h.store, h.device, h.model, h.day, b.band, "
+                   "b.label", (first, *released))
+
+
 def _change(current: Totals, previous: Totals, min_visits: int, estimate: Estimator):
     """The difference of two periods' indices (both shown: at least k visits each), or None. A
     corrected figure and a raw one do not compare (the correction alone would read as a change):
     then both are compared raw."""
     if is_suppressed(current.visits, min_visits) or is_suppressed(previous.visits, min_visits):
         return None
-    before, after = estimate.index(previous.parts), estimate.index(current.parts)
+    before, after = estimate.index(previous.parts, previous.bands), estimate.index(current.parts, current.bands)
     if before.method != after.method:
         before, after = previous.count(), current.count()
     found = difference(before, after)

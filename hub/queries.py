@@ -202,16 +202,17 @@ def series(database: Database, store: str, since: int, until: int, bucket: str, 
             rows = tx.rows("SELECT day, device, NULLIF(model, ''), sum(visits), sum(positive), sum(negative), "
                            f"sum(faces_seen), sum(dwell_s_total) FROM released_daily{where} GROUP BY day, device, model",
                            params)
-            mix = tx.rows(f"SELECT day, label, sum(visits) FROM released_daily_emotions{where} GROUP BY day, label",
-                          params)
+            mix = tx.rows("SELECT day, device, NULLIF(model, ''), band, label, sum(visits) FROM released_daily_bands"
+                          f"{where} GROUP BY day, device, model, band, label", params)
         else:
             where, params = _cells(store, first, until, _release(min_visits, now), zone)
             rows = tx.rows(f"SELECT {group}, device, model, sum(visits), sum(positive), sum(negative), "
                            f"sum(faces_seen), sum(dwell_s_total) FROM hourly{where} GROUP BY {group}, device, model",
                            params)
             where, params = _cells(store, first, until, _release(min_visits, now), zone, "h")
-            mix = tx.rows(f"SELECT h.{group}, e.label, sum(e.visits) FROM hourly h JOIN hourly_emotions e ON "
-                          f"{_SAME_CELL}{where} GROUP BY h.{group}, e.label", params)
+            mix = tx.rows(f"SELECT h.{group}, h.device, h.model, b.band, b.label, sum(b.visits) FROM hourly h JOIN "
+                          f"hourly_bands b ON {_SAME_CELL}{where} GROUP BY h.{group}, h.device, h.model, b.band, b.label",
+                          params)
         estimate = estimator(tx, estimates, [store])
     totals: dict[int, Totals] = defaultdict(Totals)
     whole = Totals()
@@ -220,8 +221,11 @@ def series(database: Database, store: str, since: int, until: int, bucket: str, 
                                                          (f"{store}/{device}", model))
         whole.add(visits, positive, negative, faces, dwell, (f"{store}/{device}", model))
     emotions: dict[int, Counter] = defaultdict(Counter)
-    for start, label, visits in mix:
-        emotions[bucket_start(timezone, start, bucket)][label] += visits
+    for start, device, model, band, label, visits in mix:
+        shown = bucket_start(timezone, start, bucket)
+        emotions[shown][label] += visits
+        totals[shown].add_band((f"{store}/{device}", model), band, label, visits)
+        whole.add_band((f"{store}/{device}", model), band, label, visits)
     points = [{"start": local_iso(timezone, start),
                **bucket_numbers(totals[start], min_visits, estimate, emotions[start], labels)} for start in sorted(totals)]
     return {"store": store, "zone": zone, "bucket": bucket, "timezone": timezone, "since": local_iso(timezone, first),
@@ -230,7 +234,7 @@ def series(database: Database, store: str, since: int, until: int, bucket: str, 
                                                                                                 estimate)}
 
 
-_SAME_CELL = "e.store = h.store AND e.device = h.device AND e.zone = h.zone AND e.bucket = h.bucket"
+_SAME_CELL = "b.store = h.store AND b.device = h.device AND b.zone = h.zone AND b.bucket = h.bucket"
 
 
 def emotion_mix(database: Database, store: str, since: int, until: int, min_visits: int,
@@ -244,21 +248,23 @@ def emotion_mix(database: Database, store: str, since: int, until: int, min_visi
         first = range_start(timezone, since, bucket)
         if bucket != "hour" and _sealed(tx, min_visits, timezone, until, now):
             where, params = _days(store, first, until, zone)
-            rows = tx.rows("SELECT device, NULLIF(model, ''), label, sum(visits) FROM released_daily_emotions"
-                           f"{where} GROUP BY device, model, label", params)
+            rows = tx.rows("SELECT device, NULLIF(model, ''), band, label, sum(visits) FROM released_daily_bands"
+                           f"{where} GROUP BY device, model, band, label", params)
         else:
             where, params = _cells(store, first, until, _release(min_visits, now), zone, "h")
-            rows = tx.rows(f"SELECT h.device, h.model, e.label, sum(e.visits) FROM hourly h JOIN hourly_emotions e ON "
-                           f"{_SAME_CELL}{where} GROUP BY h.device, h.model, e.label", params)
+            rows = tx.rows(f"SELECT h.device, h.model, b.band, b.label, sum(b.visits) FROM hourly h JOIN hourly_bands b "
+                           f"ON {_SAME_CELL}{where} GROUP BY h.device, h.model, b.band, b.label", params)
         estimate = estimator(tx, estimates, [store])
     parts: dict[Part, Counter] = defaultdict(Counter)
-    for device, model, label, visits in rows:
+    bands: dict[Part, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    for device, model, band, label, visits in rows:
         parts[(f"{store}/{device}", model)][label] += visits
+        bands[(f"{store}/{device}", model)][band][label] += visits
     counts = sum(parts.values(), Counter())
     labels += sorted(set(counts) - set(labels))
     total = sum(counts.values())
     suppressed = is_suppressed(total, min_visits)
-    shares = {} if suppressed else estimate.mix(parts, labels)
+    shares = {} if suppressed else estimate.mix(parts, labels, bands)
     return {"store": store, "labels": labels, "visits": None if suppressed else total, "suppressed": suppressed,
             "shares": {label: None if suppressed else shares[label].as_dict(4, estimate.floor)["value"]
                        for label in labels},
@@ -277,10 +283,17 @@ def heatmap(database: Database, store: str, since: int, until: int, min_visits: 
         where, params = _cells(store, range_start(timezone, since, bucket), until, _release(min_visits, now), zone)
         rows = tx.rows(f"SELECT bucket, device, model, sum(visits), sum(positive), sum(negative) FROM hourly{where} "
                        "GROUP BY bucket, device, model", params)
+        where, params = _cells(store, range_start(timezone, since, bucket), until, _release(min_visits, now), zone,
+                               "h")
+        band_rows = tx.rows(f"SELECT h.bucket, h.device, h.model, b.band, b.label, sum(b.visits) FROM hourly h JOIN "
+                            f"hourly_bands b ON {_SAME_CELL}{where} GROUP BY h.bucket, h.device, h.model, b.band, "
+                            "b.label", params)
         estimate = estimator(tx, estimates, [store])
     cells: dict[tuple[int, int], Totals] = defaultdict(Totals)
     for start, device, model, visits, positive, negative in rows:
         cells[weekday_hour(timezone, start)].add(visits, positive, negative, part=(f"{store}/{device}", model))
+    for start, device, model, band, label, visits in band_rows:
+        cells[weekday_hour(timezone, start)].add_band((f"{store}/{device}", model), band, label, visits)
     grid = [[{"weekday": day, "hour": hour, **bucket_numbers(cells[(day, hour)], min_visits, estimate)}
              for hour in range(24)] for day in range(7)]
     return {"store": store, "timezone": timezone, "offset": offset_label(timezone, until), "min_visits": min_visits,
@@ -304,21 +317,33 @@ def devices(database: Database, store: str | None, since: int, until: int, min_v
             days, params = _days(store, first, until, zone)
             numbers = tx.rows("SELECT store, device, zone, NULLIF(model, ''), sum(visits), sum(positive), "
                               f"sum(negative) FROM released_daily{days} GROUP BY store, device, zone, model", params)
+            band_rows = tx.rows("SELECT store, device, zone, NULLIF(model, ''), band, label, sum(visits) FROM "
+                                f"released_daily_bands{days} GROUP BY store, device, zone, model, band, label", params)
         else:
             cells, params = _cells(store, first, until, _release(min_visits, now), zone)
             numbers = tx.rows(f"SELECT store, device, zone, model, sum(visits), sum(positive), sum(negative) "
                               f"FROM hourly{cells} GROUP BY store, device, zone, model", params)
+            cells, params = _cells(store, first, until, _release(min_visits, now), zone, "h")
+            band_rows = tx.rows(f"SELECT h.store, h.device, h.zone, h.model, b.band, b.label, sum(b.visits) FROM "
+                                f"hourly h JOIN hourly_bands b ON {_SAME_CELL}{cells} GROUP BY h.store, h.device, "
+                                "h.zone, h.model, b.band, b.label", params)
         estimate = estimator(tx, estimates, [store] if store else None)
         local = store_zones(tx, {row[0] for row in state})
     zones: dict[tuple[str, str], dict[str, Totals]] = defaultdict(lambda: defaultdict(Totals))
     for s, d, area, model, visits, positive, negative in numbers:
         zones[(s, d)][area].add(visits, positive, negative, part=(f"{s}/{d}", model))
+    for s, d, area, model, band, label, visits in band_rows:
+        zones[(s, d)][area].add_band((f"{s}/{d}", model), band, label, visits)
     result = []
     for s, d, online, last_seen, last_start, labels, gaps in state:
         all_zones = Totals()
         for totals in zones[(s, d)].values():
             for part, (visits, positive, negative) in totals.parts.items():
                 all_zones.add(visits, positive, negative, part=part)
+            for part, by_band in totals.bands.items():
+                for band, counts in by_band.items():
+                    for label, n in counts.items():
+                        all_zones.add_band(part, band, label, n)
         shown = bucket_numbers(all_zones, min_visits, estimate)
         result.append({
             "store": s, "device": d, "online": bool(online), "timezone": local.get(s, UTC),  # its times: the store's

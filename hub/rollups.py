@@ -1,4 +1,4 @@
-"""The additive roll-ups (hourly and hourly_emotions: one row a cell, edgeemo.aggregates.Release): how an
+"""The additive roll-ups (hourly, hourly_emotions and hourly_bands: one row a cell, edgeemo.aggregates.Release): how an
 interval moves them.
 
 Shared by the writer (each batch moves its stores' roll-ups by the difference) and by a change
@@ -16,10 +16,11 @@ import msgspec
 from edgeemo.hub.db import Tx
 from edgeemo.hub.estimating import rollup_key
 from edgeemo.hub.localtime import UTC, rollup_buckets
-from edgeemo.hub.schema import DAY, DIRTY_HOURS, HOUR, HOURLY, HOURLY_EMOTIONS, NUMBERS, Interval
+from edgeemo.hub.schema import DAY, DIRTY_HOURS, HOUR, HOURLY, HOURLY_BANDS, HOURLY_EMOTIONS, NUMBERS, Interval
 
 ROLLUP_COLUMNS = HOURLY.arrays()
 EMOTION_COLUMNS = HOURLY_EMOTIONS.arrays()
+BAND_COLUMNS = HOURLY_BANDS.arrays()
 
 
 
@@ -34,6 +35,7 @@ class RollupDelta:
     intervals: int = 0
     numbers: list[float] = field(default_factory=lambda: [0, 0, 0, 0, 0.0])
     emotions: Counter = field(default_factory=Counter)
+    bands: Counter = field(default_factory=Counter)  # (band, label) -> visits
     model: str | None = "?"  # rollup_key: "?" none added yet; '' when intervals of several models or groups
     day: int | None = None  # the local day of the hour
 
@@ -43,6 +45,9 @@ class RollupDelta:
             self.numbers[i] += sign * value
         for label, visits in interval.emotions:
             self.emotions[label] += sign * visits
+        for band, counts in interval.by_band():
+            for label, visits in counts:
+                self.bands[(band, label)] += sign * visits
         key = rollup_key(model_sha(interval.model), interval.groups)
         self.model = key if self.model in ("?", key) else ""
 
@@ -80,6 +85,10 @@ def write_rollups(tx: Tx, hourly: dict) -> None:
     tx.insert(HOURLY_EMOTIONS.name, EMOTION_COLUMNS,
               [(*key, label, n) for key, d in hourly.items() for label, n in d.emotions.items() if n],
               "ON CONFLICT (store, device, zone, bucket, label) DO UPDATE SET visits = hourly_emotions.visits + "
+              "excluded.visits")
+    tx.insert(HOURLY_BANDS.name, BAND_COLUMNS,
+              [(*key, band, label, n) for key, d in hourly.items() for (band, label), n in d.bands.items() if n],
+              "ON CONFLICT (store, device, zone, bucket, band, label) DO UPDATE SET visits = hourly_bands.visits + "
               "excluded.visits")
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import msgspec
 
+from edgeemo.bands import UNSIZED
+
 TEXT, BIGINT, INTEGER, FLOAT = ("TEXT", "text"), ("BIGINT", "bigint"), ("INTEGER", "integer"), \
     ("DOUBLE PRECISION", "float8")
 HOUR, DAY = 3600, 86400
@@ -43,6 +45,8 @@ class Column:
                                       f"REFERENCES {self.references}" if self.references else None)))
 
     def encode(self, value: Any) -> Any:
+        if self.codec == "json_bands":  # ((band, ((label, visits), ...)), ...) as {band: {label: visits}}; or NULL
+            return None if value is None else msgspec.json.encode({band: dict(counts) for band, counts in value}).decode()
         if self.codec == "json":
             return json_list(tuple(value))
         if self.codec == "json_items":
@@ -50,6 +54,8 @@ class Column:
         return value
 
     def decode(self, value: Any) -> Any:
+        if self.codec == "json_bands":
+            return None if value is None else tuple((band, tuple(counts.items())) for band, counts in json.loads(value).items())
         if self.codec == "json":
             return tuple(json.loads(value))
         if self.codec == "json_items":
@@ -121,6 +127,9 @@ class Interval:
     negative: int = interval_column(INTEGER)
     dwell_s_total: float = interval_column(FLOAT)
     model: str | None = interval_column(TEXT, null=True, since=3)  # JSON {"name", "sha256"}; None before version 3
+    # version 9 (payload version 4): visits by face-size band and label (edgeemo.bands); None before: all unsized
+    bands: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] | None = interval_column(
+        TEXT, null=True, since=9, codec="json_bands")
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -128,6 +137,10 @@ class Interval:
 
     def numbers(self) -> tuple[int, int, int, int, float]:
         return self.faces_seen, self.visits, self.positive, self.negative, self.dwell_s_total
+
+    def by_band(self) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+        """Visits by face-size band and label; an interval from before bands: every visit unsized."""
+        return self.bands if self.bands is not None else ((UNSIZED, self.emotions),)
 
 
 INTERVAL_FIELDS = tuple(col(f.name, f.metadata["column"][0], **f.metadata["column"][1]) for f in fields(Interval))
@@ -165,6 +178,11 @@ HOURLY_EMOTIONS, DAILY_EMOTIONS = (
     Table(name, (*KEY, col("bucket", BIGINT, since=since), col("label", TEXT, since=since),
                  counter(col("visits", INTEGER, since=since))), ("store", "device", "zone", "bucket", "label"))
     for name, since in (("hourly_emotions", 1), ("daily_emotions", 5)))
+# version 9: each cell's visits by face-size band and label (payload version 4; rows before it: band 'unsized'),
+# what the corrected estimates read: each band is corrected with the model's confusion at that face size
+HOURLY_BANDS = Table("hourly_bands", (*KEY, col("bucket", BIGINT), col("band", TEXT), col("label", TEXT),
+                                      counter(col("visits", INTEGER))), ("store", "device", "zone", "bucket", "band",
+                                                                         "label"))
 # each device's state: availability, last interval, sequence numbers and their gaps
 DEVICES = Table("devices", (
     col("store", TEXT), col("device", TEXT), col("online", INTEGER, default="0"),
@@ -203,6 +221,9 @@ RELEASED_DAILY = Table("released_daily", (*SEALED_KEY, *SUMS),
 RELEASED_DAILY_EMOTIONS = Table("released_daily_emotions", (*SEALED_KEY, col("label", TEXT),
                                                             counter(col("visits", INTEGER))),
                                 ("store", "device", "zone", "day", "model", "label"))
+RELEASED_DAILY_BANDS = Table("released_daily_bands", (*SEALED_KEY, col("band", TEXT), col("label", TEXT),
+                                                      counter(col("visits", INTEGER))),
+                             ("store", "device", "zone", "day", "model", "band", "label"))
 DIRTY_HOURS = Table("dirty_hours", (col("store", TEXT), col("day", BIGINT), col("bucket", BIGINT)),
                     ("store", "day", "bucket"))
 USERS = Table("users", (col("name", TEXT), col("password_hash", TEXT), col("role", TEXT), col("created_at", BIGINT)),

@@ -94,7 +94,7 @@ def rebuild_rollups(tx: Tx, store: str, name: str) -> int:
     boundary = tx.row("SELECT min(start) FROM intervals WHERE store = ?", (store,))[0]
     if boundary is None:
         return 0
-    for table in ("hourly", "hourly_emotions"):
+    for table in ("hourly", "hourly_emotions", "hourly_bands"):
         tx.run(f"DELETE FROM {table} WHERE store = ? AND bucket > ?", (store, boundary - HOUR))
     columns = INTERVALS.names(INTERVAL_FIELDS)
     read = 0

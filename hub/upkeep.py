@@ -40,7 +40,12 @@ _SEAL_EMOTIONS = ("INSERT INTO released_daily_emotions (store, device, zone, day
                   "JOIN hourly_emotions e ON e.store = h.store AND e.device = h.device AND e.zone = h.zone AND "
                   "e.bucket = h.bucket WHERE {where} GROUP BY h.store, h.device, h.zone, h.day, "
                   "COALESCE(h.model, ''), e.label")
-SEALED = ("released_daily", "released_daily_emotions")
+_SEAL_BANDS = ("INSERT INTO released_daily_bands (store, device, zone, day, model, band, label, visits) SELECT "
+               "h.store, h.device, h.zone, h.day, COALESCE(h.model, ''), b.band, b.label, sum(b.visits) FROM hourly h "
+               "JOIN hourly_bands b ON b.store = h.store AND b.device = h.device AND b.zone = h.zone AND "
+               "b.bucket = h.bucket WHERE {where} GROUP BY h.store, h.device, h.zone, h.day, "
+               "COALESCE(h.model, ''), b.band, b.label")
+SEALED = ("released_daily", "released_daily_emotions", "released_daily_bands")
 
 
 @dataclass
@@ -68,6 +73,7 @@ def _seal_rows(tx: Tx, release: Release, where: str, params: tuple) -> None:
     (rule, values), (cell_rule, _) = release.sql(), release.sql("h")
     tx.run(_SEAL.format(where=where.replace("h.", "") + rule), (*params, *values))
     tx.run(_SEAL_EMOTIONS.format(where=where + cell_rule), (*params, *values))
+    tx.run(_SEAL_BANDS.format(where=where + cell_rule), (*params, *values))
 
 
 def _set_meta(tx: Tx, key: str, value: str) -> None:
@@ -107,6 +113,7 @@ def seal(database: Database, k: int, now: float, problems: list[str] | None = No
         if everything:
             tx.run("DELETE FROM released_daily WHERE store NOT IN (SELECT DISTINCT store FROM hourly)")
             tx.run("DELETE FROM released_daily_emotions WHERE store NOT IN (SELECT DISTINCT store FROM hourly)")
+            tx.run("DELETE FROM released_daily_bands WHERE store NOT IN (SELECT DISTINCT store FROM hourly)")
             _set_meta(tx, SEALED_K, str(k))  # a store that came meanwhile keeps its dirty hours: next round
         _set_meta(tx, SEALED_AT, str(int(now)))
     return -1 if everything else sum(len(days or ()) for days in work.values())

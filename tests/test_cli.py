@@ -22,7 +22,7 @@ def assert_one_line_error(result, *fragments: str) -> None:
 
 
 COMMANDS = ("train", "evaluate", "teacher-targets", "calibrate", "convert", "drift", "edgetpu-check", "run", "report", "bench", "detect", "model",
-            "zones", "hub")
+            "zones", "hub", "simulate")
 SUBCOMMANDS = {"model": ("install", "rollback", "status"), "zones": ("preview",),
                "hub": ("serve", "import", "export", "upkeep", "backup", "retire", "user", "store", "dead-letters",
                        "bench")}

@@ -19,7 +19,7 @@ from edgeemo.hub.gaps import check_gaps
 from edgeemo.hub.ingest import Interval, parse_message
 from edgeemo.hub.writer import write_batch
 from edgeemo.labels import FERPLUS_LABELS
-from edgeemo.payload import payload_from_row
+from edgeemo.payload_build import payload_from_row
 from tests.conftest import db_rows
 
 DAY = 86400.0

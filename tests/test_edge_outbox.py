@@ -136,7 +136,7 @@ def test_bad_resend_requests_are_refused(body: bytes) -> None:
 
 
 def test_a_row_migrated_from_version_1_is_sent_with_version_1s_labels_and_groups(tmp_path: Path) -> None:
-    from edgeemo.payload import payload_from_row
+    from edgeemo.payload_build import payload_from_row
 
     row = {"seq": 4, "start": 1.8e9, "zone": "all", "length_s": 60, "faces_seen": 1, "visits": 1,
            "emotions": '{"sad": 1}', "satisfaction": -1.0, "dwell_s_total": 5.0, "labels": None, "groups": None}

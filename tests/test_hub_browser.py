@@ -30,7 +30,7 @@ from edgeemo.hub.db import open_database
 from edgeemo.hub.ingest import parse_message
 from edgeemo.hub.localtime import day_start, local_iso, readable_time
 from edgeemo.hub.writer import write_batch
-from edgeemo.payload import build_payload
+from edgeemo.payload_build import build_payload
 from tests.conftest import REPO
 
 CHROMIUM = shutil.which("chromium")

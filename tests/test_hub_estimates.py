@@ -13,11 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
 from edgeemo import bundled
 from edgeemo.aggregates import DEFAULT_GROUPS, SatisfactionGroups
+from edgeemo.calibrations import band_calibrations
 from edgeemo.hub import auth, queries
 from edgeemo.hub import overview as fleet
 from edgeemo.hub.config import HubConfig
@@ -26,7 +28,7 @@ from edgeemo.hub.estimating import load_calibrations
 from edgeemo.hub.ingest import Interval, parse_message
 from edgeemo.hub.numbers import EstimateSettings, compare_ranges
 from edgeemo.hub.writer import write_batch
-from edgeemo.payload import build_payload
+from edgeemo.payload_build import build_payload
 from edgeemo.wire import iso
 from tests.conftest import REPO
 from tests.test_hub_web import client_for
@@ -79,9 +81,13 @@ def test_a_calibrated_model_is_corrected_and_an_unknown_one_counted(database) ->
     fixed, own, mixed = stores["fixed"], stores["own"], stores["mixed"]
     assert fixed["satisfaction_today_raw"] == own["satisfaction_today_raw"] == 0.1
     assert fixed["satisfaction_today_method"] == "corrected" and own["satisfaction_today_method"] == "count"
-    weights = SHIPPED["calibration"]["index"]["weights"]  # the sidecar's correction, applied to the shares
-    assert fixed["satisfaction_today"] == pytest.approx(0.3 * weights[0] + 0.2 * weights[1] + 0.5 * weights[2],
-                                                        abs=1e-4)
+    # visits of no measured size: the calibration of every size, the index read off its corrected mix
+    counts = band_calibrations(SHIPPED["calibration"])[None].counts
+    labels = SHIPPED["labels"]
+    q = np.array([{"happy": 0.3, "sad": 0.2, "neutral": 0.5}.get(label, 0.0) for label in labels])
+    sign = np.array([1.0 if x == "happy" else -1.0 if x in DEFAULT_GROUPS.negative else 0.0 for x in labels])
+    expected = sign @ np.linalg.solve((counts / counts.sum(axis=1, keepdims=True)).T, q)
+    assert fixed["satisfaction_today"] == pytest.approx(expected, abs=1e-4)
     assert own["satisfaction_today"] == 0.1  # the raw count, said to be one
     for store in (fixed, own):
         assert store["satisfaction_today_low"] < store["satisfaction_today"] < store["satisfaction_today_high"]

@@ -25,7 +25,7 @@ from edgeemo.hub.config import GapsSection, HubConfig, MqttSection
 from edgeemo.hub.db import open_database
 from edgeemo.hub.mqtt_ingest import MqttIngest
 from edgeemo.labels import FERPLUS_LABELS
-from edgeemo.payload import build_payload
+from edgeemo.payload_build import build_payload
 from tests.conftest import (
     CLIP,
     MOSQUITTO,

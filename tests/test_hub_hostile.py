@@ -19,7 +19,7 @@ from edgeemo.hub.ingest import Interval, Rejected, parse_message
 from edgeemo.hub.schema import INTERVAL_FIELDS, interval_of
 from edgeemo.hub.writer import store_messages, write_batch
 from edgeemo.labels import FERPLUS_LABELS
-from edgeemo.payload import build_payload
+from edgeemo.payload_build import build_payload
 from edgeemo.wire import MAX_RESEND
 from tests.test_hub_store import rollups_equal_sums
 from tests.test_payload import HOSTILE, NOW, T0, mutations
@@ -169,7 +169,7 @@ def test_a_device_restarted_or_clock_stepped_inside_an_interval_leaves_no_gap_on
 
     from edgeemo.edge.analytics.intervals import Aggregate
     from edgeemo.edge.analytics.store import AnalyticsStore
-    from edgeemo.payload import payload_from_row
+    from edgeemo.payload_build import payload_from_row
 
     def aggregate(minute: int, happy: int) -> Aggregate:
         return Aggregate(float(T0 + 60 * minute), 60, FERPLUS_LABELS, groups=DEFAULT_GROUPS,

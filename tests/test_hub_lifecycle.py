@@ -20,7 +20,7 @@ from edgeemo.hub.db import open_database
 from edgeemo.hub.ingest import Interval, parse_message
 from edgeemo.hub.upkeep import run_upkeep, sealed_k
 from edgeemo.hub.writer import write_batch
-from edgeemo.payload import build_payload
+from edgeemo.payload_build import build_payload
 
 NOW = int(time.time())
 DAY = 86400

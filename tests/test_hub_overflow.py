@@ -24,7 +24,7 @@ from edgeemo.hub.ingest import Interval, parse_message
 from edgeemo.hub.upkeep import Upkeep, run_upkeep
 from edgeemo.hub.web import create_app
 from edgeemo.hub.writer import write_batch
-from edgeemo.payload import build_payload
+from edgeemo.payload_build import build_payload
 from tests.conftest import run_cli, wait_for
 
 NOW = int(time.time())

@@ -21,7 +21,7 @@ from edgeemo.hub.ingest import Interval, parse_message
 from edgeemo.hub.localtime import day_start, local_iso
 from edgeemo.hub.upkeep import run_upkeep
 from edgeemo.hub.writer import write_batch
-from edgeemo.payload import build_payload
+from edgeemo.payload_build import build_payload
 from tests.test_hub_web import client_for
 
 LA = "America/Los_Angeles"

@@ -21,7 +21,7 @@ from edgeemo.hub.gaps import check_gaps, due_requests, missing_ranges
 from edgeemo.hub.ingest import Interval, parse_message
 from edgeemo.hub.schema import INTERVALS, interval_row
 from edgeemo.hub.writer import write_batch
-from edgeemo.payload import build_payload
+from edgeemo.payload_build import build_payload
 from tests.conftest import REPO, recent_day
 
 LABELS8 = loadgen.LABELS
@@ -98,7 +98,9 @@ def test_an_older_database_is_migrated_in_place(hub_url: str, monkeypatch: pytes
     monkeypatch.undo()
     database = open_database(hub_url)  # 2 adds devices.checked_seq, 3 models, 4 roll-ups' models, 5 stores' zones,
     with database.transaction() as tx:  # 6 the cells' local days (and drops the daily roll-ups), 7 the released days (and partitions)
-        assert database.schema_version(tx) == migrations.latest_version() == 8  # 8: BIGINT sums
+        assert database.schema_version(tx) == migrations.latest_version() == 9  # 8: BIGINT sums, 9: bands
+        assert tx.row("SELECT count(*) FROM hourly_bands WHERE band = 'unsized'")[0] == tx.row(
+            "SELECT count(*) FROM hourly_emotions")[0]  # the cells' visits from before bands: no size measured
         assert tx.one("SELECT count(*) FROM stores")[0] == 0  # every store stays in UTC
         assert tx.one("SELECT count(*), sum(visits) FROM intervals") == (3, 6)  # data kept
         assert tx.one("SELECT checked_seq, model, groups FROM devices") == (0, None, None)

@@ -167,7 +167,7 @@ def test_login_never_redirects_off_the_site(hub, target: str) -> None:
 def test_a_failing_database_is_a_503_and_one_log_line(hub, caplog: pytest.LogCaptureFixture) -> None:
     viewer = client_for(hub, "vera", "viewer-password")
     with hub.transaction(write=True) as tx:
-        tx.run("DROP TABLE hourly_emotions")  # the database breaks under the running hub
+        tx.run("DROP TABLE hourly_bands")  # the database breaks under the running hub
     response = viewer.get("/api/stores/load-000/emotions")
     assert response.status_code == 503 and "not answering" in response.json()["error"]
     assert viewer.get("/stores/load-000").status_code == 503

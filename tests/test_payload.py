@@ -17,10 +17,10 @@ from edgeemo.payload import (
     IntervalReport,
     Refusal,
     TimeRules,
-    build_payload,
     parse_payload,
     schema_document,
 )
+from edgeemo.payload_build import build_payload
 from edgeemo.wire import iso
 from tests.conftest import REPO
 

@@ -32,7 +32,7 @@ from edgeemo.hub.ingest import Interval, parse_message
 from edgeemo.hub.localtime import local_iso
 from edgeemo.hub.upkeep import run_upkeep
 from edgeemo.hub.writer import write_batch
-from edgeemo.payload import build_payload
+from edgeemo.payload_build import build_payload
 from edgeemo.wire import iso
 from tests.conftest import REPO
 from tests.test_hub_web import client_for

@@ -69,7 +69,7 @@ def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None 
         _write_calibration(model_path, dataset, probabilities, predictor.labels, record, split, data, votes, tta,
                            chain is not None)
     if out is not None:
-        write_report(report, model_path, dataset.summary(), predictor.kind, out)
+        write_report(report, model_path, dataset.summary(), predictor.kind, out, (dataset.labels, probabilities))
     return report
 
 
@@ -169,9 +169,12 @@ def _faces(model_path: Path, data: str, split: str, size: tuple[int, int], votes
     return load_split(data, fraction, seed, size, votes)[1]
 
 
-def write_report(report: Report, model_path: Path, data_summary: str, kind: str, out: Path) -> None:
-    """report.json, report.md and confusion_matrix.png in `out`."""
-    from edgeemo.train.plots import confusion_matrix_figure
+def write_report(report: Report, model_path: Path, data_summary: str, kind: str, out: Path,
+                 scores: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """report.json, report.md, confusion_matrix.png and, given the (true labels, probabilities) `scores`,
+    roc.png: the one-vs-rest ROC curve of each class whose ROC-AUC the report prints."""
+    from edgeemo.train.metrics import roc_curve
+    from edgeemo.train.plots import confusion_matrix_figure, roc_curves
 
     out.mkdir(parents=True, exist_ok=True)
     payload = {"model": str(model_path), "model_kind": kind, "data": data_summary, **report.to_dict()}
@@ -179,6 +182,11 @@ def write_report(report: Report, model_path: Path, data_summary: str, kind: str,
     (out / "report.md").write_text(render_text(report, model_path, data_summary) + "\n")
     labels = [c.label for c in report.per_class]
     confusion_matrix_figure(report.confusion, labels, out / "confusion_matrix.png", model_path.name)
+    if scores is not None:
+        truth, probabilities = scores
+        curves = {c.label: (*roc_curve(truth == i, probabilities[:, i]), c.roc_auc)
+                  for i, c in enumerate(report.per_class) if c.roc_auc is not None}
+        roc_curves(curves, f"{model_path.name}: one class against the rest", out / "roc.png")
 
 
 def render_text(report: Report, model_path: Path, data_summary: str) -> str:

@@ -23,7 +23,7 @@ from edgeemo.aggregates import (
 )
 from edgeemo.bands import band_of
 from edgeemo.edge.analytics.visits import Visit
-from edgeemo.payload import build_payload
+from edgeemo.payload_build import build_payload
 from edgeemo.tomlconfig import Section
 
 

@@ -16,7 +16,7 @@ import time
 
 from edgeemo.edge.analytics.mqtt import MqttPublisher
 from edgeemo.edge.analytics.store import AnalyticsStore
-from edgeemo.payload import payload_from_row
+from edgeemo.payload_build import payload_from_row
 
 log = logging.getLogger(__name__)
 

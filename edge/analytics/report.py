@@ -37,7 +37,9 @@ from edgeemo.edge.analytics.calendar import ReportCalendar
 from edgeemo.edge.analytics.charts import write_charts
 from edgeemo.edge.analytics.schema import open_readonly
 from edgeemo.errors import EdgeemoError
-from edgeemo.estimates import PRECISION_FLOOR, Calibration, index_estimate, mix_estimate
+from edgeemo.bands import band_of
+from edgeemo.calibrations import band_calibrations
+from edgeemo.estimates import PRECISION_FLOOR, Calibration, Estimate, banded_estimates, index_estimate, mix_estimate
 from edgeemo.labels import LABELS
 from edgeemo.timezones import UTC, TimeZoneError
 from edgeemo.wire import parse_iso
@@ -90,14 +92,14 @@ def _configured_timezone(db_path: Path) -> str | None:
 class VisitRows:
     """The visits of a report's range, and what the database says about reading them."""
 
-    rows: list[tuple[float, float, str, str]]  # (end, dwell_s, dominant, zone)
+    rows: list[tuple[float, float, str, str, str]]  # (end, dwell_s, dominant, zone, face-size band)
     labels: list[str]
     groups: SatisfactionGroups
     zones: list[str]
-    calibration: Calibration | None = None  # the run's model's, from its sidecar: corrects the index ...
-    calibration_since: float = float("inf")  # ... of the visits that ended since then (that model's)
+    calibration: dict[str | None, Calibration] | None = None  # the run's model's by face-size band: corrects ...
+    calibration_since: float = float("inf")  # ... the visits that ended since then (that model's)
 
-    def calibration_for(self, ends: Iterable[float]) -> Calibration | None:
+    def calibration_for(self, ends: Iterable[float]) -> dict[str | None, Calibration] | None:
         """The calibration for these visits: only when the current model classified all of them."""
         ends = list(ends)
         return self.calibration if ends and min(ends) >= self.calibration_since else None
@@ -112,12 +114,15 @@ def read_visits(db_path: Path, since: float | None, until: float | None, zone: s
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         columns = {row[1] for row in connection.execute("PRAGMA table_info(visits)")}
         zone_column = "zone" if "zone" in columns else "'all'"  # a version-1 database read as it is
-        query = f"SELECT end, dwell_s, dominant, {zone_column} FROM visits WHERE end >= ? AND end < ?"
+        size_column = "face_px" if "face_px" in columns else "NULL"  # before version 4: no size measured
+        query = (f"SELECT end, dwell_s, dominant, {zone_column}, {size_column} FROM visits WHERE end >= ? "
+                 "AND end < ?")
         params: list = [since if since is not None else float("-inf"), until if until is not None else float("inf")]
         if zone is not None:
             query += f" AND {zone_column} = ?"
             params.append(zone)
-        rows = connection.execute(query + " ORDER BY end", params).fetchall()
+        rows = [(*row[:4], band_of(row[4] if isinstance(row[4], (int, float)) else None))
+                for row in connection.execute(query + " ORDER BY end", params).fetchall()]
         all_zones = sorted({row[0] for row in connection.execute(f"SELECT DISTINCT {zone_column} FROM visits")})
         meta = dict(connection.execute("SELECT key, value FROM meta").fetchall()) if "meta" in tables else {}
         connection.close()
@@ -136,7 +141,7 @@ def read_visits(db_path: Path, since: float | None, until: float | None, zone: s
         groups = (SatisfactionGroups(**{k: tuple(v) for k, v in json.loads(meta["satisfaction_groups"]).items()})
                   if "satisfaction_groups" in meta else DEFAULT_GROUPS)
         stored = json.loads(meta["calibration"]) if meta.get("calibration") else None
-        calibration = Calibration.from_dict(stored) if stored and stored.get("labels") == labels else None
+        calibration = band_calibrations(stored) or None if stored and stored.get("labels") == labels else None
         since = float(json.loads(meta["calibration_since"])) if meta.get("calibration_since") else float("inf")
     except (ValueError, TypeError, KeyError) as exc:
         raise EdgeemoError(f"{db_path}: unreadable meta table ({exc})") from exc
@@ -144,13 +149,31 @@ def read_visits(db_path: Path, since: float | None, until: float | None, zone: s
     return VisitRows(rows, labels, groups, zones, calibration, since)
 
 
-def index_fields(counts: Counter, groups: SatisfactionGroups, calibration: Calibration | None,
-                 suppressed: bool) -> dict[str, Any]:
+def by_band(visits: Iterable[tuple]) -> dict[str | None, Counter]:
+    """Visits (end, dwell, dominant, zone, band) counted by face-size band and dominant emotion."""
+    found: dict[str | None, Counter] = {}
+    for _, _, dominant, _, band in visits:
+        found.setdefault(band, Counter())[dominant] += 1
+    return found
+
+
+def estimates_of(visits: list[tuple], labels: list[str], groups: SatisfactionGroups,
+                 calibration: dict[str | None, Calibration] | None) -> tuple[Estimate, dict[str, Estimate]]:
+    """The index and the mix of these visits: each face-size band corrected with the model's calibration there
+    (the hub's arithmetic, edgeemo.estimates), or the raw count without one."""
+    if calibration:
+        return banded_estimates(by_band(visits), labels, groups, calibration)
+    counts = Counter(visit[2] for visit in visits)
+    return index_estimate(counts, groups), mix_estimate(counts, labels)
+
+
+def index_fields(counts: Counter, groups: SatisfactionGroups, estimate_of: Estimate, suppressed: bool
+                 ) -> dict[str, Any]:
     """The satisfaction index of visits: corrected when the model's calibration is known, its 95%
     interval and whether it is too wide to read, the raw count beside it; nothing when suppressed."""
     if suppressed:
         return dict.fromkeys(INDEX_FIELDS)
-    estimate = index_estimate(counts, groups, calibration).as_dict(4, PRECISION_FLOOR)
+    estimate = estimate_of.as_dict(4, PRECISION_FLOOR)
     raw = satisfaction_from_counts(counts, groups)
     return {"satisfaction_index": estimate["value"], "satisfaction_low": estimate["low"],
             "satisfaction_high": estimate["high"], "satisfaction_method": estimate["method"],
@@ -175,21 +198,23 @@ def bucket_rows(visits: list[tuple], bucket: str, min_visits: int, labels: list[
     hours or days (UTC by default); a bucket without any is not listed, one under k (of other visits than
     released) suppressed. Each label's share is raw (`raw_share_*`)."""
     calendar = calendar or ReportCalendar(UTC)
-    grouped: dict[tuple[int, int], list[tuple[float, str, float]]] = {}
-    for end, dwell, dominant, *_ in visits:
-        grouped.setdefault(calendar.bucket(end, bucket), []).append((dwell, dominant, end))
+    grouped: dict[tuple[int, int], list[tuple[float, str, float, str]]] = {}
+    for end, dwell, dominant, _, band in visits:
+        grouped.setdefault(calendar.bucket(end, bucket), []).append((dwell, dominant, end, band))
     rows = []
     for start, stop in sorted(grouped):
         members = grouped[(start, stop)]
-        counts = Counter(dominant for _, dominant, _ in members)
-        calibration = data.calibration_for(end for *_, end in members) if data is not None else None
+        counts = Counter(dominant for _, dominant, _, _ in members)
+        calibration = data.calibration_for(end for _, _, end, _ in members) if data is not None else None
         suppressed = is_suppressed(len(members), min_visits)
+        index, _ = estimates_of([(end, dwell, dominant, "", band) for dwell, dominant, end, band in members], labels,
+                                groups, calibration)
         rows.append({
             "start": calendar.iso(start),
             "end": calendar.iso(stop),
             "visits": None if suppressed else len(members),
             "suppressed": suppressed,
-            **index_fields(counts, groups, calibration, suppressed),
+            **index_fields(counts, groups, index, suppressed),
             "mean_dwell_s": None if suppressed or not members else round(sum(d for d, *_ in members) / len(members), 2),
             **{f"{RAW_SHARE}{label}": None if suppressed or not members else counts[label] / len(members)
                for label in labels},
@@ -203,11 +228,11 @@ def _summary(rows: list[tuple], min_visits: int, data: VisitRows) -> dict[str, A
     counts = Counter(row[2] for row in rows)
     suppressed = is_suppressed(len(rows), min_visits)
     calibration = data.calibration_for(row[0] for row in rows)
-    mix = None if suppressed else {label: estimate.as_dict(4, PRECISION_FLOOR) for label, estimate in
-                                   mix_estimate(counts, data.labels, calibration).items()}
+    index, shares = estimates_of(rows, data.labels, data.groups, calibration)
+    mix = None if suppressed else {label: estimate.as_dict(4, PRECISION_FLOOR) for label, estimate in shares.items()}
     raw = None if suppressed else {label: round(counts[label] / len(rows), 4) for label in data.labels}
     return {"visits": None if suppressed else len(rows), "suppressed": suppressed,
-            **index_fields(counts, data.groups, calibration, suppressed), "emotion_mix": mix, "emotion_mix_raw": raw}
+            **index_fields(counts, data.groups, index, suppressed), "emotion_mix": mix, "emotion_mix_raw": raw}
 
 
 @dataclass

@@ -18,10 +18,11 @@ from collections.abc import Iterator
 import numpy as np
 
 from edgeemo.aggregates import DEFAULT_GROUPS
+from edgeemo.bands import UNSIZED
 from edgeemo.bundled import DEFAULT_MODEL, bundled_model
 from edgeemo.hub.db import Database
 from edgeemo.hub.estimating import rollup_key
-from edgeemo.hub.schema import DAY, DEVICES, DIRTY_HOURS, HOUR, HOURLY, HOURLY_EMOTIONS, INTERVALS
+from edgeemo.hub.schema import DAY, DEVICES, DIRTY_HOURS, HOUR, HOURLY, HOURLY_BANDS, HOURLY_EMOTIONS, INTERVALS
 
 LABELS = ("angry", "contempt", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 POSITIVE = [LABELS.index(x) for x in DEFAULT_GROUPS.positive if x in LABELS]
@@ -110,7 +111,7 @@ def _write_device(database: Database, store: str, device: str, rows: dict[str, n
                     rows["seq"][raw_from:].tolist(), [labels] * n, texts, [GROUPS] * n,
                     rows["faces"][raw_from:].tolist(), rows["visits"][raw_from:].tolist(),
                     positive[raw_from:].tolist(), negative[raw_from:].tolist(), rows["dwell"][raw_from:].tolist(),
-                    [model_json] * n, [now] * n)
+                    [model_json] * n, [None] * n, [now] * n)  # bands: none (generated visits have no size)
     hourly = list(_rollup(rows, HOUR))
     emotion_cells = [(store, device, ZONE, b, LABELS[i], int(c)) for b, *_, e in hourly for i, c in enumerate(e) if c]
     starts = rows["start"]
@@ -119,6 +120,7 @@ def _write_device(database: Database, store: str, device: str, rows: dict[str, n
         tx.copy(HOURLY.name, HOURLY.names(), ((store, device, ZONE, *b[:-1], key, b[0] - b[0] % DAY)
                                               for b in hourly))  # the stores are in UTC: days are UTC's
         tx.copy(HOURLY_EMOTIONS.name, HOURLY_EMOTIONS.names(), emotion_cells)
+        tx.copy(HOURLY_BANDS.name, HOURLY_BANDS.names(), ((*cell[:4], UNSIZED, *cell[4:]) for cell in emotion_cells))
         tx.run(f"INSERT INTO {DIRTY_HOURS.name} (store, day, bucket) SELECT DISTINCT store, day, bucket FROM hourly "
                "WHERE store = ? AND device = ? ON CONFLICT (store, day, bucket) DO NOTHING", (store, device))
         tx.run(f"INSERT INTO {DEVICES.name} (store, device, online, last_seen, last_start, labels, max_seq, "

@@ -34,7 +34,7 @@ from edgeemo.hub.bench.servers import Mosquitto, Postgres, free_port
 from edgeemo.hub.config import HubConfig, MqttSection
 from edgeemo.hub.db import open_database
 from edgeemo.hub.upkeep import run_upkeep
-from edgeemo.payload import build_payload
+from edgeemo.payload_build import build_payload
 from edgeemo.wire import AGGREGATES, device_topic
 
 FLEET_BROKER = "max_queued_messages 0\nmax_inflight_messages 4000\n"  # as the shipped fleet config: never drop
