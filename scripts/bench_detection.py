@@ -1,12 +1,18 @@
 """The detection benchmark: recall by face width, false positives and CPU per frame, every detector in one run.
 
-Each hand-checked face of `scripts/detection_annotations.json` (the shared photos and the
-sample clip) is shown in a 640x480 frame (edgeemo's default capture size) at a given width:
-the whole source image is scaled so that the face is W pixels wide and placed with the face
-at the frame's centre, on mid-gray where the image does not reach. Every detector sees the
-same frames: recall is the share of faces found (a box with IoU >= 0.4 to the annotation, in
-the emotion model's framing); a false positive is a box that overlaps no annotated face
-(nor an 'ignore' box of an occluded one); CPU is process time per detect call, one thread.
+Three sets of frames, 640x480 (edgeemo's default capture size), every face shown at each width:
+- `centred`: each hand-checked face of `scripts/detection_annotations.json` (the shared photos
+  and the sample clip) with its whole source image scaled so that the face is W pixels wide,
+  placed at the frame's centre, on mid-gray where the image does not reach;
+- `placed` and `held-out`: composites (scripts/detection_composites.py): faces with their head
+  and shoulders put off-centre, at the frame's edges, two at once, on busier backgrounds (shop
+  shelves, the clip's night street, a photo's crowd, a cartoon). `placed` reuses the centred
+  faces; `held-out` adds clip frames no other set shows, on backgrounds and places of its own,
+  and was never looked at while choosing the detector's settings.
+Every detector sees the same frames: recall is the share of faces found (a box with IoU >= 0.4
+to the annotation, in the emotion model's framing); a false positive is a box that overlaps no
+annotated face (nor an 'ignore' box of an occluded one); CPU is process time per detect call,
+one thread.
 
 It also measures the FER framing (`FER_FRAMING` in edge/vision/blazeface.py): the median
 size ratio and centre offset of the annotation (a Haar box) over each BlazeFace model's raw
@@ -22,6 +28,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import cv2
 import numpy as np
+from detection_composites import Source, render
 
 from edgeemo.edge.inference.model import open_edge_model
 from edgeemo.edge.vision.blazeface import FER_FRAMING, BlazeFaceDetector, clip_boxes, iou_one_to_many
@@ -45,22 +53,26 @@ FILL = 114  # mid-gray where the scaled image does not cover the frame
 DETECTORS = {  # name -> (config, colour given when the detector wants it)
     "haar@320": (DetectorConfig(kind="haar"), True),
     "haar@640": (DetectorConfig(kind="haar", detect_width=640), True),
+    "blazeface/full-range, no zoom": (DetectorConfig(kind="blazeface", model="full-range", zoom=False), True),
+    "blazeface/back, no zoom": (DetectorConfig(kind="blazeface", model="back", zoom=False), True),
     "blazeface/full-range": (DetectorConfig(kind="blazeface", model="full-range"), True),
-    "blazeface/back": (DetectorConfig(kind="blazeface", model="back"), True),
-    "blazeface/full-range gray": (DetectorConfig(kind="blazeface", model="full-range"), False),
+    "blazeface/back (default)": (DetectorConfig(kind="blazeface", model="back"), True),
     "blazeface/back gray": (DetectorConfig(kind="blazeface", model="back"), False),
 }
+DEFAULT = "blazeface/back (default)"
+SETS = ("centred", "placed", "held-out")
 
 
 @dataclass
-class Scene:
-    """One annotated image: its faces and the occluded faces that count neither way."""
+class Shown:
+    """One benchmark frame: its set, its faces' width (None: a frame without faces), the faces to find, and
+    every known face (a box on one, found or not, is no false positive)."""
 
-    name: str
-    image: np.ndarray
-    faces: np.ndarray   # (n, 4) x, y, w, h in the FER (Haar) framing
-    widths: np.ndarray  # (n,) each face's own width (cheek to cheek), share of its box's width
-    ignore: np.ndarray  # (m, 4)
+    set: str
+    width: int | None
+    frame: np.ndarray
+    targets: np.ndarray  # (k, 4)
+    known: np.ndarray    # (m, 4), the targets included
 
 
 def _boxes(rows: list) -> np.ndarray:
@@ -72,17 +84,18 @@ def _resolve(path: str, shared: Path) -> Path:
     return (shared if where == "shared" else REPO) / rest
 
 
-def load_scenes(shared: Path) -> list[Scene]:
-    """Every annotated image and clip frame; exits with one line when the shared media are missing."""
+def load_sources(shared: Path) -> dict[str, Source]:
+    """Every annotated image and clip frame by name (`justin.jpg`, `clip.mp4#55`); exits with one line when
+    the shared media are missing."""
     spec = json.loads(ANNOTATIONS.read_text())
-    scenes = []
+    sources = {}
     for entry in spec["images"]:
         path = _resolve(entry["path"], shared)
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             sys.exit(f"{path}: missing or unreadable; pass --shared with the team's shared folder")
-        scenes.append(Scene(path.name, image, _boxes(entry["faces"]), np.asarray(entry["face_widths"]),
-                            _boxes(entry["ignore"])))
+        sources[path.name] = Source(path.name, image, _boxes(entry["faces"]), np.asarray(entry["face_widths"]),
+                                    _boxes(entry["ignore"]), entry.get("set") == "held-out")
     for clip in spec["clips"]:
         path = _resolve(clip["path"], shared)
         capture, index, wanted = cv2.VideoCapture(str(path)), 0, clip["frames"]
@@ -93,14 +106,15 @@ def load_scenes(shared: Path) -> list[Scene]:
             if str(index) in wanted:
                 frame = wanted[str(index)]
                 faces = _boxes(frame["faces"])
-                scenes.append(Scene(f"{path.name}#{index}", image, faces, np.full(len(faces), clip["face_width"]),
-                                    _boxes(frame["ignore"])))
+                name = f"{path.name}#{index}"
+                sources[name] = Source(name, image, faces, np.full(len(faces), clip["face_width"]),
+                                       _boxes(frame["ignore"]), clip.get("set") == "held-out")
             index += 1
         capture.release()
-    return scenes
+    return sources
 
 
-def place(scene: Scene, face: np.ndarray, width: float, share: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def place(scene: Source, face: np.ndarray, width: float, share: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A 640x480 frame with the face of box `face` (its own width `share` of the box's) `width` px wide at
     the frame's centre, that box in the frame, and every annotated or ignored box of the scene in it."""
     scale = width / (face[2] * share)
@@ -124,13 +138,37 @@ def place(scene: Scene, face: np.ndarray, width: float, share: float = 1.0) -> t
     return frame, moved(face[None].astype(np.float64))[0], moved(np.concatenate([scene.faces, scene.ignore]))
 
 
+def shown_frames(sources: dict[str, Source], composites: dict[str, list[dict]]) -> Iterator[Shown]:
+    """Every frame of every set: the centred faces, then each set of composites and its backgrounds alone."""
+    none = np.zeros((0, 4))
+    for source in sources.values():
+        if source.held_out:
+            continue
+        if not len(source.faces):  # a scene without faces: shown once per width, at its own scale
+            for width in WIDTHS:
+                frame, _, known = _negative_frame(source, width)
+                yield Shown("centred", None, frame, none, known)
+        for face, share in zip(source.faces, source.widths):
+            for width in WIDTHS:
+                frame, target, known = place(source, face, width, share)
+                yield Shown("centred", width, frame, target[None], known)
+    for name, layouts in composites.items():
+        cache: dict = {}
+        for layout in layouts:
+            for width in WIDTHS:
+                frame, targets, _, known = render(layout, width, sources, cache)
+                yield Shown(name, width, frame, targets, known)
+        for frame, known in cache.values():
+            yield Shown(name, None, frame, none, known)
+
+
 def _matches(boxes: np.ndarray, target: np.ndarray, threshold: float) -> np.ndarray:
     if not len(boxes):
         return np.zeros(0, bool)
     return iou_one_to_many(target, boxes) >= threshold
 
 
-def run(scenes: list[Scene]) -> dict:
+def run(sources: dict[str, Source], composites: dict[str, list[dict]]) -> dict:
     cv2.setNumThreads(1)
     detectors = {}
     for name, (config, colour) in DETECTORS.items():
@@ -138,63 +176,59 @@ def run(scenes: list[Scene]) -> dict:
         if isinstance(detector, BlazeFaceDetector):  # one thread, as Haar runs
             detector = BlazeFaceDetector(config, num_threads=1)
         detectors[name] = (detector, colour)
-    raw = {name: BlazeFaceDetector(DetectorConfig(kind="blazeface", model=name, fer_framing=False), num_threads=1)
-           for name in ("full-range", "back")}
-    found = {name: {w: 0 for w in WIDTHS} for name in detectors}
-    false_pos = dict.fromkeys(detectors, 0)
-    cpu = {name: [] for name in detectors}
-    framing = {name: [] for name in raw}
+    raw = {name: BlazeFaceDetector(DetectorConfig(kind="blazeface", model=name, fer_framing=False, zoom=False),
+                                   num_threads=1) for name in ("full-range", "back")}
+    faces = {s: dict.fromkeys(WIDTHS, 0) for s in SETS}
+    frames = dict.fromkeys(SETS, 0)
+    found = {name: {s: dict.fromkeys(WIDTHS, 0) for s in SETS} for name in detectors}
+    false_pos = {name: dict.fromkeys(SETS, 0) for name in detectors}
+    cpu: dict[str, list[float]] = {name: [] for name in detectors}
+    framing: dict[str, list] = {name: [] for name in raw}
     model = open_edge_model(None, 1)  # the bundled emotion model: do the crops it gets agree?
     crops = {name: {"haar": [], "raw": [], "mapped": []} for name in raw}
-    frames = {w: 0 for w in WIDTHS}
-    negatives = 0
-    for scene in scenes:
-        targets = list(zip(scene.faces, scene.widths)) or [(None, 1.0)]
-        for face, share in targets:
-            for width in WIDTHS:
-                if face is None:  # a scene without faces: shown once per width, at its own scale
-                    frame, target, known = _negative_frame(scene, width)
-                    negatives += 1
-                else:
-                    frame, target, known = place(scene, face, width, share)
-                    frames[width] += 1
-                gray = to_gray(frame)
-                for name, (detector, colour) in detectors.items():
-                    image = detector_input(detector, gray, frame if colour else None)
-                    started = time.process_time()
-                    boxes = np.asarray(detector.detect(image), np.float64).reshape(-1, 4)
-                    cpu[name].append(time.process_time() - started)
-                    if target is not None and _matches(boxes, target, HIT_IOU).any():
-                        found[name][width] += 1
-                    for box in boxes:
-                        if not len(known) or not (iou_one_to_many(box, known) >= HIT_IOU / 2).any():
-                            false_pos[name] += 1
-                if target is None or width < 40:
-                    continue
-                for name, detector in raw.items():
-                    boxes, _ = detector.detect_scored(frame)
-                    hits = boxes[_matches(boxes, target, FRAMING_IOU)]
-                    if len(hits):
-                        x, y, w, h = hits[0]
-                        tx, ty, tw, th = target
-                        framing[name].append((tw / w, (tx + tw / 2 - x - w / 2) / w, (ty + th / 2 - y - h / 2) / h))
-                        mapped = FER_FRAMING[name].apply(hits[:1])
-                        for key, box in (("haar", target[None]), ("raw", hits[:1]), ("mapped", mapped)):
-                            inside, _ = clip_boxes(box, np.ones(1), FRAME_H, FRAME_W)
-                            crops[name][key].append(face_input(gray, model.classifier.input_size,
-                                                               tuple(round(float(v)) for v in inside[0]), 0.1))
+    for shown in shown_frames(sources, composites):
+        frames[shown.set] += 1
+        if shown.width is not None:
+            faces[shown.set][shown.width] += len(shown.targets)
+        gray = to_gray(shown.frame)
+        for name, (detector, colour) in detectors.items():
+            image = detector_input(detector, gray, shown.frame if colour else None)
+            started = time.process_time()
+            boxes = np.asarray(detector.detect(image), np.float64).reshape(-1, 4)
+            cpu[name].append(time.process_time() - started)
+            for target in shown.targets:
+                found[name][shown.set][shown.width] += bool(_matches(boxes, target, HIT_IOU).any())
+            for box in boxes:
+                if not len(shown.known) or not (iou_one_to_many(box, shown.known) >= HIT_IOU / 2).any():
+                    false_pos[name][shown.set] += 1
+        if shown.set != "centred" or shown.width is None or shown.width < 40:
+            continue
+        target = shown.targets[0]
+        for name, detector in raw.items():
+            boxes, _ = detector.detect_scored(shown.frame)
+            hits = boxes[_matches(boxes, target, FRAMING_IOU)]
+            if len(hits):
+                x, y, w, h = hits[0]
+                tx, ty, tw, th = target
+                framing[name].append((tw / w, (tx + tw / 2 - x - w / 2) / w, (ty + th / 2 - y - h / 2) / h))
+                mapped = FER_FRAMING[name].apply(hits[:1])
+                for key, box in (("haar", target[None]), ("raw", hits[:1]), ("mapped", mapped)):
+                    inside, _ = clip_boxes(box, np.ones(1), FRAME_H, FRAME_W)
+                    crops[name][key].append(face_input(gray, model.classifier.input_size,
+                                                       tuple(round(float(v)) for v in inside[0]), 0.1))
     scene_cpu = _scene_cpu(detectors)
-    total_frames = sum(frames.values()) + negatives
-    result = {
-        "frame": [FRAME_W, FRAME_H], "faces_per_width": frames[WIDTHS[0]], "frames": total_frames,
-        "hit_iou": HIT_IOU, "cpu": "process time per detect call, one thread (cv2.setNumThreads(1), LiteRT 1 thread)",
+    result: dict = {
+        "frame": [FRAME_W, FRAME_H], "hit_iou": HIT_IOU,
+        "sets": {s: {"faces_per_width": faces[s][WIDTHS[0]], "frames": frames[s]} for s in SETS},
+        "cpu": "process time per detect call, one thread (cv2.setNumThreads(1), LiteRT 1 thread)",
         "detectors": {},
         "framing": {},
     }
     for name in detectors:
         result["detectors"][name] = {
-            "recall_by_width": {str(w): round(found[name][w] / frames[w], 4) for w in WIDTHS},
-            "false_positives_per_frame": round(false_pos[name] / total_frames, 4),
+            "recall_by_width": {s: {str(w): round(found[name][s][w] / max(faces[s][w], 1), 4) for w in WIDTHS}
+                                for s in SETS},
+            "false_positives_per_frame": {s: round(false_pos[name][s] / max(frames[s], 1), 4) for s in SETS},
             "cpu_ms_per_frame_median": round(1000 * float(np.median(cpu[name])), 3),
             "cpu_ms_per_frame_mean": round(1000 * float(np.mean(cpu[name])), 3),
             "cpu_ms_per_scene_frame_median": round(1000 * float(np.median(scene_cpu[name])), 3),
@@ -232,29 +266,46 @@ def _scene_cpu(detectors: dict) -> dict[str, list[float]]:
     return seconds
 
 
-def _negative_frame(scene: Scene, width: int) -> tuple[np.ndarray, None, np.ndarray]:
+def _negative_frame(scene: Source, width: int) -> tuple[np.ndarray, None, np.ndarray]:
     """A face-free image scaled so that it spans `width` x 5 px (varied sizes), on the gray frame."""
     fake = np.array([0.0, 0.0, scene.image.shape[1] / 5, scene.image.shape[0] / 5])
-    frame, _, known = place(Scene(scene.name, scene.image, fake[None], np.ones(1), scene.ignore), fake, width)
+    frame, _, known = place(Source(scene.name, scene.image, fake[None], np.ones(1), scene.ignore), fake, width)
     return frame, None, known[:0]
 
 
+SET_NOTES = {
+    "centred": "each face at the frame's centre, its whole source image around it, mid-gray beyond; and no-faces.jpg",
+    "placed": "the same faces with head and shoulders, off-centre, at edges, some two at once, on busier backgrounds "
+              "(each background also shown alone)",
+    "held-out": "clip frames no other set shows and the photos' faces, on other backgrounds and places; never "
+                "looked at while choosing settings",
+}
+
+
 def markdown(result: dict) -> str:
-    widths = list(next(iter(result["detectors"].values()))["recall_by_width"])
     lines = [
-        (f"Faces shown at each width in a {result['frame'][0]}x{result['frame'][1]} frame: "
-         f"{result['faces_per_width']}; frames in all: {result['frames']}. Recall by the face's own width "
-         f"(cheek to cheek). {result['cpu']}; median over the benchmark's frames and over the sample clip's "
-         "115 frames at 640x480 (a real scene)."), "",
-        "| detector | " + " | ".join(f"{w} px" for w in widths)
-        + " | FP/frame | CPU ms/frame, these frames | CPU ms/frame, real scene |",
-        "|---" * (len(widths) + 4) + "|",
+        (f"Frames {result['frame'][0]}x{result['frame'][1]}. Recall by the face's own width (cheek to cheek), "
+         f"a hit is IoU >= {result['hit_iou']} with the hand-checked box (FER framing). {result['cpu']}; median "
+         "over all the benchmark's frames and over the sample clip's 115 frames at 640x480 (a real scene)."), "",
     ]
-    for name, row in result["detectors"].items():
-        recalls = " | ".join(f"{100 * row['recall_by_width'][w]:.0f}%" for w in widths)
-        lines.append(f"| {name} | {recalls} | {row['false_positives_per_frame']:.3f} | "
-                     f"{row['cpu_ms_per_frame_median']:.2f} | {row['cpu_ms_per_scene_frame_median']:.2f} |")
-    lines += ["", "FER framing (annotation = Haar box over the raw BlazeFace box, faces >= 40 px):", ""]
+    for name in SETS:
+        info = result["sets"][name]
+        widths = list(next(iter(result["detectors"].values()))["recall_by_width"][name])
+        lines += [(f"**{name}** ({SET_NOTES[name]}): {info['faces_per_width']} faces per width, {info['frames']} "
+                  "frames"), "",
+                  "| detector | " + " | ".join(f"{w} px" for w in widths) + " | FP/frame |",
+                  "|---" * (len(widths) + 2) + "|"]
+        for detector, row in result["detectors"].items():
+            recalls = " | ".join(f"{100 * row['recall_by_width'][name][w]:.0f}%" for w in widths)
+            lines.append(f"| {detector} | {recalls} | {row['false_positives_per_frame'][name]:.3f} |")
+        lines.append("")
+    haar = result["detectors"]["haar@320"]["cpu_ms_per_scene_frame_median"]
+    lines += [("| detector | CPU ms/frame, these frames (median) | mean | CPU ms/frame, real scene | share of "
+              "haar@320's, real scene |"), "|---|---|---|---|---|"]
+    for detector, row in result["detectors"].items():
+        lines.append(f"| {detector} | {row['cpu_ms_per_frame_median']:.2f} | {row['cpu_ms_per_frame_mean']:.2f} | "
+                     f"{row['cpu_ms_per_scene_frame_median']:.2f} | {row['cpu_ms_per_scene_frame_median'] / haar:.2f} |")
+    lines += ["", "FER framing (annotation = Haar box over the raw BlazeFace box, centred faces >= 40 px):", ""]
     for name, row in result["framing"].items():
         lines.append(f"- {name}: scale {row['scale']}, dx {row['dx']}, dy {row['dy']} (n={row['n']}); the bundled "
                      f"emotion model's label on the BlazeFace crop agrees with the Haar crop's "
@@ -269,7 +320,7 @@ def main() -> int:
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("EDGEEMO_SHARED", REPO.parent / "shared")))
     parser.add_argument("--out", type=Path, help="write bench.json and bench.md here")
     args = parser.parse_args()
-    result = run(load_scenes(args.shared))
+    result = run(load_sources(args.shared), json.loads(ANNOTATIONS.read_text())["composites"])
     text = markdown(result)
     print(text)
     if args.out:

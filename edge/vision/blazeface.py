@@ -23,9 +23,12 @@ import numpy as np
 from edgeemo.edge.inference.interpreter import open_interpreter
 from edgeemo.edge.vision.detector import DetectorConfig
 from edgeemo.edge.vision.zones import ZoneMap
+from edgeemo.edge.vision.zoom import Square, merge_squares, mosaic_cells, square_around
 from edgeemo.preprocess import Box
 
 RAW_SCORE_LIMIT = 100.0  # MediaPipe's score_clipping_thresh: logits are clipped before the sigmoid
+MIN_ZOOM_SIDE = 48  # frame pixels: a smaller square would only enlarge blur
+CONFIRM_IOU = 0.2  # a closer look's box overlapping a full-pass face this much saw the same face
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,16 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) ->
     return np.asarray(kept_boxes, np.float32), np.asarray(kept_scores, np.float32)
 
 
+def greedy_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Plain NMS: each box, best first, kept unless it overlaps a kept one by more than `iou_threshold`."""
+    order = np.argsort(-scores, kind="stable")
+    kept: list[int] = []
+    for index in order:
+        if not kept or iou_one_to_many(boxes[index], boxes[kept]).max() <= iou_threshold:
+            kept.append(int(index))
+    return boxes[kept], scores[kept]
+
+
 def clip_boxes(boxes: np.ndarray, scores: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Boxes cut to the frame (a face at the edge is framed past it); those with no pixel inside dropped."""
     if not len(boxes):
@@ -212,6 +225,22 @@ class BlazeFaceDetector:
         tensor[fit.top:fit.top + fit.height, fit.left:fit.left + fit.width] = small.astype(np.float32) / 127.5 - 1.0
         return tensor[None], fit
 
+    def _scores(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One inference: every anchor's raw regressors and its score (MediaPipe's clipped sigmoid)."""
+        self.interpreter.set_tensor(self.input_index, tensor)
+        self.interpreter.invoke()
+        regressors = self.interpreter.get_tensor(self.regressor_index)[0]
+        logits = np.clip(self.interpreter.get_tensor(self.score_index)[0, :, 0].astype(np.float64),
+                         -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)
+        return regressors, 1.0 / (1.0 + np.exp(-logits))
+
+    def _boxes(self, regressors: np.ndarray, scores: np.ndarray, low: float,
+               high: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes, fractions of the input, of the anchors scoring in [low, high), merged by weighted NMS."""
+        chosen = (scores >= low) & (scores < high)
+        boxes = decode_boxes(regressors[chosen], self.anchors[chosen], self.spec.input_size)
+        return weighted_nms(boxes, scores[chosen], self.config.nms_iou)
+
     def detect_scored(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, 4) float boxes in the frame's pixels (FER framing) and their scores, best first."""
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
@@ -220,21 +249,80 @@ class BlazeFaceDetector:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         if image.ndim == 3 and image.shape[2] != 3:
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR) if image.shape[2] == 4 else image[:, :, 0]
-        tensor, letterbox = self.input_tensor(image)
-        self.interpreter.set_tensor(self.input_index, tensor)
-        self.interpreter.invoke()
-        regressors = self.interpreter.get_tensor(self.regressor_index)[0]
-        logits = np.clip(self.interpreter.get_tensor(self.score_index)[0, :, 0].astype(np.float64),
-                         -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)
-        scores = 1.0 / (1.0 + np.exp(-logits))
-        candidates = scores >= self.config.min_score
-        boxes = decode_boxes(regressors[candidates], self.anchors[candidates], self.spec.input_size)
-        boxes, kept = weighted_nms(boxes, scores[candidates], self.config.nms_iou)
         height, width = image.shape[:2]
-        boxes, kept = clip_boxes(self.framing.apply(letterbox.to_frame(boxes, self.spec.input_size, height, width)),
-                                 kept, height, width)
+        size = self.spec.input_size
+        tensor, letterbox = self.input_tensor(image)
+        regressors, scores = self._scores(tensor)
+        boxes, kept = self._boxes(regressors, scores, self.config.min_score, np.inf)
+        boxes = letterbox.to_frame(boxes, size, height, width)
+        if self.config.zoom:
+            boxes, kept = self._zoomed(image, letterbox, regressors, scores, boxes, kept)
+        boxes, kept = clip_boxes(self.framing.apply(boxes), kept, height, width)
         large = boxes[:, 2] >= self.config.min_face()  # after clipping: a sliver at the edge is no face to read
         return boxes[large], kept[large]
+
+    def _zoomed(self, image: np.ndarray, letterbox: Letterbox, regressors: np.ndarray, scores: np.ndarray,
+                boxes: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The full pass's boxes (frame pixels, raw framing) after a closer look at its small faces and weak
+        candidates. A face the closer look finds (zoom_min_score) replaces the full pass's box of it (it is
+        better placed) or is new (a weak candidate confirmed); a small face of the full pass that the closer
+        look does not see (min_score) is dropped: most of the full pass's false positives are small."""
+        config, size = self.config, self.spec.input_size
+        height, width = image.shape[:2]
+        weak, weak_scores = self._boxes(regressors, scores, config.zoom_score, config.min_score)
+        weak = letterbox.to_frame(weak, size, height, width)
+        new = np.array([not len(boxes) or iou_one_to_many(box, boxes).max() <= config.nms_iou for box in weak], bool)
+        new &= np.maximum(weak[:, 2], weak[:, 3]) < config.zoom_below_px  # a large face is seen well enough
+        small = np.maximum(boxes[:, 2], boxes[:, 3]) < config.zoom_below_px
+        looks = np.concatenate([boxes[small], weak[new]])
+        priority = np.argsort(-np.concatenate([kept[small], weak_scores[new]]), kind="stable")
+        squares = merge_squares([square_around(looks[i], config.zoom_ratio, MIN_ZOOM_SIDE, height, width)
+                                 for i in priority], config.zoom_looks)
+        if not squares:
+            return boxes, kept
+        found, found_scores = self.look_closer(image, squares, min(config.min_score, config.zoom_min_score))
+        seen = small & np.array([any(sq.holds(box) for sq in squares) for box in boxes], bool)
+        confirmed = np.array([len(found) > 0 and iou_one_to_many(box, found).max() >= CONFIRM_IOU for box in boxes],
+                             bool)
+        boxes, kept = boxes[~seen | confirmed], kept[~seen | confirmed]
+        strong = found_scores >= config.zoom_min_score
+        found, found_scores = found[strong], found_scores[strong]
+        alone = np.array([not len(found) or iou_one_to_many(box, found).max() < CONFIRM_IOU for box in boxes], bool)
+        merged = np.concatenate([found, boxes[alone]]), np.concatenate([found_scores, kept[alone]])
+        order = np.argsort(-merged[1], kind="stable")
+        return merged[0][order], merged[1][order]
+
+    def look_closer(self, image: np.ndarray, squares: list[Square], threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """Faces (frame pixels, raw framing) scoring `threshold` or more in the squares of the frame, each square
+        enlarged into a cell of the model's input; a face cut by a cell's border is left to the full pass."""
+        config, size = self.config, self.spec.input_size
+        height, width = image.shape[:2]
+        source = self.zones.blank(image) if self.zones is not None else image  # excluded areas stay unseen
+        found, found_scores = [np.zeros((0, 4))], [np.zeros(0)]
+        for cells in mosaic_cells(squares, size, config.zoom_grid):
+            tensor = np.full((size, size, 3), -1.0, np.float32)
+            for cell in cells:
+                sq = cell.square
+                crop = source[sq.y:sq.y + sq.side, sq.x:sq.x + sq.side]
+                crop = cv2.resize(crop, (cell.size, cell.size),
+                                  interpolation=cv2.INTER_AREA if sq.side > cell.size else cv2.INTER_LINEAR)
+                crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2RGB if crop.ndim == 2 else cv2.COLOR_BGR2RGB)
+                tensor[cell.top:cell.top + cell.size, cell.left:cell.left + cell.size] = crop / 127.5 - 1.0
+            regressors, scores = self._scores(tensor[None])
+            chosen = scores >= threshold
+            boxes = decode_boxes(regressors[chosen], self.anchors[chosen], size) * size
+            centres = boxes[:, :2] + boxes[:, 2:] / 2
+            for cell in cells:
+                inside = cell.holds(centres)
+                merged, kept = weighted_nms(boxes[inside], scores[chosen][inside], config.nms_iou)
+                merged = cell.to_frame(merged)
+                whole = ~cell.cut_off(merged, height, width)
+                found.append(merged[whole])
+                found_scores.append(kept[whole])
+        boxes, scores = np.concatenate(found), np.concatenate(found_scores)
+        if len(boxes) > 1:  # squares may overlap: one face, one box (the best)
+            boxes, scores = greedy_nms(boxes, scores, config.nms_iou)
+        return boxes.astype(np.float32), scores.astype(np.float32)
 
     def detect(self, image: np.ndarray) -> list[Box]:
         """Face boxes (x, y, w, h) in the pixels of `image` (colour BGR or gray)."""

@@ -41,6 +41,22 @@ class DetectorConfig(Section):
     nms_iou: float = Field(0.3, gt=0.0, lt=1.0, description="blazeface: boxes overlapping more are merged")
     fer_framing: bool = Field(True, description="blazeface: map boxes to the framing the emotion model was "
                               "trained on (FER-2013's Haar-like crops)")
+    zoom: bool = Field(True, description="blazeface: look again, enlarged, at the full pass's small faces and weak "
+                       "candidates (one more inference for up to zoom_looks of them; none when there are none): a "
+                       "small face is kept only if the closer look sees it too, a weak one only if it finds it")
+    zoom_score: float = Field(0.15, gt=0.0, lt=1.0, description="blazeface: a full-pass candidate scoring this "
+                              "(below min_score) gets a closer look")
+    zoom_min_score: float = Field(0.6, gt=0.0, lt=1.0, description="blazeface: smallest score of a face the closer "
+                                  "look finds for itself (enlarged, round things such as a cartoon's eye score "
+                                  "0.5-0.6 there); a face the full pass found needs only min_score there")
+    zoom_below_px: int = Field(96, ge=0, le=2000, description="blazeface: faces (and candidates) whose BlazeFace "
+                               "box is smaller than this, pixels of the frame, get a closer look (0: none)")
+    zoom_ratio: float = Field(3.0, ge=1.5, le=8.0, description="blazeface: the zoomed square's side, in widths of "
+                              "the candidate's box")
+    zoom_looks: int = Field(4, ge=1, le=16, description="blazeface: most squares looked at closer per frame, "
+                            "strongest first")
+    zoom_grid: Literal[1, 2] = Field(2, description="blazeface: squares per model input, 2: a 2x2 mosaic (four "
+                                     "looks, one inference), 1: one square enlarged to the whole input")
 
     def min_face(self) -> int:
         """The smallest face width kept, in pixels of the full frame."""
