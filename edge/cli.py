@@ -28,6 +28,8 @@ def _add_run(commands: Subcommands) -> None:
     parser.add_argument("--model", type=Path, help="a .tflite model with its sidecar (overrides [model] path); "
                         "default: the bundled FER+ int8 model")
     parser.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
+    parser.add_argument("--recorded-at", metavar="ISO", help="a video file's recording time (2026-12-04T10:00:00-08:00): "
+                        "its visits are labelled from then on (overrides [source] recorded_at); default: now")
     parser.add_argument("--validate-config", action="store_true", help="make every check a run makes before its "
                         "first frame (the config, the model and its labels, the source's file, the database path) "
                         "and exit: 0 if all pass, else one line naming the problem (78 for the config)")
@@ -41,6 +43,8 @@ def _run_run(args: argparse.Namespace) -> int:
     from edgeemo.edge.config import load_config
 
     config = load_config(args.config).with_paths(model=args.model, db=args.db)
+    if args.recorded_at is not None:
+        config = config.with_recording(args.recorded_at)
     if args.validate_config:
         from edgeemo.edge.runtime import prepare
 

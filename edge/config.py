@@ -27,6 +27,7 @@ from edgeemo.edge.vision.detector import DetectorConfig
 from edgeemo.edge.vision.motion import MotionConfig
 from edgeemo.edge.vision.tracker import TrackerConfig
 from edgeemo.edge.vision.zones import ZoneConfig, check_zones
+from edgeemo.errors import ConfigError
 from edgeemo.tomlconfig import Section, load_toml
 from edgeemo.wire import NAME_PATTERN
 
@@ -69,6 +70,17 @@ class RunConfig(Section):
         if db is not None:
             updates["store"] = self.store.model_copy(update={"path": db})
         return self.model_copy(update=updates)
+
+    def with_recording(self, recorded_at: str) -> RunConfig:
+        """A copy whose file source is labelled as recorded at `recorded_at` (ISO with its offset)."""
+        from pydantic import ValidationError
+
+        try:
+            source = SourceConfig.model_validate({**self.source.model_dump(), "recorded_at": recorded_at})
+        except ValidationError as exc:
+            raise ConfigError(f"--recorded-at {recorded_at!r}: {exc.errors()[0]['msg']} (e.g. "
+                              "2026-12-04T10:00:00-08:00)") from None
+        return self.model_copy(update={"source": source})
 
     def db_path(self) -> Path:
         if self.store.path is not None:

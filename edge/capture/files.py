@@ -25,8 +25,8 @@ class VideoFileSource:
 
     live = False
 
-    def __init__(self, path: Path, realtime: bool = False) -> None:
-        self.path, self.name, self.realtime = path, str(path), realtime
+    def __init__(self, path: Path, realtime: bool = False, recorded_at: float | None = None) -> None:
+        self.path, self.name, self.realtime, self.recorded_at = path, str(path), realtime, recorded_at
         self._capture: cv2.VideoCapture | None = None
         self._index = 0
 
@@ -37,7 +37,8 @@ class VideoFileSource:
         if not self._capture.isOpened():
             raise SourceError(f"{self.path}: OpenCV cannot decode this video file")
         self.fps = self._capture.get(cv2.CAP_PROP_FPS) or 25.0
-        self._start, self._paced_from = time.time(), time.monotonic()
+        self._start = time.time() if self.recorded_at is None else self.recorded_at  # wall time of the first frame
+        self._paced_from = time.monotonic()
         self._index = 0
 
     def read(self) -> Frame | None:

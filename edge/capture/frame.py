@@ -12,10 +12,18 @@ from typing import Protocol
 
 import cv2
 import numpy as np
-from pydantic import Field
+from pydantic import AwareDatetime, Field, field_validator
 
 from edgeemo.errors import EdgeemoError
 from edgeemo.tomlconfig import Section
+
+
+def _not_ahead(value: AwareDatetime | None) -> AwareDatetime | None:
+    import time
+
+    if value is not None and value.timestamp() > time.time() + 60:
+        raise ValueError("recorded_at is in the future: footage is labelled with when it was recorded")
+    return value
 
 
 class SourceConfig(Section):
@@ -26,11 +34,15 @@ class SourceConfig(Section):
     height: int = Field(480, ge=48, le=4096, description="requested capture height (live sources)")
     fps: float = Field(15.0, gt=0, le=120, description="requested camera rate; frame rate of image folders")
     realtime: bool = Field(False, description="play files at their own frame rate instead of as fast as possible")
+    recorded_at: AwareDatetime | None = Field(None, description="files: when the footage was recorded (ISO with its "
+                                              "offset); its frames are labelled from then on, not from now")
     reconnect_initial_s: float = Field(1.0, gt=0, le=60)
     reconnect_max_s: float = Field(30.0, gt=0, le=600)
     stale_frames: int = Field(30, ge=2, le=10_000, description="this many identical frames in a row = stale camera")
     open_timeout_s: float = Field(10.0, gt=0, le=25.0, description="URL streams: give up opening or reading "
                                   "after this long (under the watchdog's 30 s)")
+
+    _recorded = field_validator("recorded_at")(_not_ahead)
 
 
 class SourceError(EdgeemoError):

@@ -45,7 +45,8 @@ def open_source(uri: str, config: SourceConfig, stop: threading.Event,
         if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
             source: Source = ImageSource(path, config.fps)
         else:
-            source = VideoFileSource(path, config.realtime)
+            recorded = config.recorded_at.timestamp() if config.recorded_at is not None else None
+            source = VideoFileSource(path, config.realtime, recorded)
         source.open()
         on_state(True)
         return source
