@@ -168,7 +168,7 @@ def _matches(boxes: np.ndarray, target: np.ndarray, threshold: float) -> np.ndar
     return iou_one_to_many(target, boxes) >= threshold
 
 
-def run(sources: dict[str, Source], composites: dict[str, list[dict]]) -> dict:
+def run(sources: dict[str, Source], composites: dict[str, list[dict]], shared: Path) -> dict:
     cv2.setNumThreads(1)
     detectors = {}
     for name, (config, colour) in DETECTORS.items():
@@ -216,7 +216,7 @@ def run(sources: dict[str, Source], composites: dict[str, list[dict]]) -> dict:
                     inside, _ = clip_boxes(box, np.ones(1), FRAME_H, FRAME_W)
                     crops[name][key].append(face_input(gray, model.classifier.input_size,
                                                        tuple(round(float(v)) for v in inside[0]), 0.1))
-    scene_cpu = _scene_cpu(detectors)
+    scene_cpu = _scene_cpu(detectors, shared)
     result: dict = {
         "frame": [FRAME_W, FRAME_H], "hit_iou": HIT_IOU,
         "sets": {s: {"faces_per_width": faces[s][WIDTHS[0]], "frames": frames[s]} for s in SETS},
@@ -245,10 +245,10 @@ def run(sources: dict[str, Source], composites: dict[str, list[dict]]) -> dict:
     return result
 
 
-def _scene_cpu(detectors: dict) -> dict[str, list[float]]:
-    """Process time per detect call on a real scene: the sample clip's frames at 640x480, as a camera
-    delivers them (the benchmark's frames are partly flat gray, which flatters Haar's cost)."""
-    capture, frames = cv2.VideoCapture(str(REPO / "samples" / "clip.mp4")), []
+def _scene_cpu(detectors: dict, shared: Path) -> dict[str, list[float]]:
+    """Process time per detect call on a real scene: the real clip's frames (../shared/data/media/test.mp4) at
+    640x480, as a camera delivers them (the benchmark's frames are partly flat gray, which flatters Haar's cost)."""
+    capture, frames = cv2.VideoCapture(str(shared / "data" / "media" / "test.mp4")), []
     while True:
         ok, image = capture.read()
         if not ok:
@@ -320,7 +320,7 @@ def main() -> int:
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("EDGEEMO_SHARED", REPO.parent / "shared")))
     parser.add_argument("--out", type=Path, help="write bench.json and bench.md here")
     args = parser.parse_args()
-    result = run(load_sources(args.shared), json.loads(ANNOTATIONS.read_text())["composites"])
+    result = run(load_sources(args.shared), json.loads(ANNOTATIONS.read_text())["composites"], args.shared)
     text = markdown(result)
     print(text)
     if args.out:

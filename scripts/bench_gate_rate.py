@@ -40,7 +40,7 @@ from edgeemo.edge.vision.detector import DetectorConfig, make_detector
 from edgeemo.edge.vision.motion import MotionConfig
 
 REPO = Path(__file__).resolve().parent.parent
-CLIP = REPO / "samples" / "clip.mp4"
+CLIP = REPO.parent / "shared" / "data" / "media" / "test.mp4"  # the real clip (not redistributed)
 FPS = 15.0
 
 

@@ -47,9 +47,12 @@ def _run_simulate(args: argparse.Namespace) -> int:
         raise EdgeemoError(f"--out {args.out}: already exists; choose a new folder (nothing is overwritten)")
     faces = load_cast(args.faces, args.split, args.votes)
     truth = render_footage(faces, profile, args.shoppers, args.mix, args.seed, args.out, args.background)
+    from edgeemo.text import plural
+
     seen = sum(1 for s in truth.shoppers if truth.in_view(s.id))
-    print(f"wrote {args.out / footage_name(profile.image)} ({truth.frames} frames, {truth.frames / truth.fps:.0f} s) "
-          f"and {args.out / 'truth.json'}: {len(truth.shoppers)} shoppers, {seen} with a face wholly in view")
+    print(f"wrote {args.out / footage_name(profile.image)} ({plural(truth.frames, 'frame')}, "
+          f"{truth.frames / truth.fps:.0f} s) and {args.out / 'truth.json'}: {plural(len(truth.shoppers), 'shopper')}, "
+          f"{seen} with a face wholly in view")
     return 0
 
 

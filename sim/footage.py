@@ -93,6 +93,9 @@ def staged_output(out: Path):
     if not parent.is_dir():
         raise EdgeemoError(f"--out {out}: its folder {parent} does not exist")
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # a folder as any other the user makes (mkdtemp's is private)
     try:
         yield staging
         os.replace(staging, out)

@@ -3,6 +3,7 @@ device configs, ports, waiting for a condition, real servers (mosquitto, Postgre
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,7 +19,12 @@ from edgeemo.labels import LABELS
 
 REPO = Path(__file__).resolve().parent.parent
 FER_ROOT = REPO.parent / "shared" / "data" / "fer2013"
-CLIP = REPO / "samples" / "clip.mp4"
+CLIP = REPO / "samples" / "clip.mp4"  # rendered by edgeemo simulate: one shopper, happy (samples/README.md)
+# real footage of one face at night (third-party, not redistributed): what the detector tests read it from
+REAL_CLIP = REPO.parent / "shared" / "data" / "media" / "test.mp4"
+CLIP_TRUTH = json.loads((REPO / "samples" / "clip.truth.json").read_text())  # its frames, the shopper's boxes
+CLIP_FRAMES = CLIP_TRUTH["frames"]
+CLIP_IN_VIEW_S = CLIP_TRUTH["shoppers"][0]["in_view_s"]  # [first, last] second the face is wholly in view
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -43,6 +49,13 @@ def write_folder_dataset(root: Path, per_class: int = 6, seed: int = 0, ext: str
 @pytest.fixture
 def folder_dataset(tmp_path: Path) -> Path:
     return write_folder_dataset(tmp_path / "faces")
+
+
+def real_clip() -> Path:
+    """The real clip the detection annotations were made on; skips the test where ../shared is absent."""
+    if not REAL_CLIP.is_file():
+        pytest.skip(f"the real clip is not at {REAL_CLIP}")
+    return REAL_CLIP
 
 
 @pytest.fixture(scope="session")
@@ -140,8 +153,9 @@ class ReadOnlyDir:
 
 @pytest.fixture(scope="session")
 def three_visits_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample clip three times, with 3.2 s of empty scene between: three shoppers."""
+    """The sample clip three times, with 80 frames of empty scene between: three shoppers."""
     capture = cv2.VideoCapture(str(CLIP))
+    fps = capture.get(cv2.CAP_PROP_FPS)
     frames = []
     while True:
         ok, image = capture.read()
@@ -150,7 +164,7 @@ def three_visits_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
         frames.append(image)
     path = tmp_path_factory.mktemp("clips") / "three_visits.mp4"
     height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
     empty = np.full_like(frames[0], 128)
     for _ in range(3):
         for image in frames + [empty] * 80:

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from edgeemo.edge.vision.blazeface import iou_one_to_many
-from tests.conftest import CLIP, REPO, run_cli
+from tests.conftest import REPO, real_clip, run_cli
 from tests.test_cli import assert_one_line_error
 
 ANNOTATIONS = json.loads((REPO / "scripts" / "detection_annotations.json").read_text())
@@ -24,7 +24,7 @@ def git_status() -> str:
 
 
 def write_clip_frame(folder: Path) -> Path:
-    capture = cv2.VideoCapture(str(CLIP))
+    capture = cv2.VideoCapture(str(real_clip()))
     ok, image = capture.read()
     capture.release()
     assert ok

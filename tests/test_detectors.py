@@ -29,17 +29,18 @@ from edgeemo.edge.vision.detector import DetectorConfig, detector_input, make_de
 from edgeemo.edge.vision.haar import HaarDetector
 from edgeemo.edge.vision.zones import ZoneConfig, ZoneMap
 from edgeemo.preprocess import to_gray
-from tests.conftest import CLIP, REPO
+from tests.conftest import REPO, real_clip
 
 ANNOTATIONS = json.loads((REPO / "scripts" / "detection_annotations.json").read_text())
 CLIP_FACES = {int(k): v["faces"][0] for k, v in ANNOTATIONS["clips"][0]["frames"].items()}
 
 
 def clip_frames(indices: set[int]) -> dict[int, np.ndarray]:
-    capture, frames, index = cv2.VideoCapture(str(CLIP)), {}, 0
+    clip = real_clip()
+    capture, frames, index = cv2.VideoCapture(str(clip)), {}, 0
     while len(frames) < len(indices):
         ok, image = capture.read()
-        assert ok, f"{CLIP} ended before frame {index}"
+        assert ok, f"{clip} ended before frame {index}"
         if index in indices:
             frames[index] = image
         index += 1

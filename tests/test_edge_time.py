@@ -26,7 +26,7 @@ from edgeemo.edge.loop import LoopParts, LoopStats, run_loop
 from edgeemo.edge.vision.haar import HaarDetector
 from edgeemo.edge.vision.tracker import IouTracker
 from edgeemo.labels import LABELS
-from tests.conftest import CLIP
+from tests.conftest import CLIP, CLIP_FRAMES
 
 YEAR = 365 * 86400.0
 
@@ -107,7 +107,7 @@ def test_a_clock_jump_neither_inflates_nor_splits_nor_drops_the_visit(model, jum
 
 def test_a_camera_that_comes_back_at_another_size_ends_its_tracks_cleanly(model) -> None:
     stats, seen = _run(model, SteppedClockSource(0.0, 0, resize_from=60))
-    assert stats.size_changes == 1 and stats.frames == 115
+    assert stats.size_changes == 1 and stats.frames == CLIP_FRAMES
     assert 1 <= len(seen.visits) <= 2  # the shopper before the change, and again after if Haar finds them small
 
 
