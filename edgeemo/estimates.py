@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -312,7 +312,7 @@ def _spread(v: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (v**2 @ matrix) - (v @ matrix) ** 2
 
 
-def banded_estimates(counts_by_band: Mapping[str | None, Mapping[str, int]], labels: Sequence[str],
+def banded_estimates(counts_by_band: Mapping[Any, Mapping[str, int]], labels: Sequence[str],
                      groups: SatisfactionGroups, calibrations: Mapping[str | None, Calibration]
                      ) -> tuple[Estimate, dict[str, Estimate]]:
     """The index and the mix of visits counted by face-size band (`edgeemo.bands`; None: not measured),

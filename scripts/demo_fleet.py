@@ -44,7 +44,7 @@ SHOPPERS = 34  # per hour filmed: enough for k = 5 in every hour, and 100+ visit
 
 def edgeemo(*args: str, stdin: str | None = None) -> str:
     """Run one `edgeemo` command as a user would; its output, or exit with its error."""
-    done = subprocess.run([sys.executable, "-m", "edgeemo", *args], input=stdin, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "edgeemo", *args], input=stdin, capture_output=True, text=True, check=False,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if done.returncode != 0:
         sys.exit(f"demo: `edgeemo {' '.join(args)}` failed:\n{done.stderr.strip()}")

@@ -33,12 +33,12 @@ from edgeemo.aggregates import (
     is_suppressed,
     satisfaction_from_counts,
 )
+from edgeemo.bands import band_of
+from edgeemo.calibrations import band_calibrations
 from edgeemo.edge.analytics.calendar import ReportCalendar
 from edgeemo.edge.analytics.charts import write_charts
 from edgeemo.edge.analytics.schema import open_readonly
 from edgeemo.errors import EdgeemoError
-from edgeemo.bands import band_of
-from edgeemo.calibrations import band_calibrations
 from edgeemo.estimates import PRECISION_FLOOR, Calibration, Estimate, banded_estimates, index_estimate, mix_estimate
 from edgeemo.labels import LABELS
 from edgeemo.timezones import UTC, TimeZoneError
