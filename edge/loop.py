@@ -186,7 +186,7 @@ def run_loop(parts: LoopParts, max_frames: int | None = None) -> LoopStats:
             else:  # nothing moved since the last detection: its faces are where they were
                 stats.detections_skipped += 1
                 parts.metrics.detections_skipped.inc()
-            ended = tracker.update(held[0], now, held[1])
+            ended = tracker.update(held[0], now, held[1], frame.gray)
             last_detection = now
         else:
             ended = tracker.expire(now)

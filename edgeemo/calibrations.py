@@ -21,6 +21,16 @@ from edgeemo.errors import EdgeemoError
 from edgeemo.estimates import MIN_GROUP_FACES, Calibration, add_up
 
 UNBANDED = "all"  # the chain's counts over every band: what a visit without a measured size is corrected with
+PRIOR_FACES = 5.0  # a band's row of a label borrows this many faces' worth of the all-sizes row (see with_prior)
+
+
+def with_prior(counts: np.ndarray, pooled: np.ndarray, faces: float = PRIOR_FACES) -> np.ndarray:
+    """A band's counts with each label's row shrunk towards the all-sizes row by `faces` pseudo-faces: a label
+    the band saw a few times (or never: contempt at 24 px) is corrected with what the model does at every size,
+    with the weight of five faces (so its interval stays wide), instead of the correction failing for all."""
+    rows = pooled.sum(axis=1, keepdims=True)
+    shape = np.divide(pooled, rows, out=np.zeros_like(pooled, dtype=float), where=rows > 0)
+    return np.asarray(counts, float) + faces * shape
 
 
 def group_faces(counts: np.ndarray, labels: Sequence[str]) -> dict[str, int]:
@@ -104,11 +114,15 @@ def band_calibrations(record: Mapping[str, Any] | None, skip: Sequence[str] = ()
         return {}
     labels = record["labels"]
     found: dict[str | None, Calibration] = {}
-    for band, entry in ((record.get("chain") or {}).get("bands") or {}).items():
+    bands = (record.get("chain") or {}).get("bands") or {}
+    everything = {k: v for k, v in ((bands.get(UNBANDED) or {}).get("sources") or {}).items() if k not in skip}
+    pooled = add_up(everything.values()) if everything else None
+    for band, entry in bands.items():
         sources = {k: v for k, v in (entry.get("sources") or {}).items() if k not in skip}
-        if sources and (band in BANDS or band == UNBANDED):
+        if sources and pooled is not None and (band in BANDS or band == UNBANDED):
             found[None if band == UNBANDED else band] = Calibration.from_dict(
-                {"labels": labels, "counts": add_up(sources.values()), "sources": sources})
+                {"labels": labels, "counts": with_prior(add_up(sources.values()), pooled),
+                 "sources": {k: with_prior(np.asarray(v, float), pooled) for k, v in sources.items()}})
     if not found:
         still = still_calibration(record, skip)
         return {None: still} if still is not None else {}

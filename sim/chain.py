@@ -23,6 +23,7 @@ import numpy as np
 
 from edgeemo.aggregates import DEFAULT_GROUPS, SatisfactionGroups
 from edgeemo.bands import band_of
+from edgeemo.calibrations import with_prior
 from edgeemo.edge.analytics.intervals import Analytics
 from edgeemo.edge.analytics.visits import Visit
 from edgeemo.edge.capture.files import VideoFileSource
@@ -104,8 +105,9 @@ class RecordingTracker(IouTracker):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.seen: dict[int, list[tuple[float, Box]]] = defaultdict(list)
 
-    def update(self, detections: list[Box], now: float, zones: list[str] | None = None) -> list[Track]:
-        ended = super().update(detections, now, zones)
+    def update(self, detections: list[Box], now: float, zones: list[str] | None = None,
+               image: np.ndarray | None = None) -> list[Track]:
+        ended = super().update(detections, now, zones, image)
         for track in self.tracks.values():
             if track.last_seen == now:
                 self.seen[track.id].append((now, track.box))
@@ -265,8 +267,10 @@ def fold_calibrations(base: Mapping[str | None, np.ndarray], own: Mapping[str | 
     """Per band, a calibration of the base counts (e.g. the model's validation faces through the chain) and
     `own`, the recorded visits of the other folds' shoppers (a held-out judgement of a pooled calibration)."""
     calibrations: dict[str | None, Calibration] = {}
+    every = [c for counts in (base, own) for band, c in counts.items() if band is None]
+    pooled = add_up(every) if every else add_up([c for counts in (base, own) for c in counts.values()])
     for band in set(base) | set(own):
-        sources = tuple(c for c in (base.get(band), own.get(band)) if c is not None and c.sum() > 0)
+        sources = tuple(with_prior(c, pooled) for c in (base.get(band), own.get(band)) if c is not None and c.sum() > 0)
         if sources:
             calibrations[band] = Calibration(tuple(labels), add_up(sources), sources)
     return calibrations

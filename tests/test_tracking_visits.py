@@ -26,13 +26,48 @@ def test_a_moving_face_keeps_one_id_and_a_new_face_gets_another() -> None:
 
 
 def test_tracks_end_after_max_age_and_on_stop() -> None:
+    """A standing face waits twice max_age_s (a passer-by may hide it), a walking one max_age_s."""
     tracker = IouTracker(max_age_s=1.0)
     tracker.update([(0, 0, 20, 20)], now=0.0)
-    assert tracker.update([], now=0.9) == []
-    ended = tracker.update([], now=1.5)
+    assert tracker.update([], now=1.9) == []
+    ended = tracker.update([], now=2.5)
     assert [t.id for t in ended] == [1] and ended[0].dwell_s == 0.0
-    tracker.update([(0, 0, 20, 20)], now=2.0)
-    assert [t.id for t in tracker.end_all()] == [2] and not tracker.tracks
+    tracker.update([(100, 100, 20, 20)], now=3.0)
+    tracker.update([(110, 100, 20, 20)], now=3.2)  # walking: 2.5 widths a second
+    assert tracker.update([], now=4.1) == [] and [t.id for t in tracker.update([], now=4.3)] == [2]
+    tracker.update([(0, 0, 20, 20)], now=5.0)
+    assert [t.id for t in tracker.end_all()] == [3] and not tracker.tracks
+
+
+def test_a_walker_is_followed_past_its_own_width_between_two_detections() -> None:
+    """A 24 px face at 1 m/s and 2.4 m moves about 38 px between detections 0.2 s apart: no overlap, the same
+    shopper (velocity and reach); one walking the other way through its last place is someone else."""
+    tracker = IouTracker()
+    for step in range(4):
+        tracker.update([(600 - 38 * step, 200, 24, 24)], now=0.2 * step)
+    assert list(tracker.tracks) == [1] and tracker.tracks[1].hits == 4
+    tracker.update([(600 - 38 * 4, 200, 24, 24), (600 - 38 * 3 + 2, 200, 24, 24)], now=0.8)  # one comes back
+    assert tracker.tracks[1].box == (600 - 38 * 4, 200, 24, 24) and len(tracker.tracks) == 2
+
+
+def test_a_walker_that_leaves_the_frame_ends_and_a_newcomer_there_is_new() -> None:
+    tracker = IouTracker(frame=(640, 480))
+    for step in range(3):
+        tracker.update([(40 - 30 * step, 200, 30, 30)], now=0.2 * step)  # walking left, out of the frame
+    ended = tracker.update([(0, 200, 30, 30)], now=0.8)  # its box, moved on, is off the frame: a new shopper
+    assert [t.id for t in ended] == [1] and list(tracker.tracks) == [2]
+
+
+def test_a_face_that_looks_otherwise_is_someone_else() -> None:
+    """Two shoppers on one spot, one after the other: the head-and-shoulders histogram tells them apart."""
+    dark, light = np.full((480, 640), 40, np.uint8), np.full((480, 640), 200, np.uint8)
+    tracker = IouTracker()
+    tracker.update([(300, 200, 40, 40)], now=0.0, image=dark)
+    tracker.update([(300, 200, 40, 40)], now=0.2, image=dark)
+    tracker.update([(302, 200, 40, 40)], now=0.4, image=light)  # where the first stood, but not the first
+    assert sorted(tracker.tracks) == [1, 2] and tracker.tracks[1].last_seen == 0.2
+    tracker.update([(302, 200, 40, 40)], now=0.6, image=light)
+    assert tracker.tracks[2].hits == 2
 
 
 def _probs(label: str, confidence: float = 0.6) -> np.ndarray:
