@@ -13,9 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from pydantic import Field
-
 import numpy as np
+from pydantic import Field
 
 from edgeemo.aggregates import NO_ZONE
 from edgeemo.preprocess import Box
