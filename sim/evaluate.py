@@ -4,13 +4,14 @@ through the chain, per face-size band."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgeemo.bands import EDGES_PX, NAMES, band_range
+from edgeemo.bands import EDGES_PX, NAMES, UNSIZED, band_range
 from edgeemo.calibrations import band_calibrations, merge_chain
 from edgeemo.edge.inference.model import open_edge_model
 from edgeemo.errors import EdgeemoError
@@ -19,10 +20,11 @@ from edgeemo.sim.chain import ChainRun, Outcomes, fold_calibrations, run_chain, 
 from edgeemo.sim.profile import ImageSpec, Profile, load_profile
 
 log = logging.getLogger(__name__)
-# A calibration run shows every face once in each band: its width drawn within the band (the first from
+# A calibration run shows every face in two of the bands: its width drawn within the band (the first from
 # 20 px, the last up to 72 px), half the faces through H.264 CRF 23 and half through JPEG q70 (the two
 # shipped profiles' image paths).
 CALIBRATION_PX = {NAMES[0]: (20.0, float(EDGES_PX[0])), NAMES[-1]: (float(EDGES_PX[-1]), 72.0)}
+BANDS_PER_FACE = 2  # each face in two of the four bands: half the hours of every face in every band
 CALIBRATION_IMAGES = (ImageSpec(codec="h264", quality=23, noise_sigma=2.0, light_drift=0.1),
                       ImageSpec(codec="jpeg", quality=70, noise_sigma=3.0, light_drift=0.15))
 
@@ -92,20 +94,23 @@ def _folds(run: ChainRun, folds: int, seed: int, record: dict | None, skip: list
 
 
 def calibrate_chain(model_path: Path, images: np.ndarray, labels: np.ndarray, names: tuple[str, ...],
-                    record: dict | None, source: str, about: str, seed: int = 0) -> tuple[dict, dict]:
-    """Every face through the chain once in each face-size band (oracle boxes, jittered as the detector's),
-    half the faces through each of two image paths; the counts per band merged into the calibration
-    record as source `source`. Returns (the record, a summary)."""
+                    record: dict | None, source: str, about: str, seed: int = 0,
+                    bands_per_face: int = BANDS_PER_FACE) -> tuple[dict, dict]:
+    """Every face through the chain in `bands_per_face` of the face-size bands (each pair of bands as often:
+    oracle boxes, jittered as the detector's), half the faces through each of two image paths; the counts per
+    band merged into the calibration record as source `source`. Returns (the record, a summary)."""
     model = _model(model_path)
     base = load_profile("near")
     by_band: dict[str, np.ndarray] = {}
     rng = np.random.default_rng((seed, 11))
     half = rng.permutation(len(labels)) % 2
+    choices = list(itertools.combinations(range(len(NAMES)), bands_per_face))
+    shown = [set(choices[i % len(choices)]) for i in rng.permutation(len(labels))]
     runs: list[ChainRun] = []
-    for band in NAMES:
+    for index, band in enumerate(NAMES):
         low, high = CALIBRATION_PX.get(band, band_range(band))
         for path, image in enumerate(CALIBRATION_IMAGES):
-            chosen = np.flatnonzero(half == path)
+            chosen = np.array([i for i in range(len(labels)) if half[i] == path and index in shown[i]], dtype=np.int64)
             profile = Profile(name="calibration", camera=base.camera, shoppers=base.shoppers, image=image)
             heights = rng.uniform(*profile.shoppers.face_height_m, len(chosen))
             widths = rng.uniform(low, high, len(chosen))
@@ -115,10 +120,11 @@ def calibrate_chain(model_path: Path, images: np.ndarray, labels: np.ndarray, na
             runs.append(run)
             counts = Outcomes.of([run]).calibration_counts()
             for measured, matrix in counts.items():
-                key = measured or band
-                by_band[key] = by_band.get(key, 0) + matrix
+                key = band if measured in (None, UNSIZED) else measured  # the band a visit's median width is in
+                by_band[key] = by_band[key] + matrix if key in by_band else matrix
             log.info("chain calibration: band %s, %s: %s", band, image.codec, run.summary())
-    made = {"faces": len(labels), "about": about, "bands_px": list(EDGES_PX), "seed": seed,
+    made = {"faces": len(labels), "bands_per_face": bands_per_face, "about": about, "bands_px": list(EDGES_PX),
+            "seed": seed,
             "boxes": "oracle (true boxes jittered as BlazeFace's)",
             "images": [f"{i.codec} q{i.quality}" for i in CALIBRATION_IMAGES], "visits": int(sum(
                 m.sum() for m in by_band.values()))}
