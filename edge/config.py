@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 
 from edgeemo.edge.analytics.intervals import AnalyticsConfig
 from edgeemo.edge.analytics.mqtt import MqttConfig
-from edgeemo.edge.analytics.store import StoreConfig
+from edgeemo.edge.analytics.store_config import StoreConfig
 from edgeemo.edge.analytics.visits import SmoothingConfig
 from edgeemo.edge.capture.frame import SourceConfig
 from edgeemo.edge.inference.model import ModelConfig

@@ -17,7 +17,8 @@ from edgeemo.aggregates import SatisfactionGroups
 from edgeemo.edge.analytics.intervals import Analytics
 from edgeemo.edge.analytics.mqtt import MqttPublisher
 from edgeemo.edge.analytics.outbox import Outbox
-from edgeemo.edge.analytics.store import AnalyticsStore, calibration_since
+from edgeemo.edge.analytics.store import AnalyticsStore
+from edgeemo.edge.analytics.store_config import calibration_since
 from edgeemo.edge.capture.uri import check_uri, open_source
 from edgeemo.edge.config import RunConfig
 from edgeemo.edge.inference.model import EdgeModel, open_edge_model

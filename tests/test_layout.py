@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import REPO
 
-STAGES = ("train", "calibration", "convert", "edge", "hub")
+STAGES = ("train", "calibration", "convert", "edge", "hub", "sim")
 EDGE_FLOORS = ("capture", "vision", "inference", "analytics", "service")
 EDGE_TOP = ("cli", "config", "loop", "runtime", "bench", "survey")
 # the sideways imports between edge floors: the debugging view draws a capture Frame; BlazeFace
@@ -69,6 +69,22 @@ def test_device_and_hub_share_only_the_ground_floor() -> None:
         for path in _modules(REPO / stage):
             assert not [n for n in _imports(path) if _package(n).split(".")[0] == other], \
                 f"{path.relative_to(REPO)} imports {other}/: what both need lives in edgeemo/"
+
+
+def test_the_simulator_sits_above_the_device_and_nothing_but_commands_load_it() -> None:
+    """sim/ drives the device's own loop with footage of train/'s labelled faces: it may import the ground floor,
+    edge/ and train/, never the hub; only command lines (and `evaluate --chain`, inside its handler) import sim/."""
+    for path in _modules(REPO / "sim"):
+        stages = {_package(name).split(".")[0] for name in _imports(path)} & set(STAGES)
+        assert stages <= {"sim", "edge", "train"}, f"{path.relative_to(REPO)} imports {sorted(stages)}"
+    for stage in ("edge", "hub", "calibration", "convert", "edgeemo"):
+        for path in _modules(REPO / stage):
+            if path.name == "cli.py":
+                continue
+            assert not [n for n in _imports(path) if n.startswith("edgeemo.sim")], f"{path.relative_to(REPO)} imports sim/"
+    users = {path.relative_to(REPO).as_posix() for path in _modules(REPO / "train")
+             if [n for n in _imports(path) if n.startswith("edgeemo.sim")]}
+    assert users <= {"train/evaluate.py"}, users
 
 
 def test_the_hub_runtime_never_loads_the_bench() -> None:

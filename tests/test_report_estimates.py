@@ -17,7 +17,8 @@ import pytest
 from edgeemo import bundled
 from edgeemo.aggregates import DEFAULT_GROUPS
 from edgeemo.edge.analytics.report import build_report
-from edgeemo.edge.analytics.store import AnalyticsStore, calibration_since
+from edgeemo.edge.analytics.store import AnalyticsStore
+from edgeemo.edge.analytics.store_config import calibration_since
 from edgeemo.edge.analytics.visits import Visit
 
 SIDECAR = json.loads(bundled.bundled_model(bundled.DEFAULT_MODEL).with_suffix(".json").read_text())

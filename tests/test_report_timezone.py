@@ -19,7 +19,8 @@ import pytest
 from edgeemo import bundled
 from edgeemo.aggregates import CELL_S, DEFAULT_GROUPS
 from edgeemo.edge.analytics.report import build_report
-from edgeemo.edge.analytics.store import AnalyticsStore, StoreConfig
+from edgeemo.edge.analytics.store import AnalyticsStore
+from edgeemo.edge.analytics.store_config import StoreConfig
 from edgeemo.edge.analytics.visits import Visit
 from edgeemo.errors import EdgeemoError
 from edgeemo.wire import parse_iso

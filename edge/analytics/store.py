@@ -15,17 +15,12 @@ import time
 from collections import deque
 from pathlib import Path
 
-from pydantic import Field, field_validator
-
 from edgeemo.aggregates import satisfaction_from_counts
 from edgeemo.bands import UNSIZED
 from edgeemo.edge.analytics.continuity import PruneClock, SeqMark, highest_seq_of, move_aside
 from edgeemo.edge.analytics.intervals import Aggregate
 from edgeemo.edge.analytics.schema import NewerDatabaseError, connect, migrate
 from edgeemo.edge.analytics.visits import Visit
-from edgeemo.payload import LENGTHS
-from edgeemo.timezones import TimeZoneError, zone
-from edgeemo.tomlconfig import Section
 from edgeemo.wire import iso
 
 log = logging.getLogger(__name__)
@@ -33,47 +28,6 @@ log = logging.getLogger(__name__)
 # A wall clock earlier than this is certainly wrong (a Pi without network boots at its last
 # saved time, or at 1970): this edgeemo did not exist yet.
 EARLIEST_SANE_TIME = 1_793_491_200.0  # 2026-11-01T00:00:00Z
-
-
-class StoreConfig(Section):
-    """`[store]`: the local database, its intervals, commits and retention."""
-
-    path: Path | None = Field(None, description="SQLite file; default: $STATE_DIRECTORY/edgeemo.db or ./edgeemo.db")
-    bucket_s: int = Field(60, ge=10, le=3600, description="aggregation interval (per-minute by default); it "
-                          "divides an hour, as the hub requires (10, 12, 15, 20, 30, 60, 300, 900, 3600, ...)")
-    commit_every_s: float = Field(10.0, gt=0, le=3600, description="batched commits")
-    retention_days: float = Field(90.0, gt=0, le=3650)
-    max_pending_rows: int = Field(100_000, ge=100, description="rows held in memory while the disk fails")
-    timezone: str | None = Field(None, description="the store's IANA time zone (America/Los_Angeles): `edgeemo "
-                                 "report` shows its days and times in it (default UTC); the hub keeps its own")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                zone(value)
-            except TimeZoneError as exc:
-                raise ValueError(str(exc)) from None
-        return value
-
-    @field_validator("bucket_s")
-    @classmethod
-    def _divides_an_hour(cls, value: int) -> int:
-        if value not in LENGTHS:
-            raise ValueError(f"{value} s does not divide an hour; the hub refuses such intervals (use e.g. 60 or 300)")
-        return value
-
-
-def calibration_since(previous: dict[str, object], made_by: dict[str, object], now: float | None = None) -> float:
-    """Since when visits have been classified by this model with these satisfaction groups: kept
-    from the last run when it ran the same, else now. `edgeemo report` corrects only those visits
-    with the model's calibration; earlier ones (another model, other groups) are counted raw."""
-    same = all(previous.get(key) == json.loads(json.dumps(value)) for key, value in made_by.items())
-    since = previous.get("calibration_since")
-    if same and isinstance(since, (int, float)) and not isinstance(since, bool):
-        return float(since)
-    return time.time() if now is None else now
 
 
 class AnalyticsStore:
