@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ def chain_report(model_path: Path, images: np.ndarray, labels: np.ndarray, names
                  seed: int = 0, draws: int = 1000) -> dict[str, Any]:
     """One shopper per face through the chain, scored (the calibration: the sidecar's chain bands but the
     sources in `skip`, and with `folds` the other folds of these shoppers)."""
+    started = time.monotonic()
     profile = load_profile(profile_name)
     model = _model(model_path)
     order = np.random.default_rng(seed).permutation(len(labels))
@@ -55,7 +58,8 @@ def chain_report(model_path: Path, images: np.ndarray, labels: np.ndarray, names
         about = f"the sidecar's chain calibration: {', '.join(_names(record, skip)) or 'none (raw counts)'}"
     return {"chain": score_chain(plans, profile.name, draws, seed), "visits": run.summary(),
             "chain_calibration": about, "chain_boxes": boxes, "chain_frames": run.frames,
-            "chain_loop_seconds": round(run.seconds, 1)}
+            "chain_loop_seconds": round(run.seconds, 1), "chain_seconds": round(time.monotonic() - started, 1),
+            "chain_cpus": os.cpu_count()}
 
 
 def _names(record: dict | None, skip: list[str]) -> list[str]:
