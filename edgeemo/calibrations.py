@@ -42,13 +42,13 @@ def group_faces(counts: np.ndarray, labels: Sequence[str]) -> dict[str, int]:
             "other": int(sum(f for x, f in zip(labels, faces) if x not in groups.positive + groups.negative))}
 
 
-def check_enough(counts: np.ndarray, labels: Sequence[str], what: str) -> None:
-    """Refuse a calibration with fewer than MIN_GROUP_FACES faces in a satisfaction group: its correction
-    would be one small draw's luck, shipped to every store."""
-    thin = {g: n for g, n in group_faces(counts, labels).items() if n < MIN_GROUP_FACES}
+def check_enough(counts: np.ndarray, labels: Sequence[str], what: str, least: int = MIN_GROUP_FACES) -> None:
+    """Refuse a calibration with fewer than `least` faces in a satisfaction group: its correction would be
+    one small draw's luck, shipped to every store."""
+    thin = {g: n for g, n in group_faces(counts, labels).items() if n < least}
     if thin:
         found = ", ".join(f"{g} {n}" for g, n in thin.items())
-        raise EdgeemoError(f"{what}: too few faces to calibrate on ({found}; at least {MIN_GROUP_FACES} a group: "
+        raise EdgeemoError(f"{what}: too few faces to calibrate on ({found}; at least {least} a group: "
                            "positive, negative and other); label more faces")
 
 

@@ -15,6 +15,13 @@ from edgeemo.payload import SCHEMA_VERSION
 from edgeemo.wire import iso
 
 
+def _count(value: object) -> int:
+    """A visit count as stored: a non-negative int (not a bool, not a float): anything else is not a count."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{value!r} is not a count of visits")
+    return value
+
+
 def build_payload(*, store_id: str, device_id: str, zone: str, seq: int, start: float, length_s: int,
                   labels: Iterable[str], faces_seen: int, visits_by_emotion: Mapping[str, int],
                   groups: SatisfactionGroups, dwell_s_total: float, model: Mapping[str, str] | None,
@@ -24,7 +31,7 @@ def build_payload(*, store_id: str, device_id: str, zone: str, seq: int, start: 
     labels = list(labels)
     if not math.isfinite(dwell_s_total) or dwell_s_total < 0:
         raise ValueError(f"dwell {dwell_s_total!r}: not a duration")
-    bands: dict[str, dict[str, int]] = {band: {label: int(counts.get(label, 0)) for label in labels}
+    bands: dict[str, dict[str, int]] = {band: {label: _count(counts.get(label, 0)) for label in labels}
                                         for band, counts in (visits_by_band or {}).items() if band in WIRE_NAMES}
     for label in labels:
         rest = int(visits_by_emotion.get(label, 0)) - sum(counts[label] for counts in bands.values())

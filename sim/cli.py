@@ -43,7 +43,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
     if not 1 <= args.shoppers <= 1_000_000:
         raise EdgeemoError(f"--shoppers {args.shoppers}: 1 to 1,000,000")
     profile = load_profile(args.profile)
-    if args.out.exists():
+    if args.out.exists() or args.out.is_symlink():
         raise EdgeemoError(f"--out {args.out}: already exists; choose a new folder (nothing is overwritten)")
     faces = load_cast(args.faces, args.split, args.votes)
     truth = render_footage(faces, profile, args.shoppers, args.mix, args.seed, args.out, args.background)

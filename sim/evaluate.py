@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgeemo.bands import EDGES_PX, NAMES, UNSIZED, band_range
-from edgeemo.calibrations import band_calibrations, merge_chain
+from edgeemo.calibrations import band_calibrations, check_enough, merge_chain
 from edgeemo.edge.inference.model import open_edge_model
 from edgeemo.errors import EdgeemoError
 from edgeemo.estimates import add_up
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # shipped profiles' image paths).
 CALIBRATION_PX = {NAMES[0]: (20.0, float(EDGES_PX[0])), NAMES[-1]: (float(EDGES_PX[-1]), 72.0)}
 BANDS_PER_FACE = 2  # each face in two of the four bands: half the hours of every face in every band
+BAND_MIN_GROUP_FACES = 25  # a band's visits in each satisfaction group, at least (the still faces' rule is 50)
 CALIBRATION_IMAGES = (ImageSpec(codec="h264", quality=23, noise_sigma=2.0, light_drift=0.1),
                       ImageSpec(codec="jpeg", quality=70, noise_sigma=3.0, light_drift=0.15))
 
@@ -127,6 +128,8 @@ def calibrate_chain(model_path: Path, images: np.ndarray, labels: np.ndarray, na
                 key = band if measured in (None, UNSIZED) else measured  # the band a visit's median width is in
                 by_band[key] = by_band[key] + matrix if key in by_band else matrix
             log.info("chain calibration: band %s, %s: %s", band, image.codec, run.summary())
+    for band, matrix in by_band.items():  # no band of a shipped calibration rests on one small draw
+        check_enough(matrix, names, f"--chain --write-calibration, band {band}", BAND_MIN_GROUP_FACES)
     made = {"faces": len(labels), "bands_per_face": bands_per_face, "about": about, "bands_px": list(EDGES_PX),
             "seed": seed,
             "boxes": "oracle (true boxes jittered as BlazeFace's)",

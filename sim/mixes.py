@@ -31,6 +31,10 @@ def parse_mix(text: str, labels: Sequence[str], natural: np.ndarray, rng: np.ran
             raise EdgeemoError(f"--mix {text!r}: expected one of {', '.join(NAMED)} or label=share pairs like "
                                f"happy=0.5,sad=0.2 with labels from {', '.join(labels)} and shares 0..1")
         shares[name] = share
+    empty = [name for name, share in shares.items() if share > 0 and natural[list(labels).index(name)] == 0]
+    if empty:
+        raise EdgeemoError(f"--mix {text!r}: the folder holds no {', '.join(empty)} face to cast; give it share 0 "
+                           "or use a folder that has some")
     given = sum(shares.values())
     if given > 1.0 + 1e-9:
         raise EdgeemoError(f"--mix {text!r}: the shares add up to {given:.3f}, over 1")

@@ -18,6 +18,8 @@ from edgeemo.errors import EdgeemoError
 from edgeemo.tomlconfig import Section, load_toml
 
 PROFILES = Path(__file__).resolve().parent / "profiles"
+MIN_DEPTH_M = 0.3  # a face nearer the lens than this is not a shopper in view
+MIN_FACE_PX = 8  # a face narrower than this is a few pixels of skin, not a face
 FACE_WIDTH_M = 0.168  # the FER-framed face box's width on a real head (32 px at 2.4 m, 640 px, 70 degrees)
 
 
@@ -30,6 +32,12 @@ class CameraSpec(Section):
     hfov_deg: float = Field(70.0, gt=1.0, lt=180.0, description="horizontal field of view")
     height_m: float = Field(2.2, gt=0.0, le=20.0, description="mounting height above the floor")
     tilt_deg: float = Field(10.0, ge=-45.0, le=89.0, description="pitched down from the horizontal")
+
+    @model_validator(mode="after")
+    def _whole_fps(self) -> CameraSpec:
+        if not float(self.fps).is_integer():
+            raise ValueError(f"fps {self.fps}: a whole number of frames per second (the codecs keep whole rates)")
+        return self
 
     @property
     def focal_px(self) -> float:
@@ -82,10 +90,21 @@ class Profile(Section):
 
     @model_validator(mode="after")
     def _faces_in_view(self) -> Profile:
-        near = self.shoppers.distance_m[0]
-        if self.face_px(near) > self.camera.height / 2:
-            raise ValueError(f"shoppers.distance_m {near} m: a face would be {self.face_px(near):.0f} px, over half "
-                             f"the {self.camera.height} px frame; stand them farther away")
+        cam, spec = self.camera, self.shoppers
+        if self.image.codec == "h264" and (cam.width % 2 or cam.height % 2):
+            raise ValueError(f"camera {cam.width}x{cam.height}: H.264 (4:2:0) needs an even width and height")
+        corners = [(d, h) for d in spec.distance_m for h in spec.face_height_m]
+        if min(self.depth(d, h) for d, h in corners) < MIN_DEPTH_M:
+            raise ValueError(f"shoppers.distance_m {list(spec.distance_m)} with face_height_m "
+                             f"{list(spec.face_height_m)}: some faces would be behind or at the lens of a camera at "
+                             f"{cam.height_m} m tilted {cam.tilt_deg} degrees; stand them farther away")
+        largest, smallest = max(self.face_px(d, h) for d, h in corners), min(self.face_px(d, h) for d, h in corners)
+        if largest > cam.height / 2:
+            raise ValueError(f"shoppers.distance_m {spec.distance_m[0]} m: a face would be {largest:.0f} px, over "
+                             f"half the {cam.height} px frame; stand them farther away")
+        if smallest < MIN_FACE_PX:
+            raise ValueError(f"shoppers.distance_m {spec.distance_m[1]} m: a face would be {smallest:.1f} px, under "
+                             f"{MIN_FACE_PX} px (no detector finds it); bring them closer")
         return self
 
     def face_px(self, distance_m: float, face_height_m: float = 1.65) -> float:

@@ -16,6 +16,9 @@ import numpy as np
 
 from edgeemo.errors import EdgeemoError
 
+MAX_LOOP_FRAMES = 600  # a background video's loop: at most this many frames ...
+MAX_LOOP_BYTES = 512 << 20  # ... and this much memory (600 frames of 4096x4096 would be 30 GB)
+
 
 def generated_background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """A shop wall: shelves of coloured products above a floor, with a little texture."""
@@ -60,10 +63,11 @@ class Background:
             raise EdgeemoError(f"--background {path}: no such file")
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is not None:
-            self.frames = [self._fit(image)]
+            self.frames = [self._fit(image).astype(np.float32)]
             return
         capture = cv2.VideoCapture(str(path))
-        while len(self.frames) < 600:  # at most 600 frames of a video loop
+        most = max(1, min(MAX_LOOP_FRAMES, MAX_LOOP_BYTES // (width * height * 3)))
+        while len(self.frames) < most:  # a bounded loop of the video, kept as uint8
             ok, frame = capture.read()
             if not ok:
                 break
@@ -73,10 +77,11 @@ class Background:
             raise EdgeemoError(f"--background {path}: neither an image nor a video OpenCV can read")
 
     def _fit(self, image: np.ndarray) -> np.ndarray:
-        return cv2.resize(image, self.size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        return cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
 
     def at(self, index: int) -> np.ndarray:
-        return self.frames[index % len(self.frames)].copy()
+        """The float32 scene light of frame `index` (a fresh array the caller may change)."""
+        return self.frames[index % len(self.frames)].astype(np.float32)
 
 
 class Sensor:

@@ -68,7 +68,7 @@ def plan_shoppers(faces: Sequence[int], labels: Sequence[str], profile: Profile,
         end = -start if rng.random() < 0.7 else start  # most walk through, some turn back
         shoppers.append(Shopper(
             id=i + 1, face=int(face), label=str(label), distance_m=round(distance, 3), face_height_m=round(height, 3),
-            face_px=max(8, round(profile.face_px(distance, height))), arrive_s=round(t, 3), start_m=start,
+            face_px=round(profile.face_px(distance, height)), arrive_s=round(t, 3), start_m=start,
             pause_m=float(rng.uniform(-0.6, 0.6) * half), end_m=end, speed_m_s=float(rng.uniform(*spec.walk_m_s)),
             dwell_s=float(spec.dwell_median_s * np.exp(spec.dwell_sigma * rng.normal())),
         ))

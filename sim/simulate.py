@@ -8,11 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeemo.errors import EdgeemoError
 from edgeemo.sim.footage import footage_name, staged_output, truth_document, write_video
 from edgeemo.sim.mixes import draw_faces, parse_mix
 from edgeemo.sim.profile import Profile
 from edgeemo.sim.render import Renderer, Truth
 from edgeemo.sim.shoppers import plan_shoppers
+
+MAX_FOOTAGE_S = 24 * 3600  # a day of one camera; more is a typo in --shoppers or the profile
 
 
 @dataclass
@@ -51,6 +54,11 @@ def render_footage(faces: Faces, profile: Profile, shoppers: int, mix: str, seed
     rng = np.random.default_rng(seed)
     chosen = draw_faces(faces.labels, parse_mix(mix, faces.names, faces.natural, rng), shoppers, rng)
     cast = plan_shoppers(chosen.tolist(), [faces.names[faces.labels[i]] for i in chosen], profile, rng)
+    planned_s = max((s.leave_s for s in cast), default=0.0)
+    if planned_s > MAX_FOOTAGE_S:
+        raise EdgeemoError(f"--shoppers {shoppers}: {planned_s / 3600:.1f} h of footage at the profile's "
+                           f"{profile.shoppers.per_minute:g} arrivals a minute, over {MAX_FOOTAGE_S // 3600} h; "
+                           "fewer shoppers, or more per_minute / a shorter dwell in the profile")
     renderer = Renderer(profile, faces.images, cast, seed, background)  # reads the background first: fails early
     with staged_output(out) as staging:
         write_video(renderer.frames(), staging / footage_name(profile.image), profile)

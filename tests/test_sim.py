@@ -122,3 +122,38 @@ def test_a_folder_of_own_faces_casts_its_labels(tmp_path: Path) -> None:
     folder = write_folder_dataset(tmp_path / "faces", per_class=2)
     cast = load_cast(str(folder))
     assert len(cast.labels) == 14 and cast.votes is None and cast.keys is not None
+
+
+@pytest.mark.parametrize("profile, fragment", [
+    ("[camera]\nfps = 12.5\n", "a whole number of frames"),
+    ("[camera]\nwidth = 641\n", "even width and height"),
+    ("[camera]\ntilt_deg = -45\n[shoppers]\ndistance_m = [0.3, 2.0]\n", "behind or at the lens"),
+    ("[shoppers]\ndistance_m = [2.0, 45.0]\n", "under 8 px"),
+    ("[shoppers]\nper_minute = 0.01\n", "h of footage"),
+])
+def test_a_camera_that_cannot_film_shoppers_is_refused_before_rendering(tmp_path: Path, profile: str,
+                                                                         fragment: str) -> None:
+    (tmp_path / "camera.toml").write_text(profile)
+    out = tmp_path / "out"
+    done = run_cli("simulate", "--faces", str(FACES), "--out", str(out), "--profile", str(tmp_path / "camera.toml"),
+                   "--shoppers", "20")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert fragment in done.stderr and len(done.stderr.strip().splitlines()) <= 2, done.stderr
+    assert not out.exists()
+
+
+def test_a_mix_asking_for_a_label_the_folder_lacks_is_refused() -> None:
+    from edgeemo.errors import EdgeemoError
+    from edgeemo.sim.mixes import parse_mix
+
+    natural = np.array([0.5, 0.0, 0.5])
+    with pytest.raises(EdgeemoError, match="no disgust face"):
+        parse_mix("disgust=0.3", ("angry", "disgust", "happy"), natural, np.random.default_rng(0))
+    assert parse_mix("disgust=0", ("angry", "disgust", "happy"), natural, np.random.default_rng(0))[1] == 0
+
+
+def test_an_output_that_is_a_dangling_link_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "out").symlink_to(tmp_path / "elsewhere")
+    done = run_cli("simulate", "--faces", str(FACES), "--out", str(tmp_path / "out"), "--shoppers", "2")
+    assert done.returncode != 0 and "already exists" in done.stderr
+    assert not (tmp_path / "elsewhere").exists()

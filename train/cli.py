@@ -79,7 +79,7 @@ def _add_evaluate(commands: Subcommands) -> None:
                         help="with --quantify or --chain: judge a calibration pooled from the sidecar's other sources "
                         "and these faces without scoring on the faces it was made of: these faces in K folds, each "
                         "corrected with the other sources and the other folds (several seeded splits)")
-    parser.add_argument("--chain", nargs="?", const="far", metavar="PROFILE",
+    parser.add_argument("--chain", nargs="?", const="", metavar="PROFILE",
                         help="also run one simulated shopper per face through the whole device chain (detector, crop, "
                         "classifier, tracker, visits; `edgeemo run`'s loop, unpaced) with a camera PROFILE (near, far "
                         "or a TOML file; default far) and score store-days against the truth: adds `chain` and "
@@ -109,6 +109,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from edgeemo.train.evaluate import evaluate, render_text
     from edgeemo.train.sizes import parse_sizes
 
+    if args.write_calibration and args.chain is not None and (args.chain or args.cross_fit
+                                                               or args.boxes != "detector"):
+        raise EdgeemoError("--chain --write-calibration measures every face in the calibration's own bands and "
+                           "cameras (oracle boxes): give no profile, --boxes or --cross-fit with it")
     if args.cross_fit and (args.cross_fit < 2 or args.cross_fit > 20 or not (args.quantify or args.chain)):
         raise EdgeemoError(f"--cross-fit {args.cross_fit}: 2..20 folds, given with --quantify or --chain")
     if args.jpeg is not None and (not args.sizes or not 1 <= args.jpeg <= 100):

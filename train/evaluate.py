@@ -63,8 +63,8 @@ def evaluate(model_path: Path, data: str, split: str = "test", out: Path | None 
     if chain is not None and not write_calibration:
         from edgeemo.sim.evaluate import chain_report
 
-        report.chain = chain_report(model_path, dataset.images, dataset.labels, tuple(predictor.labels), chain, boxes,
-                                    record, [split], cross_fit)
+        report.chain = chain_report(model_path, dataset.images, dataset.labels, tuple(predictor.labels),
+                                    chain or "far", boxes, record, [split], cross_fit)
     if write_calibration:
         _write_calibration(model_path, dataset, probabilities, predictor.labels, record, split, data, votes, tta,
                            chain is not None)

@@ -59,6 +59,9 @@ class Aggregate:
     visits_by_band: dict[str, Counter] = field(default_factory=dict)  # face-size band -> visits by emotion
     dwell_s_total: float = 0.0
 
+    def __post_init__(self) -> None:
+        self.groups = self.groups.for_labels(self.labels)  # the default names contempt, which a 7-label model lacks
+
     @property
     def end(self) -> float:
         return self.start + self.length_s

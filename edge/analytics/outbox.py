@@ -28,6 +28,7 @@ class Outbox:
         self.max_per_s, self.max_in_flight = max_per_s, max_in_flight
         self.in_flight: dict[int, int] = {}  # mid -> seq, published and not yet acknowledged
         self.sent = self.resent = 0
+        self.unsendable = 0  # rows that cannot be a payload (hand-edited, corrupt): skipped, never a crash
         self._budget, self._refilled = 0.0, time.monotonic()
         self._disconnects = publisher.disconnects
 
@@ -60,7 +61,16 @@ class Outbox:
         if room <= 0 or not self.publisher.connected:
             return
         for seq, row in self.store.unsent(room, skip=set(self.in_flight.values())):
-            mid = self.publisher.publish(payload_from_row(row, self.publisher.store_id, self.publisher.device_id))
+            try:
+                payload = payload_from_row(row, self.publisher.store_id, self.publisher.device_id)
+            except (ValueError, TypeError, AttributeError, KeyError, OverflowError, RecursionError) as exc:
+                # a row this device cannot have written (edited by hand, a disk fault): never sent, never a crash
+                log.error("outbox: interval %s cannot be sent (%s); it stays in the database, unsent and skipped",
+                          seq, str(exc)[:120])
+                self.store.mark_sent([seq])
+                self.unsendable += 1
+                continue
+            mid = self.publisher.publish(payload)
             if mid is None:
                 break
             self.in_flight[mid] = seq

@@ -140,11 +140,10 @@ def read_visits(db_path: Path, since: float | None, until: float | None, zone: s
         labels = json.loads(meta["labels"]) if "labels" in meta else list(LABELS)  # version 1: FER-2013's
         groups = (SatisfactionGroups(**{k: tuple(v) for k, v in json.loads(meta["satisfaction_groups"]).items()})
                   if "satisfaction_groups" in meta else DEFAULT_GROUPS)
-        stored = json.loads(meta["calibration"]) if meta.get("calibration") else None
-        calibration = band_calibrations(stored) or None if stored and stored.get("labels") == labels else None
         since = float(json.loads(meta["calibration_since"])) if meta.get("calibration_since") else float("inf")
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise EdgeemoError(f"{db_path}: unreadable meta table ({exc})") from exc
+    calibration = _stored_calibration(meta.get("calibration"), labels, db_path)
     zones = [zone] if zone is not None else sorted({row[3] for row in rows}) or all_zones
     return VisitRows(rows, labels, groups, zones, calibration, since)
 
@@ -165,6 +164,19 @@ def estimates_of(visits: list[tuple], labels: list[str], groups: SatisfactionGro
         return banded_estimates(by_band(visits), labels, groups, calibration)
     counts = Counter(visit[2] for visit in visits)
     return index_estimate(counts, groups), mix_estimate(counts, labels)
+
+
+def _stored_calibration(text: str | None, labels: list[str], db_path: Path) -> dict[str | None, Calibration] | None:
+    """The run's model's calibration by band from the database's meta; one that cannot be read (edited,
+    corrupt) is no calibration: the report counts raw and says so, as for an unknown model."""
+    try:
+        stored = json.loads(text) if text else None
+        if isinstance(stored, dict) and stored.get("labels") == labels:
+            return band_calibrations(stored) or None
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+        log.warning("%s: the model's calibration in the database cannot be read (%s); counting raw", db_path,
+                    str(exc)[:120])
+    return None
 
 
 def index_fields(counts: Counter, groups: SatisfactionGroups, estimate_of: Estimate, suppressed: bool

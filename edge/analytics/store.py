@@ -30,6 +30,19 @@ log = logging.getLogger(__name__)
 EARLIEST_SANE_TIME = 1_793_491_200.0  # 2026-11-01T00:00:00Z
 
 
+def _stored_bands(text: str | None, emotions: dict) -> dict[str, dict[str, int]]:
+    """A stored row's visits by band; a row written before bands were counted, or whose bands cannot be read
+    back as counts (edited, corrupt), has its visits under `unsized` (no measured size)."""
+    try:
+        found = json.loads(text) if text else None
+        if isinstance(found, dict) and all(isinstance(c, dict) and all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in c.values()) for c in found.values()):
+            return found
+    except (ValueError, RecursionError):
+        pass
+    return {UNSIZED: emotions}
+
+
 class AnalyticsStore:
     def __init__(self, path: Path, commit_every_s: float = 10.0, retention_days: float = 90.0,
                  max_pending_rows: int = 100_000, keep_unsent: bool = False) -> None:
@@ -213,8 +226,7 @@ class AnalyticsStore:
             earlier = json.loads(row[1])
             for label, count in earlier.items():
                 emotions[label] = emotions.get(label, 0) + count
-            # a row written before bands were counted: its visits were of no measured size
-            for band, counts in (json.loads(row[4]) if row[4] else {UNSIZED: earlier}).items():
+            for band, counts in _stored_bands(row[4], earlier).items():
                 merged = bands.setdefault(band, {})
                 for label, count in counts.items():
                     merged[label] = merged.get(label, 0) + count

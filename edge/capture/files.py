@@ -37,6 +37,13 @@ class VideoFileSource:
         if not self._capture.isOpened():
             raise SourceError(f"{self.path}: OpenCV cannot decode this video file")
         self.fps = self._capture.get(cv2.CAP_PROP_FPS) or 25.0
+        if self.recorded_at is not None:  # the last frame's label must not lie in the future either
+            frames = max(0.0, self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
+            ends = self.recorded_at + frames / self.fps
+            if ends > time.time() + 60:
+                self.close()
+                raise SourceError(f"{self.path}: recorded_at plus its {frames / self.fps:.0f} s of footage ends in "
+                                  "the future; give the time its first frame was recorded")
         self._start = time.time() if self.recorded_at is None else self.recorded_at  # wall time of the first frame
         self._paced_from = time.monotonic()
         self._index = 0

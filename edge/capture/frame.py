@@ -17,12 +17,16 @@ from pydantic import AwareDatetime, Field, field_validator
 from edgeemo.errors import EdgeemoError
 from edgeemo.tomlconfig import Section
 
+EARLIEST_RECORDING = 1_577_836_800.0  # 2020-01-01 UTC: older is a typo (no store kept footage of ours then)
+
 
 def _not_ahead(value: AwareDatetime | None) -> AwareDatetime | None:
     import time
 
     if value is not None and value.timestamp() > time.time() + 60:
         raise ValueError("recorded_at is in the future: footage is labelled with when it was recorded")
+    if value is not None and value.timestamp() < EARLIEST_RECORDING:
+        raise ValueError("recorded_at is before 2020: a typo in the year?")
     return value
 
 

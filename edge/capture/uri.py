@@ -33,6 +33,9 @@ def open_source(uri: str, config: SourceConfig, stop: threading.Event,
                 keepalive: Callable[[], None] = lambda: None) -> Source:
     """The source `uri` names: 'picamera', a device index, a URL, a video file, an image file or folder."""
     inner: Source
+    if config.recorded_at is not None and ("://" in uri or uri.isdigit() or uri == "picamera"):
+        raise SourceError(f"{uri}: recorded_at labels recorded footage; a live camera's frames are labelled with "
+                          "now (drop --recorded-at / [source] recorded_at)")
     if uri == "picamera":
         inner = PiCameraSource(config.width, config.height, config.fps)
     elif uri.isdigit():
@@ -43,6 +46,9 @@ def open_source(uri: str, config: SourceConfig, stop: threading.Event,
         path = check_uri(uri)
         assert path is not None
         if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+            if config.recorded_at is not None:
+                raise SourceError(f"{uri}: recorded_at labels a video file's frames; photos are labelled with now "
+                                  "(drop --recorded-at / [source] recorded_at)")
             source: Source = ImageSource(path, config.fps)
         else:
             recorded = config.recorded_at.timestamp() if config.recorded_at is not None else None
