@@ -82,10 +82,3 @@ def test_a_damaged_calibration_in_the_database_makes_the_report_count_raw(tmp_pa
           json.dumps({"labels": list(LABELS), "sources": {"validation": {"faces": "many"}}}))
     done = run_cli("report", "--db", str(db), "--out", str(tmp_path / "report"))
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
-
-
-def test_a_chain_calibration_takes_no_profile_boxes_or_folds(tmp_path: Path) -> None:
-    for extra in (["--chain", "near"], ["--chain", "--boxes", "oracle"], ["--chain", "--cross-fit", "3"]):
-        done = run_cli("evaluate", "--model", "models/nosuch.tflite", "--data", str(tmp_path), "--write-calibration",
-                       *extra)
-        assert done.returncode != 0 and "give no profile, --boxes or --cross-fit" in done.stderr, done.stderr

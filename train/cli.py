@@ -84,6 +84,8 @@ def _add_evaluate(commands: Subcommands) -> None:
                         "classifier, tracker, visits; `edgeemo run`'s loop, unpaced) with a camera PROFILE (near, far "
                         "or a TOML file; default far) and score store-days against the truth: adds `chain` and "
                         "`visits` to the JSON")
+    parser.add_argument("--profile", metavar="PROFILE", help="with --chain: the camera profile (near, far or a TOML "
+                        "file; default far); the same as --chain PROFILE")
     parser.add_argument("--boxes", choices=("detector", "oracle"), default="detector",
                         help="with --chain: the default detector's boxes, or the true ones jittered as the detector's "
                         "(scores the reading apart from the finding)")
@@ -109,6 +111,11 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from edgeemo.train.evaluate import evaluate, render_text
     from edgeemo.train.sizes import parse_sizes
 
+    if args.profile is not None:
+        if args.chain is None or args.chain not in ("", args.profile):
+            raise EdgeemoError(f"--profile {args.profile}: a camera profile for --chain; give it with --chain (and "
+                               "no other profile after --chain)")
+        args.chain = args.profile
     if args.write_calibration and args.chain is not None and (args.chain or args.cross_fit
                                                                or args.boxes != "detector"):
         raise EdgeemoError("--chain --write-calibration measures every face in the calibration's own bands and "
