@@ -16,7 +16,7 @@ from edgeemo.text import plural
 
 # -- dead letters --------------------------------------------------------------------------------
 def _dead_letters(args: argparse.Namespace) -> int:
-    from edgeemo.hub.dead_letters import delete_dead_letters, list_dead_letters
+    from edgeemo.hub.storage.dead_letters import delete_dead_letters, list_dead_letters
 
     with opened_database(args) as (_, database):
         if args.action == "list":
@@ -60,7 +60,7 @@ def _add_dead_letters(commands: argparse._SubParsersAction) -> None:
 
 # -- users ---------------------------------------------------------------------------------------
 def _user(args: argparse.Namespace) -> int:
-    from edgeemo.hub import auth
+    from edgeemo.hub.admin import auth
 
     with opened_database(args) as (_, database):
         if args.action == "add":
@@ -100,9 +100,9 @@ def _add_user(commands: argparse._SubParsersAction) -> None:
 
 # -- stores --------------------------------------------------------------------------------------
 def _store(args: argparse.Namespace) -> int:
-    from edgeemo.hub import stores
-    from edgeemo.hub.known import check_store
     from edgeemo.hub.localtime import zone
+    from edgeemo.hub.reading.known import check_store
+    from edgeemo.hub.storage import stores
 
     with opened_database(args) as (_, database):
         if args.action == "set":

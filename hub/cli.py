@@ -29,8 +29,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from edgeemo.hub.mqtt_ingest import MqttIngest
-    from edgeemo.hub.upkeep import Upkeep
+    from edgeemo.hub.ingest.mqtt_ingest import MqttIngest
+    from edgeemo.hub.storage.upkeep import Upkeep
     from edgeemo.hub.web import create_app
     from edgeemo.sdnotify import ServiceNotifier
 
@@ -102,8 +102,8 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
 def _import(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from edgeemo.hub.gaps import check_gaps
-    from edgeemo.hub.importer import import_device_db
+    from edgeemo.hub.ingest.gaps import check_gaps
+    from edgeemo.hub.ingest.importer import import_device_db
 
     with opened_database(args, create=True) as (config, database):  # importing into a new hub makes it
         result = import_device_db(database, args.device_db, args.store, args.device, config.ingest.time_rules(config.retention),
@@ -136,12 +136,12 @@ def _add_import(commands: argparse._SubParsersAction) -> None:
 def _export(args: argparse.Namespace) -> int:
     import time
 
-    from edgeemo.hub import queries
     from edgeemo.hub.estimating import load_calibrations
-    from edgeemo.hub.known import check_store
-    from edgeemo.hub.numbers import EstimateSettings
-    from edgeemo.hub.render import to_csv
-    from edgeemo.hub.stores import zone_of
+    from edgeemo.hub.reading import queries
+    from edgeemo.hub.reading.known import check_store
+    from edgeemo.hub.reading.numbers import EstimateSettings
+    from edgeemo.hub.reading.render import to_csv
+    from edgeemo.hub.storage.stores import zone_of
 
     with opened_database(args) as (config, database):
         k = args.min_visits if args.min_visits is not None else config.web.min_visits
@@ -194,7 +194,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
 
 # -- upkeep --------------------------------------------------------------------------------------
 def _upkeep(args: argparse.Namespace) -> int:
-    from edgeemo.hub.upkeep import run_upkeep
+    from edgeemo.hub.storage.upkeep import run_upkeep
 
     with opened_database(args) as (config, database):
         result = run_upkeep(database, config.web.min_visits, config.retention.raw_days)
@@ -219,8 +219,8 @@ def _add_upkeep(commands: argparse._SubParsersAction) -> None:
 
 
 def _retire(args: argparse.Namespace) -> int:
-    from edgeemo.hub.broker_session import end_session
     from edgeemo.hub.cli_shared import config_of
+    from edgeemo.hub.ingest.broker_session import end_session
 
     config = config_of(args)
     end_session(config.mqtt)
@@ -241,7 +241,7 @@ def _add_retire(commands: argparse._SubParsersAction) -> None:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from edgeemo.hub.backup import backup_sqlite
+    from edgeemo.hub.storage.backup import backup_sqlite
 
     with opened_database(args) as (_, database):
         size = backup_sqlite(database, args.to)

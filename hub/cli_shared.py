@@ -47,7 +47,7 @@ def add_create(parser: argparse.ArgumentParser) -> None:
 
 def open_database_of(args: argparse.Namespace, create: bool = False):
     """The config and its database; a missing SQLite file is created only with `create` or --create."""
-    from edgeemo.hub.db import open_database
+    from edgeemo.hub.storage.db import open_database
 
     config = config_of(args)
     return config, open_database(config.db, create=create or getattr(args, "create", False))

@@ -31,14 +31,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the deploy's broker, as the tests start it
 
 from edgeemo.aggregates import DEFAULT_GROUPS, NO_ZONE
-from edgeemo.hub import db as db_module
-from edgeemo.hub import migrations
-from edgeemo.hub.batches import BatchStore, IngestStats, Item
 from edgeemo.hub.bench.servers import Postgres
 from edgeemo.hub.config import IngestSection
-from edgeemo.hub.db import open_database
-from edgeemo.hub.gaps import check_gaps, due_requests
-from edgeemo.hub.writer import write_batch
+from edgeemo.hub.ingest.batches import BatchStore, IngestStats, Item
+from edgeemo.hub.ingest.gaps import check_gaps, due_requests
+from edgeemo.hub.ingest.writer import write_batch
+from edgeemo.hub.storage import db as db_module
+from edgeemo.hub.storage import migrations
+from edgeemo.hub.storage.db import open_database
 from tests.test_hub_overflow import BIG, DAY, HOUR, NOW, huge, minute
 
 
@@ -77,7 +77,7 @@ def f1(url: str, version: int, further: int = 10) -> dict:
 
 
 def f2(url: str, stores: int = 20) -> dict:
-    from edgeemo.hub import partitions
+    from edgeemo.hub.storage import partitions
 
     database = open_database(url)
     day = HOUR - HOUR % DAY - DAY

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import httpx
 
-from edgeemo.hub import auth, stores
+from edgeemo.hub.admin import auth
 from edgeemo.hub.bench import loadgen
 from edgeemo.hub.bench.servers import Postgres, free_port
-from edgeemo.hub.db import open_database
+from edgeemo.hub.storage import stores
+from edgeemo.hub.storage.db import open_database
 
 DAYS = 3 * 365
 

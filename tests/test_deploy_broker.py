@@ -185,8 +185,8 @@ def test_a_hub_that_leaves_a_shared_group_stops_taking_its_share(tmp_path: Path,
     """F5: with a shared subscription and persistent sessions, a stopped hub's session kept its share: the
     other hub stored 50 of 100 messages and said ok."""
     from edgeemo.hub.config import load_config
-    from edgeemo.hub.db import open_database
-    from edgeemo.hub.mqtt_ingest import MqttIngest
+    from edgeemo.hub.ingest.mqtt_ingest import MqttIngest
+    from edgeemo.hub.storage.db import open_database
 
     second = {"username": "edgeemo-hub-2", "password": SECRET}
     broker = DeployBroker(tmp_path, extra_logins=[second], session_expiry_s=2 if leave == "session expiry" else 3600)

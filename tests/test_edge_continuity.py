@@ -14,10 +14,10 @@ import pytest
 from edgeemo.aggregates import DEFAULT_GROUPS, NO_ZONE
 from edgeemo.edge.analytics.intervals import Aggregate
 from edgeemo.edge.analytics.store import AnalyticsStore
-from edgeemo.hub.db import open_database
-from edgeemo.hub.gaps import check_gaps
-from edgeemo.hub.ingest import Interval, parse_message
-from edgeemo.hub.writer import write_batch
+from edgeemo.hub.ingest.gaps import check_gaps
+from edgeemo.hub.ingest.messages import Interval, parse_message
+from edgeemo.hub.ingest.writer import write_batch
+from edgeemo.hub.storage.db import open_database
 from edgeemo.labels import FERPLUS_LABELS
 from edgeemo.payload_build import payload_from_row
 from tests.conftest import db_rows

@@ -23,13 +23,14 @@ from pathlib import Path
 import pytest
 
 from edgeemo.aggregates import DEFAULT_GROUPS
-from edgeemo.hub import auth, stores
+from edgeemo.hub.admin import auth
 from edgeemo.hub.bench import loadgen
 from edgeemo.hub.bench.servers import free_port
-from edgeemo.hub.db import open_database
-from edgeemo.hub.ingest import parse_message
+from edgeemo.hub.ingest.messages import parse_message
+from edgeemo.hub.ingest.writer import write_batch
 from edgeemo.hub.localtime import day_start, local_iso, readable_time
-from edgeemo.hub.writer import write_batch
+from edgeemo.hub.storage import stores
+from edgeemo.hub.storage.db import open_database
 from edgeemo.payload_build import build_payload
 from tests.conftest import REPO
 

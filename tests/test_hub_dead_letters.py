@@ -11,7 +11,7 @@ import time
 import pytest
 
 from edgeemo.hub.config import HubConfig, IngestSection, MqttSection
-from edgeemo.hub.db import open_database
+from edgeemo.hub.storage.db import open_database
 from tests.conftest import recent_day
 from tests.test_hub_hostile import payload_of
 from tests.test_payload import NOW
@@ -30,7 +30,7 @@ def test_a_poison_message_becomes_a_dead_letter_and_its_batch_is_stored(hub_url:
     """A row the database refuses while it answers (a trigger stands in for a bug nobody has found
     yet): the batch is split until that message is alone, it is retried, then kept and acknowledged."""
     from edgeemo.hub.bench.servers import Mosquitto
-    from edgeemo.hub.mqtt_ingest import MqttIngest
+    from edgeemo.hub.ingest.mqtt_ingest import MqttIngest
     from tests.conftest import wait_for
     from tests.test_hub_fleet import connect
 
@@ -72,7 +72,7 @@ def test_a_poison_message_becomes_a_dead_letter_and_its_batch_is_stored(hub_url:
 def test_a_worker_that_stops_is_said_once_and_acted_on(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
     from starlette.testclient import TestClient
 
-    from edgeemo.hub.mqtt_ingest import MqttIngest
+    from edgeemo.hub.ingest.mqtt_ingest import MqttIngest
     from edgeemo.hub.web import create_app
     from tests.conftest import wait_for
 
@@ -107,7 +107,7 @@ def test_a_database_outage_is_ridden_out_then_reported_and_the_watchdog_starves(
     from starlette.testclient import TestClient
 
     from edgeemo.hub.bench.servers import Mosquitto, Postgres
-    from edgeemo.hub.mqtt_ingest import MqttIngest
+    from edgeemo.hub.ingest.mqtt_ingest import MqttIngest
     from edgeemo.hub.web import create_app
     from edgeemo.sdnotify import ServiceNotifier
     from tests.conftest import wait_for
@@ -153,7 +153,7 @@ def test_a_database_outage_is_ridden_out_then_reported_and_the_watchdog_starves(
 
 
 def test_an_admin_lists_exports_and_deletes_dead_letters(tmp_path) -> None:
-    from edgeemo.hub.writer import keep_dead_letter
+    from edgeemo.hub.ingest.writer import keep_dead_letter
     from tests.conftest import run_cli
 
     url = str(tmp_path / "hub.db")
@@ -183,9 +183,9 @@ def test_an_admin_lists_exports_and_deletes_dead_letters(tmp_path) -> None:
 
 def test_dead_letters_are_bounded_per_device_and_in_all_and_expire(hub_url: str, monkeypatch) -> None:
     """F9: no cap, no retention, no per-device limit. Past a limit a message is counted, not kept."""
-    from edgeemo.hub import dead_letters
-    from edgeemo.hub.upkeep import run_upkeep
-    from edgeemo.hub.writer import keep_dead_letter
+    from edgeemo.hub.ingest.writer import keep_dead_letter
+    from edgeemo.hub.storage import dead_letters
+    from edgeemo.hub.storage.upkeep import run_upkeep
 
     monkeypatch.setattr(dead_letters, "PER_DEVICE", 3)
     monkeypatch.setattr(dead_letters, "MAX_LETTERS", 5)
@@ -207,7 +207,7 @@ def test_dead_letters_are_bounded_per_device_and_in_all_and_expire(hub_url: str,
 
 
 def test_dead_letter_errors_are_logged_a_few_at_a_time() -> None:
-    from edgeemo.hub.batches import LogBudget
+    from edgeemo.hub.ingest.batches import LogBudget
 
     now = [0.0]
     budget = LogBudget(every_s=600, most=3, clock=lambda: now[0])
@@ -222,7 +222,7 @@ def test_delete_matches_a_digest_exactly_never_a_pattern(tmp_path) -> None:
     """F11: `delete 6` deleted 24 (SQL LIKE), `delete _` and `delete ""` deleted all."""
     import hashlib
 
-    from edgeemo.hub.writer import keep_dead_letter
+    from edgeemo.hub.ingest.writer import keep_dead_letter
     from tests.conftest import run_cli
 
     url = str(tmp_path / "hub.db")

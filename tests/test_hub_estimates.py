@@ -20,14 +20,15 @@ from starlette.testclient import TestClient
 from edgeemo import bundled
 from edgeemo.aggregates import DEFAULT_GROUPS, SatisfactionGroups
 from edgeemo.calibrations import band_calibrations
-from edgeemo.hub import auth, queries
-from edgeemo.hub import overview as fleet
+from edgeemo.hub.admin import auth
 from edgeemo.hub.config import HubConfig
-from edgeemo.hub.db import open_database
 from edgeemo.hub.estimating import load_calibrations
-from edgeemo.hub.ingest import Interval, parse_message
-from edgeemo.hub.numbers import EstimateSettings, compare_ranges
-from edgeemo.hub.writer import write_batch
+from edgeemo.hub.ingest.messages import Interval, parse_message
+from edgeemo.hub.ingest.writer import write_batch
+from edgeemo.hub.reading import overview as fleet
+from edgeemo.hub.reading import queries
+from edgeemo.hub.reading.numbers import EstimateSettings, compare_ranges
+from edgeemo.hub.storage.db import open_database
 from edgeemo.payload_build import build_payload
 from edgeemo.wire import iso
 from tests.conftest import REPO
@@ -206,7 +207,7 @@ def test_devices_on_one_model_share_its_calibration_error() -> None:
     """Fifty devices of 1,000 visits on the shipped model are as certain as one of 50,000, not seven
     times more: their calibration is one measurement, so their counts are corrected together."""
     from edgeemo.hub.estimating import Estimator, rollup_key
-    from edgeemo.hub.ingest import _groups_json
+    from edgeemo.hub.ingest.messages import _groups_json
 
     groups = DEFAULT_GROUPS.for_labels(LABELS)
     key = rollup_key(SHIPPED["sha256"], _groups_json(tuple(groups.positive), tuple(groups.negative)))

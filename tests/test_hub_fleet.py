@@ -22,8 +22,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from edgeemo.aggregates import DEFAULT_GROUPS
 from edgeemo.hub.bench.servers import ROOT_STAYS_ROOT, Mosquitto
 from edgeemo.hub.config import GapsSection, HubConfig, MqttSection
-from edgeemo.hub.db import open_database
-from edgeemo.hub.mqtt_ingest import MqttIngest
+from edgeemo.hub.ingest.mqtt_ingest import MqttIngest
+from edgeemo.hub.storage.db import open_database
 from edgeemo.labels import FERPLUS_LABELS
 from edgeemo.payload_build import build_payload
 from tests.conftest import (

@@ -21,16 +21,17 @@ import pytest
 import uvicorn
 from starlette.testclient import TestClient
 
-from edgeemo.hub import auth, localtime
-from edgeemo.hub import overview as fleet
+from edgeemo.hub import localtime
+from edgeemo.hub.admin import auth
 from edgeemo.hub.bench.servers import Postgres, free_port
 from edgeemo.hub.config import HubConfig, WebSection
-from edgeemo.hub.db import open_database
-from edgeemo.hub.render import to_csv
+from edgeemo.hub.ingest.writer import write_batch
+from edgeemo.hub.reading import overview as fleet
+from edgeemo.hub.reading.render import to_csv
+from edgeemo.hub.storage.db import open_database
 from edgeemo.hub.web import LOGIN_CSRF_COOKIE, create_app
 from edgeemo.hub.web import login as login_routes
 from edgeemo.hub.web.throttle import MAX_KEYS, LoginThrottle
-from edgeemo.hub.writer import write_batch
 from tests.test_hub_store import interval
 from tests.test_hub_web import client_for, log_in
 

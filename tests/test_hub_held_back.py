@@ -8,10 +8,10 @@ import re
 import time
 from pathlib import Path
 
-from edgeemo.hub import auth
-from edgeemo.hub.db import open_database
-from edgeemo.hub.held_back import held_back
-from edgeemo.hub.writer import write_batch
+from edgeemo.hub.admin import auth
+from edgeemo.hub.admin.held_back import held_back
+from edgeemo.hub.ingest.writer import write_batch
+from edgeemo.hub.storage.db import open_database
 from tests.test_hub_store import T0, interval
 from tests.test_hub_web import client_for
 

@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeemo.aggregates import DEFAULT_GROUPS
-from edgeemo.hub.db import open_database
-from edgeemo.hub.gaps import MAX_RANGES, check_gaps, due_requests
-from edgeemo.hub.ingest import Interval, Rejected, parse_message
-from edgeemo.hub.schema import INTERVAL_FIELDS, interval_of
-from edgeemo.hub.writer import store_messages, write_batch
+from edgeemo.hub.ingest.gaps import MAX_RANGES, check_gaps, due_requests
+from edgeemo.hub.ingest.messages import Interval, Rejected, parse_message
+from edgeemo.hub.ingest.writer import store_messages, write_batch
+from edgeemo.hub.storage.db import open_database
+from edgeemo.hub.storage.schema import INTERVAL_FIELDS, interval_of
 from edgeemo.labels import FERPLUS_LABELS
 from edgeemo.payload_build import build_payload
 from edgeemo.wire import MAX_RESEND

@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edgeemo.hub.bench.servers import Mosquitto
-from edgeemo.hub.db import open_database
+from edgeemo.hub.storage.db import open_database
 from tests.conftest import MOSQUITTO, free_port, recent_day, start_cli, wait_for
 from tests.test_hub_fleet import connect
 from tests.test_hub_hostile import payload_of

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeemo.hub import importer
-from edgeemo.hub.db import open_database
+from edgeemo.hub.ingest import importer
+from edgeemo.hub.storage.db import open_database
 from edgeemo.labels import FERPLUS_LABELS
 from tests.conftest import recent_day, run_cli
 

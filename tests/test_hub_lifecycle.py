@@ -12,14 +12,15 @@ import time
 import pytest
 
 from edgeemo.aggregates import DEFAULT_GROUPS
-from edgeemo.hub import overview as fleet
-from edgeemo.hub import partitions, queries, stores, upkeep
 from edgeemo.hub.bench import loadgen
 from edgeemo.hub.config import HubConfig
-from edgeemo.hub.db import open_database
-from edgeemo.hub.ingest import Interval, parse_message
-from edgeemo.hub.upkeep import run_upkeep, sealed_k
-from edgeemo.hub.writer import write_batch
+from edgeemo.hub.ingest.messages import Interval, parse_message
+from edgeemo.hub.ingest.writer import write_batch
+from edgeemo.hub.reading import overview as fleet
+from edgeemo.hub.reading import queries
+from edgeemo.hub.storage import partitions, stores, upkeep
+from edgeemo.hub.storage.db import open_database
+from edgeemo.hub.storage.upkeep import run_upkeep, sealed_k
 from edgeemo.payload_build import build_payload
 
 NOW = int(time.time())
@@ -134,7 +135,7 @@ def test_a_retention_out_of_bounds_is_refused(tmp_path, raw_days: int) -> None:
 def test_an_sqlite_backup_while_ingesting_is_one_consistent_moment(tmp_path) -> None:
     import threading
 
-    from edgeemo.hub.backup import backup_sqlite
+    from edgeemo.hub.storage.backup import backup_sqlite
     from tests.test_hub_store import rollups_equal_sums
 
     database = open_database(str(tmp_path / "hub.db"))

@@ -14,16 +14,16 @@ import pytest
 from starlette.testclient import TestClient
 
 from edgeemo.aggregates import DEFAULT_GROUPS
-from edgeemo.hub import migrations, partitions
-from edgeemo.hub.batches import BatchStore, IngestStats, Item
 from edgeemo.hub.bench import loadgen
 from edgeemo.hub.config import HubConfig, IngestSection, MqttSection
-from edgeemo.hub.db import open_database
-from edgeemo.hub.gaps import backoff_s, check_gaps, due_requests
-from edgeemo.hub.ingest import Interval, parse_message
-from edgeemo.hub.upkeep import Upkeep, run_upkeep
+from edgeemo.hub.ingest.batches import BatchStore, IngestStats, Item
+from edgeemo.hub.ingest.gaps import backoff_s, check_gaps, due_requests
+from edgeemo.hub.ingest.messages import Interval, parse_message
+from edgeemo.hub.ingest.writer import write_batch
+from edgeemo.hub.storage import migrations, partitions
+from edgeemo.hub.storage.db import open_database
+from edgeemo.hub.storage.upkeep import Upkeep, run_upkeep
 from edgeemo.hub.web import create_app
-from edgeemo.hub.writer import write_batch
 from edgeemo.payload_build import build_payload
 from tests.conftest import run_cli, wait_for
 
@@ -75,7 +75,7 @@ def test_a_cell_past_2_31_takes_more_of_itself_and_five_honest_devices_in_one_co
 
 
 def test_a_version_7_database_widens_its_sums_and_keeps_its_cells(hub_url: str, monkeypatch) -> None:
-    import edgeemo.hub.db as db_module
+    import edgeemo.hub.storage.db as db_module
 
     monkeypatch.setattr(db_module, "MIGRATIONS", migrations.MIGRATIONS[:7])
     monkeypatch.setattr(db_module, "latest_version", lambda: 7)
@@ -184,8 +184,8 @@ def test_a_gap_asked_1024_times_does_not_stop_the_others(hub_url: str) -> None:
 
 
 def test_a_failed_gap_repair_is_named_on_the_health_check(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import edgeemo.hub.mqtt_ingest as ingest_module
-    from edgeemo.hub.mqtt_ingest import MqttIngest
+    import edgeemo.hub.ingest.mqtt_ingest as ingest_module
+    from edgeemo.hub.ingest.mqtt_ingest import MqttIngest
 
     url = str(tmp_path / "hub.db")
     database = open_database(url)

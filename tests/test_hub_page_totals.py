@@ -14,13 +14,14 @@ import time
 import pytest
 
 from edgeemo.aggregates import DEFAULT_GROUPS
-from edgeemo.hub import auth, stores
+from edgeemo.hub.admin import auth
 from edgeemo.hub.bench import loadgen
-from edgeemo.hub.db import open_database
-from edgeemo.hub.ingest import Interval, parse_message
+from edgeemo.hub.ingest.messages import Interval, parse_message
+from edgeemo.hub.ingest.writer import write_batch
 from edgeemo.hub.localtime import day_start, local_iso
-from edgeemo.hub.upkeep import run_upkeep
-from edgeemo.hub.writer import write_batch
+from edgeemo.hub.storage import stores
+from edgeemo.hub.storage.db import open_database
+from edgeemo.hub.storage.upkeep import run_upkeep
 from edgeemo.payload_build import build_payload
 from tests.test_hub_web import client_for
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from edgeemo.hub import auth
-from edgeemo.hub.db import open_database
-from edgeemo.hub.dead_letters import list_dead_letters
-from edgeemo.hub.writer import add_reject_counts, keep_dead_letter
+from edgeemo.hub.admin import auth
+from edgeemo.hub.ingest.writer import add_reject_counts, keep_dead_letter
+from edgeemo.hub.storage.db import open_database
+from edgeemo.hub.storage.dead_letters import list_dead_letters
 from tests.test_hub_web import client_for
 
 NOW = int(time.time())

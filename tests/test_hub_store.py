@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from edgeemo.aggregates import DEFAULT_GROUPS
-from edgeemo.hub import migrations
 from edgeemo.hub.bench import loadgen
-from edgeemo.hub.db import DatabaseError, open_database
-from edgeemo.hub.gaps import check_gaps, due_requests, missing_ranges
-from edgeemo.hub.ingest import Interval, parse_message
-from edgeemo.hub.schema import INTERVALS, interval_row
-from edgeemo.hub.writer import write_batch
+from edgeemo.hub.ingest.gaps import check_gaps, due_requests, missing_ranges
+from edgeemo.hub.ingest.messages import Interval, parse_message
+from edgeemo.hub.ingest.writer import write_batch
+from edgeemo.hub.storage import migrations
+from edgeemo.hub.storage.db import DatabaseError, open_database
+from edgeemo.hub.storage.schema import INTERVALS, interval_row
 from edgeemo.payload_build import build_payload
 from tests.conftest import REPO, recent_day
 
@@ -81,7 +81,7 @@ def test_a_new_database_gets_the_latest_schema_and_a_newer_one_is_refused(hub_ur
 
 
 def test_an_older_database_is_migrated_in_place(hub_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import edgeemo.hub.db as db_module
+    import edgeemo.hub.storage.db as db_module
 
     monkeypatch.setattr(db_module, "MIGRATIONS", migrations.MIGRATIONS[:1])  # a hub of schema version 1
     monkeypatch.setattr(db_module, "latest_version", lambda: 1)
@@ -106,7 +106,7 @@ def test_an_older_database_is_migrated_in_place(hub_url: str, monkeypatch: pytes
         assert tx.one("SELECT checked_seq, model, groups FROM devices") == (0, None, None)
         assert tx.one("SELECT count(*) FROM intervals WHERE model IS NULL")[0] == 3
         if database.dialect == "postgresql":  # the old table is the first partition, no row copied
-            from edgeemo.hub.partitions import partitions
+            from edgeemo.hub.storage.partitions import partitions
 
             assert partitions(tx)["intervals_before_v7"][0] == float("-inf")
     assert check_gaps(database, now=T0) == 1  # the first check reads the history once
@@ -119,7 +119,7 @@ def test_an_older_database_is_migrated_in_place(hub_url: str, monkeypatch: pytes
 
 def test_version_6_gives_each_cell_its_local_day(hub_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A version-5 hub's hourly rows get the local day of their store's zone (UTC days when none is set)."""
-    import edgeemo.hub.db as db_module
+    import edgeemo.hub.storage.db as db_module
 
     monkeypatch.setattr(db_module, "MIGRATIONS", migrations.MIGRATIONS[:5])
     monkeypatch.setattr(db_module, "latest_version", lambda: 5)

@@ -18,10 +18,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from edgeemo.aggregates import SETTLE_S
-from edgeemo.hub import auth, localtime, stores
-from edgeemo.hub import overview as fleet
-from edgeemo.hub.db import open_database
-from edgeemo.hub.writer import write_batch
+from edgeemo.hub import localtime
+from edgeemo.hub.admin import auth
+from edgeemo.hub.ingest.writer import write_batch
+from edgeemo.hub.reading import overview as fleet
+from edgeemo.hub.storage import stores
+from edgeemo.hub.storage.db import open_database
 from tests.conftest import REPO
 from tests.test_hub_store import interval
 from tests.test_hub_web import client_for

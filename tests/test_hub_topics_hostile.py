@@ -6,8 +6,8 @@ from __future__ import annotations
 import paho.mqtt.client as mqtt
 
 from edgeemo.hub.config import HubConfig, MqttSection
-from edgeemo.hub.db import open_database
-from edgeemo.hub.mqtt_ingest import MqttIngest
+from edgeemo.hub.ingest.mqtt_ingest import MqttIngest
+from edgeemo.hub.storage.db import open_database
 
 HOSTILE_NAMES = [("x" * 5000, "d1"), ("s1", "cam\u202egnp.exe"), ("$SYS", "broker"), ("s1", "a b"), ("s\u00e9", "d1"),
                  ("s1", "d1\u0000"), ("", "d1")]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from edgeemo.hub import stores
-from edgeemo.hub.db import open_database
-from edgeemo.hub.writer import write_batch
+from edgeemo.hub.ingest.writer import write_batch
+from edgeemo.hub.storage import stores
+from edgeemo.hub.storage.db import open_database
 from tests.conftest import REPO
 from tests.test_hub_store import interval
 from tests.test_hub_web import client_for, hub  # noqa: F401 - the fixture

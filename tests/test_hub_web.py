@@ -9,12 +9,12 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from edgeemo.hub import auth
+from edgeemo.hub.admin import auth
 from edgeemo.hub.bench import loadgen
 from edgeemo.hub.config import HubConfig
-from edgeemo.hub.db import open_database
+from edgeemo.hub.ingest.writer import write_batch
+from edgeemo.hub.storage.db import open_database
 from edgeemo.hub.web import LOGIN_CSRF_COOKIE, SESSION_COOKIE, create_app
-from edgeemo.hub.writer import write_batch
 from tests.test_hub_store import interval
 
 NOW = loadgen.time.time()

@@ -13,10 +13,10 @@ import pytest
 import uvicorn
 from starlette.testclient import TestClient
 
-from edgeemo.hub import auth
+from edgeemo.hub.admin import auth
 from edgeemo.hub.bench.servers import free_port
 from edgeemo.hub.config import HubConfig, WebSection
-from edgeemo.hub.db import open_database
+from edgeemo.hub.storage.db import open_database
 from edgeemo.hub.web import LOGIN_CSRF_COOKIE, create_app
 from edgeemo.hub.web.site import SECURITY_HEADERS
 from tests.test_hub_web import log_in

@@ -17,6 +17,20 @@ EDGE_TOP = ("cli", "config", "loop", "runtime", "bench", "survey")
 # the sideways imports between edge floors: the debugging view draws a capture Frame; BlazeFace
 # runs on the one TFLite interpreter loader (the only place a runtime is imported)
 EDGE_SIDEWAYS = {("service", "capture"), ("vision", "inference")}
+# hub/'s floors, bottom first, and the floors each stands on: ingest and reading both stand on storage and never
+# meet (the pages read the ingest's counters through a Protocol, not an import); admin reads with reading
+HUB_FLOORS = ("storage", "ingest", "reading", "admin", "web")
+HUB_BELOW = {
+    "storage": set(),
+    "ingest": {"storage"},
+    "reading": {"storage"},
+    "admin": {"storage", "reading"},
+    "web": {"storage", "reading", "admin"},
+}
+# hub/'s own ground, beside the floors at the top of the folder: hub.toml's sections, a store's calendar and the
+# calibrations, which every floor may import (they import no floor); and the commands, which no floor imports
+HUB_GROUND = ("config", "localtime", "estimating")
+HUB_TOP = ("cli", "cli_shared", "admin_cli")
 
 
 def _modules(folder: Path) -> list[Path]:
@@ -36,11 +50,25 @@ def _imports(path: Path) -> set[str]:
 
 
 def _package(name: str) -> str:
-    """`edgeemo.edge.vision.haar.HaarDetector` -> `edge.vision`; `edgeemo.hub.db` -> `hub`."""
+    """`edgeemo.edge.vision.haar.HaarDetector` -> `edge.vision`; `edgeemo.hub.storage.db` -> `hub.storage`;
+    `edgeemo.hub.localtime` -> `hub`."""
     parts = name.split(".")[1:]
     if parts[:1] == ["edge"] and len(parts) > 1 and parts[1] in EDGE_FLOORS:
         return f"edge.{parts[1]}"
+    if parts[:1] == ["hub"] and len(parts) > 1 and parts[1] in (*HUB_FLOORS, "bench"):
+        return f"hub.{parts[1]}"
     return parts[0] if parts else ""
+
+
+def _hub_part(name: str) -> str | None:
+    """Where in hub/ an imported name lives: a floor, `bench`, `ground`, `top`; None outside hub/ (or the bare
+    `edgeemo.hub`, a docstring)."""
+    parts = name.split(".")[1:]
+    if parts[:1] != ["hub"] or len(parts) == 1:
+        return None
+    if parts[1] in (*HUB_FLOORS, "bench"):
+        return parts[1]
+    return "ground" if parts[1] in HUB_GROUND else "top"
 
 
 def test_the_ground_floor_imports_no_stage() -> None:
@@ -62,6 +90,31 @@ def test_edge_floors_import_only_downwards() -> None:
                     pytest.fail(f"{where}: a floor never imports the top of edge/")
                 if target.startswith("edge.") and target != f"edge.{floor}":
                     assert (floor, target.split(".")[1]) in EDGE_SIDEWAYS, f"{where}: floors do not import sideways"
+
+
+def test_hub_floors_import_only_downwards() -> None:
+    for floor in HUB_FLOORS:
+        for path in _modules(REPO / "hub" / floor):
+            for name in _imports(path):
+                part = _hub_part(name)
+                where = f"{path.relative_to(REPO)} imports {name}"
+                if part in (None, "ground", floor):
+                    continue
+                assert part not in ("top", "bench"), f"{where}: a floor never imports the commands or the bench"
+                assert part in HUB_BELOW[floor], f"{where}: {floor}/ stands on {sorted(HUB_BELOW[floor])} only"
+
+
+def test_the_hubs_ground_imports_no_floor() -> None:
+    for stem in HUB_GROUND:
+        path = REPO / "hub" / f"{stem}.py"
+        above = [name for name in _imports(path) if _hub_part(name) not in (None, "ground")]
+        assert not above, f"{path.relative_to(REPO)} imports {above}: hub/'s ground sits below every floor"
+
+
+def test_hub_is_its_floors_and_a_few_modules_at_the_top() -> None:
+    assert {p.stem for p in (REPO / "hub").glob("*.py")} == {"__init__", *HUB_GROUND, *HUB_TOP}
+    folders = {p.name for p in (REPO / "hub").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders == {*HUB_FLOORS, "bench", "templates", "static"}, folders
 
 
 def test_device_and_hub_share_only_the_ground_floor() -> None:

@@ -25,13 +25,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from edgeemo.aggregates import CELL_S, DEFAULT_GROUPS, SETTLE_S, Release
-from edgeemo.hub import auth, queries, stores
+from edgeemo.hub.admin import auth
 from edgeemo.hub.bench import loadgen
-from edgeemo.hub.db import open_database
-from edgeemo.hub.ingest import Interval, parse_message
+from edgeemo.hub.ingest.messages import Interval, parse_message
+from edgeemo.hub.ingest.writer import write_batch
 from edgeemo.hub.localtime import local_iso
-from edgeemo.hub.upkeep import run_upkeep
-from edgeemo.hub.writer import write_batch
+from edgeemo.hub.reading import queries
+from edgeemo.hub.storage import stores
+from edgeemo.hub.storage.db import open_database
+from edgeemo.hub.storage.upkeep import run_upkeep
 from edgeemo.payload_build import build_payload
 from edgeemo.wire import iso
 from tests.conftest import REPO

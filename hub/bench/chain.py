@@ -23,13 +23,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edgeemo.hub import overview as fleet
 from edgeemo.hub.bench import loadgen
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.estimating import load_calibrations, rollup_key
-from edgeemo.hub.numbers import EstimateSettings
-from edgeemo.hub.schema import DAY, DEVICES, RELEASED_DAILY
-from edgeemo.hub.upkeep import run_upkeep
+from edgeemo.hub.reading import overview as fleet
+from edgeemo.hub.reading.numbers import EstimateSettings
+from edgeemo.hub.storage.schema import DAY, DEVICES, RELEASED_DAILY
+from edgeemo.hub.storage.upkeep import run_upkeep
 
 CHAIN_STORES, DEVICES_PER_STORE, YEAR_DAYS, RAW_DAYS = 1000, 4, 365, 90
 

@@ -20,9 +20,9 @@ import numpy as np
 from edgeemo.aggregates import DEFAULT_GROUPS
 from edgeemo.bands import UNSIZED
 from edgeemo.bundled import DEFAULT_MODEL, bundled_model
-from edgeemo.hub.db import Database
 from edgeemo.hub.estimating import rollup_key
-from edgeemo.hub.schema import DAY, DEVICES, DIRTY_HOURS, HOUR, HOURLY, HOURLY_BANDS, HOURLY_EMOTIONS, INTERVALS
+from edgeemo.hub.storage.db import Database
+from edgeemo.hub.storage.schema import DAY, DEVICES, DIRTY_HOURS, HOUR, HOURLY, HOURLY_BANDS, HOURLY_EMOTIONS, INTERVALS
 
 LABELS = ("angry", "contempt", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 POSITIVE = [LABELS.index(x) for x in DEFAULT_GROUPS.positive if x in LABELS]

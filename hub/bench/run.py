@@ -32,8 +32,8 @@ from edgeemo.aggregates import DEFAULT_GROUPS
 from edgeemo.hub.bench import loadgen
 from edgeemo.hub.bench.servers import Mosquitto, Postgres, free_port
 from edgeemo.hub.config import HubConfig, MqttSection
-from edgeemo.hub.db import open_database
-from edgeemo.hub.upkeep import run_upkeep
+from edgeemo.hub.storage.db import open_database
+from edgeemo.hub.storage.upkeep import run_upkeep
 from edgeemo.payload_build import build_payload
 from edgeemo.wire import AGGREGATES, device_topic
 
@@ -95,7 +95,7 @@ def _time_pages(config: HubConfig, database, requests: int, pages: dict[str, str
     logging.getLogger("httpx").setLevel(logging.WARNING)
     import uvicorn
 
-    from edgeemo.hub import auth
+    from edgeemo.hub.admin import auth
     from edgeemo.hub.web import create_app
 
     port = free_port()

@@ -4,7 +4,7 @@ Everything but `GET /api/health`, the login page and the static files needs a se
 pages need the admin role. Forms carry a CSRF token (the session's, or on the login form a
 double-submit cookie); cookies are HttpOnly and SameSite=Strict, and the Content-Security-
 Policy allows scripts from this origin only, so the chart data travels in JSON blocks, not in
-inline code. Every page's numbers come from `edgeemo.hub.queries`, which the API serves as
+inline code. Every page's numbers come from `edgeemo.hub.reading.queries`, which the API serves as
 JSON or CSV and `edgeemo hub export` writes.
 
 `site.py` holds what the routes share; `login.py`, `pages.py`, `refusals.py` and `api.py` the routes.
@@ -24,9 +24,9 @@ from starlette.routing import Mount, Route
 
 from edgeemo.errors import first_line
 from edgeemo.hub.config import HubConfig
-from edgeemo.hub.db import DATABASE_ERRORS, Database
-from edgeemo.hub.known import UnknownName
-from edgeemo.hub.queries import QueryError
+from edgeemo.hub.reading.known import UnknownName
+from edgeemo.hub.reading.queries import QueryError
+from edgeemo.hub.storage.db import DATABASE_ERRORS, Database
 from edgeemo.hub.web.api import ApiRoutes
 from edgeemo.hub.web.guard import HeaderedStaticFiles, RefuseControlCharacters, SecurityHeaders
 from edgeemo.hub.web.login import LoginRoutes

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from edgeemo.hub import auth
+from edgeemo.hub.admin import auth
 from edgeemo.hub.web.site import LOGIN_CSRF_COOKIE, SECURITY_HEADERS, SESSION_COOKIE, Site
 from edgeemo.hub.web.throttle import LoginThrottle
 

@@ -11,9 +11,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from edgeemo.errors import EdgeemoError
-from edgeemo.hub import auth, queries, stores
-from edgeemo.hub.known import check_store
+from edgeemo.hub.admin import auth
 from edgeemo.hub.localtime import readable_time
+from edgeemo.hub.reading import queries
+from edgeemo.hub.reading.known import check_store
+from edgeemo.hub.storage import stores
 from edgeemo.hub.web.site import Site
 
 

@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from edgeemo.hub.dead_letters import delete_dead_letters, list_dead_letters
-from edgeemo.hub.refusals import refusals_page
+from edgeemo.hub.admin.refusals import refusals_page
+from edgeemo.hub.storage.dead_letters import delete_dead_letters, list_dead_letters
 from edgeemo.hub.web.site import SECURITY_HEADERS, Site, attachment
 from edgeemo.text import plural
 

@@ -18,18 +18,19 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from edgeemo.aggregates import DEFAULT_GROUPS
-from edgeemo.hub import auth, queries
-from edgeemo.hub import overview as fleet
+from edgeemo.hub.admin import auth
+from edgeemo.hub.admin.held_back import held_back
 from edgeemo.hub.config import HubConfig
-from edgeemo.hub.db import Database
 from edgeemo.hub.estimating import load_calibrations
-from edgeemo.hub.held_back import held_back
-from edgeemo.hub.known import check_store
 from edgeemo.hub.localtime import readable_range, readable_time
-from edgeemo.hub.numbers import EstimateSettings, compare_ranges
-from edgeemo.hub.queries import QueryError, check_name, choose_bucket, min_visits, time_range
-from edgeemo.hub.render import to_csv
-from edgeemo.hub.stores import zone_of
+from edgeemo.hub.reading import overview as fleet
+from edgeemo.hub.reading import queries
+from edgeemo.hub.reading.known import check_store
+from edgeemo.hub.reading.numbers import EstimateSettings, compare_ranges
+from edgeemo.hub.reading.queries import QueryError, check_name, choose_bucket, min_visits, time_range
+from edgeemo.hub.reading.render import to_csv
+from edgeemo.hub.storage.db import Database
+from edgeemo.hub.storage.stores import zone_of
 from edgeemo.text import no_negative_zero
 from edgeemo.wire import parse_iso
 
@@ -78,7 +79,7 @@ def _format(pattern: str, *args: Any, **kwargs: Any) -> str:
 
 
 class IngestStatus(Protocol):
-    """What the web side reads of the MQTT ingest (`edgeemo.hub.mqtt_ingest.MqttIngest`)."""
+    """What the web side reads of the MQTT ingest (`edgeemo.hub.ingest.mqtt_ingest.MqttIngest`)."""
 
     stats: Any
 
@@ -86,7 +87,7 @@ class IngestStatus(Protocol):
 
 
 class UpkeepStatus(Protocol):
-    """What the web side reads of the upkeep (`edgeemo.hub.upkeep.Upkeep`)."""
+    """What the web side reads of the upkeep (`edgeemo.hub.storage.upkeep.Upkeep`)."""
 
     @property
     def problem(self) -> str | None: ...

@@ -1,11 +1,11 @@
 """What the hub refused, for the admins' page: the counts per device and reason (the `rejects` table the
-ingest keeps) beside the dead letters (`hub/dead_letters.py`). Read-only; nothing here decides a refusal."""
+ingest keeps) beside the dead letters (`hub/storage/dead_letters.py`). Read-only; nothing here decides a refusal."""
 
 from __future__ import annotations
 
-from edgeemo.hub.db import Database
-from edgeemo.hub.dead_letters import list_dead_letters
-from edgeemo.hub.known import UnknownName, not_known
+from edgeemo.hub.reading.known import UnknownName, not_known
+from edgeemo.hub.storage.db import Database
+from edgeemo.hub.storage.dead_letters import list_dead_letters
 from edgeemo.wire import iso
 
 COLUMNS = ("store", "device", "reason", "count", "last_at", "last_error")

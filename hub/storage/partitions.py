@@ -16,8 +16,8 @@ import logging
 import re
 from datetime import datetime, timezone
 
-from edgeemo.hub.db import Tx
-from edgeemo.hub.schema import INTERVALS
+from edgeemo.hub.storage.db import Tx
+from edgeemo.hub.storage.schema import INTERVALS
 
 log = logging.getLogger(__name__)
 AHEAD_MONTHS = 3  # months made ahead of the clock

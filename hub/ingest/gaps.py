@@ -19,7 +19,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from edgeemo.hub.db import Database
+from edgeemo.hub.storage.db import Database
 from edgeemo.wire import MAX_RESEND
 
 MAX_RANGES = 50  # gaps remembered per device (the health page shows counts, the request asks for these)

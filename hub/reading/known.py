@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import difflib
 
-from edgeemo.hub.db import Database
-from edgeemo.hub.queries import QueryError
-from edgeemo.hub.stores import list_store_zones
+from edgeemo.hub.reading.queries import QueryError
+from edgeemo.hub.storage.db import Database
+from edgeemo.hub.storage.stores import list_store_zones
 
 SHOWN = 8  # names listed in a refusal; a chain's thousand stores are `edgeemo hub store list`'s job
 

@@ -11,13 +11,13 @@ from collections import defaultdict
 
 from edgeemo.aggregates import Release, is_suppressed
 from edgeemo.estimates import Difference, difference, holm
-from edgeemo.hub.db import Database, Tx
 from edgeemo.hub.estimating import Estimator
 from edgeemo.hub.localtime import UTC, day_start, days_between, local_iso
-from edgeemo.hub.numbers import COUNT_ONLY, EstimateSettings, Totals, bucket_numbers, estimator
-from edgeemo.hub.schema import DAY
-from edgeemo.hub.stores import store_zones
-from edgeemo.hub.upkeep import sealed_until
+from edgeemo.hub.reading.numbers import COUNT_ONLY, EstimateSettings, Totals, bucket_numbers, estimator
+from edgeemo.hub.storage.db import Database, Tx
+from edgeemo.hub.storage.schema import DAY
+from edgeemo.hub.storage.stores import store_zones
+from edgeemo.hub.storage.upkeep import sealed_until
 from edgeemo.wire import iso
 
 PERIODS = {"today": 1, "7d": 7, "30d": 30}
@@ -94,7 +94,7 @@ def overview(database: Database, min_visits: int, stale_after_s: int, now: float
 
 def _released_days(tx: Tx, k: int, now: int, first: int) -> list[tuple]:
     """(store, device, model, day, visits, positive, negative) of the released cells from `first` on: the
-    sealed days (one row a store-day and model, hub/upkeep.py) when they were sealed with this k lately, else
+    sealed days (one row a store-day and model, hub/storage/upkeep.py) when they were sealed with this k lately, else
     summed from the cells (a hub whose upkeep has not run yet or has stopped, or a viewer's larger k)."""
     if sealed_until(tx, k, -1, now, now):  # the range reaches the present: only the seal's k and age decide
         return tx.rows("SELECT store, store, NULLIF(model, ''), day, sum(visits), sum(positive), sum(negative) "

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 from edgeemo.aggregates import CELL_S, SETTLE_S
-from edgeemo.hub.db import Database
 from edgeemo.hub.localtime import UTC, bucket_start
-from edgeemo.hub.stores import zone_of
+from edgeemo.hub.storage.db import Database
+from edgeemo.hub.storage.stores import zone_of
 
 
 def held_back(database: Database, store: str | None, since: int, until: int, bucket: str, min_visits: int,

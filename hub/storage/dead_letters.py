@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from edgeemo.errors import EdgeemoError
-from edgeemo.hub.db import Database, Tx
+from edgeemo.hub.storage.db import Database, Tx
 from edgeemo.wire import iso
 
 COLUMNS = ("store", "device", "digest", "topic", "reason", "error", "count", "first_at", "last_at")

@@ -209,10 +209,10 @@ DEAD_LETTERS = Table("dead_letters", (
     col("count", BIGINT, since=3), col("first_at", BIGINT, since=3), col("last_at", BIGINT, since=3),
 ), ("store", "device", "digest"))
 # version 5: each store's IANA time zone (a store without a row is in UTC); its roll-ups are cut at its local
-# hours and days (hub/localtime.py), and a change of zone re-derives them (hub/stores.py)
+# hours and days (hub/localtime.py), and a change of zone re-derives them (hub/storage/stores.py)
 STORES = Table("stores", (col("store", TEXT, since=5), col("timezone", TEXT, since=5), col("set_at", BIGINT, since=5)),
                ("store",))
-# version 7: what long ranges and the overview read, kept by the upkeep (hub/upkeep.py): each device zone's
+# version 7: what long ranges and the overview read, kept by the upkeep (hub/storage/upkeep.py): each device zone's
 # released numbers per local day (the sums of its released cells: edgeemo.aggregates.Release with the hub's k),
 # and the hours written since, to seal again once they settle
 SEALED_KEY = (*KEY, col("day", BIGINT), col("model", TEXT))  # model: the cells' roll-up key, '' unknown or mixed

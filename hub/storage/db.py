@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeemo.errors import EdgeemoError
-from edgeemo.hub.migrations import MIGRATIONS, latest_version
+from edgeemo.hub.storage.migrations import MIGRATIONS, latest_version
 
 WRITERS_LOCK = 0x6564676565  # pg_advisory_xact_lock key shared by all hub writers ("edgee")
 READ_WAIT_S = 1.5  # a read (a page, the API) waits this long for a connection: a page says "down" within 2 s

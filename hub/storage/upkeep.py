@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 from edgeemo.aggregates import CELL_S, SETTLE_S, Release
 from edgeemo.errors import first_line
-from edgeemo.hub import partitions
-from edgeemo.hub.db import DATABASE_ERRORS, Database, Tx
-from edgeemo.hub.dead_letters import expire_dead_letters
+from edgeemo.hub.storage import partitions
+from edgeemo.hub.storage.db import DATABASE_ERRORS, Database, Tx
+from edgeemo.hub.storage.dead_letters import expire_dead_letters
 from edgeemo.payload import printable
 from edgeemo.wire import iso
 

@@ -14,9 +14,9 @@ import paho.mqtt.client as mqtt
 
 from edgeemo.errors import first_line
 from edgeemo.hub.config import IngestSection
-from edgeemo.hub.db import Database
-from edgeemo.hub.ingest import Interval, Rejected
-from edgeemo.hub.writer import keep_dead_letter, store_messages
+from edgeemo.hub.ingest.messages import Interval, Rejected
+from edgeemo.hub.ingest.writer import keep_dead_letter, store_messages
+from edgeemo.hub.storage.db import Database
 from edgeemo.payload import printable
 
 log = logging.getLogger(__name__)

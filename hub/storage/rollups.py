@@ -2,7 +2,7 @@
 interval moves them.
 
 Shared by the writer (each batch moves its stores' roll-ups by the difference) and by a change
-of a store's time zone (hub/stores.py re-derives them all), so both cut buckets and sum alike.
+of a store's time zone (hub/storage/stores.py re-derives them all), so both cut buckets and sum alike.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from functools import lru_cache
 
 import msgspec
 
-from edgeemo.hub.db import Tx
 from edgeemo.hub.estimating import rollup_key
 from edgeemo.hub.localtime import UTC, rollup_buckets
-from edgeemo.hub.schema import DAY, DIRTY_HOURS, HOUR, HOURLY, HOURLY_BANDS, HOURLY_EMOTIONS, NUMBERS, Interval
+from edgeemo.hub.storage.db import Tx
+from edgeemo.hub.storage.schema import DAY, DIRTY_HOURS, HOUR, HOURLY, HOURLY_BANDS, HOURLY_EMOTIONS, NUMBERS, Interval
 
 ROLLUP_COLUMNS = HOURLY.arrays()
 EMOTION_COLUMNS = HOURLY_EMOTIONS.arrays()

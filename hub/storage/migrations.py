@@ -2,7 +2,7 @@
 
 A hub opening an older database applies the missing steps in one transaction; a newer one
 (written by a later edgeemo) is refused, since this code would misread it. The tables are
-described once in `edgeemo.hub.schema`; each step here creates them as they were at its
+described once in `edgeemo.hub.storage.schema`; each step here creates them as they were at its
 version or adds the columns its version introduced. Times are unix seconds (UTC); roll-up
 buckets start at the store's local hours and days (UTC until version 5).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from edgeemo.hub.schema import (
+from edgeemo.hub.storage.schema import (
     DAILY,
     DAILY_EMOTIONS,
     DEAD_LETTERS,
@@ -33,7 +33,7 @@ from edgeemo.hub.schema import (
 )
 
 if TYPE_CHECKING:
-    from edgeemo.hub.db import Tx
+    from edgeemo.hub.storage.db import Tx
 
 STEP_1: Step = [
     META.create(1),
@@ -77,8 +77,8 @@ STEP_5: Step = [STORES.create(5), DAILY_EMOTIONS.create(5),
 def _local_days(tx: Tx) -> None:
     """The `day` of every hourly row of a store outside UTC (the UTC ones are set in SQL)."""
     from edgeemo.hub.localtime import UTC  # imported here: the database module imports this one
-    from edgeemo.hub.rollups import relabel_days
-    from edgeemo.hub.stores import store_zones
+    from edgeemo.hub.storage.rollups import relabel_days
+    from edgeemo.hub.storage.stores import store_zones
 
     for store, name in store_zones(tx).items():
         if name != UTC:
@@ -96,12 +96,12 @@ STEP_6: Step = [*HOURLY.added_in(6), "UPDATE hourly SET day = bucket - bucket % 
 def _partition_intervals(tx: Tx) -> None:
     import time
 
-    from edgeemo.hub.partitions import convert  # imported here: the database module imports this one
+    from edgeemo.hub.storage.partitions import convert  # imported here: the database module imports this one
 
     convert(tx, time.time())
 
 
-# Version 7 (data that lives for years): the overview's released days (sealed by the upkeep, hub/upkeep.py; the
+# Version 7 (data that lives for years): the overview's released days (sealed by the upkeep, hub/storage/upkeep.py; the
 # first round seals them all) and the hours to seal again; on PostgreSQL the raw intervals partitioned by month.
 STEP_7: Step = [RELEASED_DAILY.create(7), RELEASED_DAILY_EMOTIONS.create(7), DIRTY_HOURS.create(7),
           "CREATE INDEX dirty_hours_bucket ON dirty_hours (bucket)", "CREATE INDEX released_daily_day ON released_daily (day)",

@@ -3,7 +3,7 @@
 `parse_message` checks the size, parses the payload (`edgeemo.payload`: every version, every
 bound) and that the payload names the device its topic names. What needs the database (a
 sequence number that jumps, an interval that overlaps a stored one) is checked where the batch
-is written (`edgeemo.hub.writer`).
+is written (`edgeemo.hub.ingest.writer`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import msgspec
 
-from edgeemo.hub.schema import Interval
+from edgeemo.hub.storage.schema import Interval
 from edgeemo.payload import DEFAULT_TIME_RULES, IntervalReport, Refusal, TimeRules, parse_payload
 
 # what a hub counts a refused payload under (rejects.reason)

@@ -15,11 +15,11 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 
-from edgeemo.hub.db import Database, Tx
 from edgeemo.hub.localtime import UTC, TimeZoneError, zone
-from edgeemo.hub.rollups import RollupDelta, add_to_rollups, relabel_days, write_rollups
-from edgeemo.hub.schema import HOUR, INTERVAL_FIELDS, INTERVALS, interval_of
-from edgeemo.hub.upkeep import reseal_store
+from edgeemo.hub.storage.db import Database, Tx
+from edgeemo.hub.storage.rollups import RollupDelta, add_to_rollups, relabel_days, write_rollups
+from edgeemo.hub.storage.schema import HOUR, INTERVAL_FIELDS, INTERVALS, interval_of
+from edgeemo.hub.storage.upkeep import reseal_store
 
 log = logging.getLogger(__name__)
 WINDOW_S = 30 * 86400  # intervals read per query while re-deriving (memory stays bounded)

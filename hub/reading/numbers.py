@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from edgeemo.aggregates import is_suppressed, satisfaction_from_totals
 from edgeemo.estimates import PRECISION_FLOOR, Estimate, count_index, difference, holm
-from edgeemo.hub.db import Tx
 from edgeemo.hub.estimating import Estimator, Part, device_groups
+from edgeemo.hub.storage.db import Tx
 
 
 @dataclass

@@ -18,12 +18,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from edgeemo.hub.db import Database, Tx
-from edgeemo.hub.dead_letters import room_for
-from edgeemo.hub.ingest import Rejected
+from edgeemo.hub.ingest.messages import Rejected
 from edgeemo.hub.localtime import UTC
-from edgeemo.hub.rollups import RollupDelta, add_to_rollups, write_rollups
-from edgeemo.hub.schema import (
+from edgeemo.hub.storage.db import Database, Tx
+from edgeemo.hub.storage.dead_letters import room_for
+from edgeemo.hub.storage.rollups import RollupDelta, add_to_rollups, write_rollups
+from edgeemo.hub.storage.schema import (
     DEAD_LETTERS,
     DEVICES,
     INTERVAL_FIELDS,
@@ -34,7 +34,7 @@ from edgeemo.hub.schema import (
     interval_row,
     json_list,
 )
-from edgeemo.hub.stores import store_zones
+from edgeemo.hub.storage.stores import store_zones
 from edgeemo.payload import printable
 
 DEFAULT_MAX_SEQ_JUMP = 1_000_000
@@ -206,7 +206,7 @@ def _set_availability(tx: Tx, availability: list[tuple[str, str, bool]], now: in
 def keep_dead_letter(database: Database, store: str, device: str, topic: str, body: bytes | bytearray, error: str,
                      now: float | None = None) -> bool:
     """A message that could not be stored after retries: kept (once per distinct body) with why, while
-    the device and the hub have room for it (`edgeemo.hub.dead_letters`); past that, only counted (the
+    the device and the hub have room for it (`edgeemo.hub.storage.dead_letters`); past that, only counted (the
     device keeps the row, and a gap asks for it again). True when kept."""
     now = int(time.time() if now is None else now)
     digest = hashlib.sha256(body).hexdigest()

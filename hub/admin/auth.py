@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from edgeemo.errors import EdgeemoError
-from edgeemo.hub.db import Database
+from edgeemo.hub.storage.db import Database
 
 ROLES = ("viewer", "admin")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")

@@ -2,12 +2,12 @@
 only after the transaction that stored it (or counted its refusal) has committed.
 
 paho's network thread only queues messages (`manual_ack=True`), after each device's budget
-(`edgeemo.hub.flood`); one worker thread takes them in batches, parses, writes, commits, then
+(`edgeemo.hub.ingest.flood`); one worker thread takes them in batches, parses, writes, commits, then
 sends the acknowledgements. A hub that dies mid-batch has acknowledged nothing of it, so the
 broker delivers it again and the idempotent upsert absorbs what was stored twice.
 
 Nothing a device sends can stop the worker: parsing never raises, and storing
-(`edgeemo.hub.batches`) holds a batch through a database outage and splits one the database
+(`edgeemo.hub.ingest.batches`) holds a batch through a database outage and splits one the database
 refuses until the message it cannot store is found, kept as a dead letter and acknowledged. Should the worker stop anyway, `on_failure` is called
 once (`hub serve` then exits non-zero for systemd to restart it). The worker also runs the gap
 check, sends the re-send requests due, and feeds the systemd watchdog while ingest progresses.
@@ -26,13 +26,13 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as mqtt
 
 from edgeemo.errors import first_line
-from edgeemo.hub.batches import BatchStore, IngestStats, Item
 from edgeemo.hub.config import HubConfig
-from edgeemo.hub.db import Database
-from edgeemo.hub.flood import DeviceBudget
-from edgeemo.hub.gaps import check_gaps, due_requests
-from edgeemo.hub.ingest import Interval, Rejected, parse_message
-from edgeemo.hub.writer import add_reject_counts
+from edgeemo.hub.ingest.batches import BatchStore, IngestStats, Item
+from edgeemo.hub.ingest.flood import DeviceBudget
+from edgeemo.hub.ingest.gaps import check_gaps, due_requests
+from edgeemo.hub.ingest.messages import Interval, Rejected, parse_message
+from edgeemo.hub.ingest.writer import add_reject_counts
+from edgeemo.hub.storage.db import Database
 from edgeemo.payload import printable
 from edgeemo.sdnotify import ServiceNotifier
 from edgeemo.wire import (

@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from edgeemo.errors import EdgeemoError
-from edgeemo.hub.db import Database
+from edgeemo.hub.storage.db import Database
 
 
 def backup_sqlite(database: Database, target: Path) -> int:

@@ -21,7 +21,6 @@ from collections.abc import Iterable
 
 from edgeemo.aggregates import Release, is_suppressed
 from edgeemo.errors import EdgeemoError
-from edgeemo.hub.db import Database, Tx
 from edgeemo.hub.estimating import Part
 from edgeemo.hub.localtime import (
     UTC,
@@ -33,7 +32,7 @@ from edgeemo.hub.localtime import (
     parse_local,
     weekday_hour,
 )
-from edgeemo.hub.numbers import (
+from edgeemo.hub.reading.numbers import (
     COUNT_ONLY,
     NO_INDEX,
     EstimateSettings,
@@ -42,9 +41,10 @@ from edgeemo.hub.numbers import (
     estimator,
     range_numbers,
 )
-from edgeemo.hub.schema import HOUR
-from edgeemo.hub.stores import store_zones, zone_of
-from edgeemo.hub.upkeep import sealed_until
+from edgeemo.hub.storage.db import Database, Tx
+from edgeemo.hub.storage.schema import HOUR
+from edgeemo.hub.storage.stores import store_zones, zone_of
+from edgeemo.hub.storage.upkeep import sealed_until
 from edgeemo.wire import NAME_PATTERN, ZONE_PATTERN, iso
 
 BUCKETS = ("hour", "day", "week")
@@ -164,7 +164,7 @@ def _days(store: str | None, first: int, until: int, zone: str | None = None, al
 
 
 def _sealed(tx: Tx, k: int, timezone: str | None, until: int, now: float | None) -> bool:
-    """Whether whole released days (hub/upkeep.py) answer a range of days ending at `until` (timezone None:
+    """Whether whole released days (hub/storage/upkeep.py) answer a range of days ending at `until` (timezone None:
     stores of several zones, whose local days one range cannot cut: never)."""
     if timezone is None:  # several stores' local days: the cells answer
         return False

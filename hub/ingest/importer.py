@@ -26,9 +26,9 @@ from urllib.parse import quote
 
 from edgeemo.aggregates import NO_ZONE
 from edgeemo.errors import EdgeemoError, first_line
-from edgeemo.hub.db import Database
-from edgeemo.hub.ingest import Interval, Rejected, parse_message
-from edgeemo.hub.writer import BatchResult, count_rejects, write_batch
+from edgeemo.hub.ingest.messages import Interval, Rejected, parse_message
+from edgeemo.hub.ingest.writer import BatchResult, count_rejects, write_batch
+from edgeemo.hub.storage.db import Database
 from edgeemo.payload import TimeRules, printable
 from edgeemo.payload_build import payload_from_row
 
