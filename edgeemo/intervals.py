@@ -74,19 +74,22 @@ def smoothed(q: Numbers, visits: int) -> list[float]:
     return [(visits * share + extra / len(q)) / (visits + extra) for share in q]
 
 
-def combine(parts: Sequence[Estimate], bounds: tuple[float, float] = (-1.0, 1.0)) -> Estimate:
+def combine(parts: Sequence[Estimate], bounds: tuple[float, float] = (-1.0, 1.0), as_shown: bool = False
+            ) -> Estimate:
     """One estimate from independent ones of disjoint sets of visits (devices, models), weighted by visits:
-    a figure is corrected only when every part is."""
+    a figure is corrected only when every part is. An index weighs the parts' unclipped values (unbiased);
+    a mix's share (`as_shown`) the figures shown, so that the combined shares still add up to one."""
     shown = [part for part in parts if part.visits]
     visits = sum(part.visits for part in shown)
     method = CORRECTED if shown and all(part.method == CORRECTED for part in shown) else COUNT
-    known = [(part.visits, part.unclipped, part.standard_error) for part in shown
-             if part.unclipped is not None and part.standard_error is not None]
+    figures = [(part, part.value if as_shown else part.unclipped) for part in shown]
+    known = [(part.visits, figure, part.standard_error) for part, figure in figures
+             if figure is not None and part.standard_error is not None]
     if not visits or len(known) < len(shown):
         return Estimate(None, None, None, visits, method)
     value = sum(n * unclipped for n, unclipped, _ in known) / visits
     variance = sum((n / visits * error) ** 2 for n, _, error in known)
-    return interval(value, variance, visits, method, bounds)
+    return interval(value, variance, visits, method, bounds, backed=all(part.backed for part in shown))
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ def _export(args: argparse.Namespace) -> int:
     import time
 
     from edgeemo.hub.estimating import load_calibrations
-    from edgeemo.hub.reading import queries
+    from edgeemo.hub.reading import params, queries
     from edgeemo.hub.reading.known import check_store
     from edgeemo.hub.reading.numbers import EstimateSettings
     from edgeemo.hub.reading.render import to_csv
@@ -151,11 +151,11 @@ def _export(args: argparse.Namespace) -> int:
         for store in [None, *stores]:  # dates in each store's own zone (None: checked once, in UTC)
             with database.transaction() as tx:
                 timezone = zone_of(tx, store) if store else "UTC"
-            until = queries.parse_time(args.until, "--until", timezone) if args.until else int(time.time())
-            since = queries.parse_time(args.since, "--since", timezone) if args.since else until - 30 * 86400
+            until = params.parse_time(args.until, "--until", timezone) if args.until else int(time.time())
+            since = params.parse_time(args.since, "--since", timezone) if args.since else until - 30 * 86400
             if since >= until:
                 raise EdgeemoError("--since must be before --until")
-            bucket = queries.choose_bucket({"bucket": args.bucket}, since, until)
+            bucket = params.choose_bucket({"bucket": args.bucket}, since, until)
             if store:
                 found = queries.series(database, store, since, until, bucket, k, None, estimates)
                 if args.format == "json":  # the buckets' raw shares, and the range's corrected mix beside them

@@ -177,7 +177,7 @@ class Estimator:
             found.append(shares)
         if not found or any(e.method != "corrected" for shares in found for e in shares.values() if e.visits):
             return mix_estimate(sum(parts.values(), Counter()), labels, None)
-        return {label: combine([shares[label] for shares in found], (0.0, 1.0)) for label in labels}
+        return {label: combine([shares[label] for shares in found], (0.0, 1.0), as_shown=True) for label in labels}
 
 
 def device_groups(rows: Iterable[tuple[str, str | None]]) -> dict[str, SatisfactionGroups]:

@@ -11,6 +11,7 @@ import io
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -263,3 +264,18 @@ def test_a_corrected_period_and_a_raw_one_are_compared_raw(database) -> None:
     assert [p["total"]["satisfaction_method"] for p in panels] == ["corrected", "count"]
     (pair,) = compare_ranges(panels)
     assert pair["value"] == 0.0 and pair["significant"] is False
+
+
+def test_a_mix_over_two_pools_still_adds_up_to_one() -> None:
+    """Two pools of one model (the groups changed mid-range) are each corrected, then combined: the shares
+    shown are combined, not the unclipped ones, so they add up to one (they did not: 1.016 was seen)."""
+    from edgeemo.hub.estimating import Estimator, rollup_key
+    from edgeemo.hub.ingest.messages import _groups_json
+
+    keys = [rollup_key(SHIPPED["sha256"], _groups_json(tuple(g.positive), tuple(g.negative)))
+            for g in (DEFAULT_GROUPS.for_labels(LABELS), SatisfactionGroups(("happy", "surprise"), ("sad",)))]
+    estimator = Estimator(load_calibrations(), {}, 0.15)
+    sparse = dict.fromkeys(LABELS, 0) | {"happy": 40, "neutral": 3}  # most labels near 0: their corrections clip
+    shares = estimator.mix({("s/a", keys[0]): Counter(sparse), ("s/b", keys[1]): Counter(happy=5, sad=30)}, LABELS)
+    assert {e.method for e in shares.values()} == {"corrected"}
+    assert sum(e.value for e in shares.values()) == pytest.approx(1.0, abs=1e-9)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 
-from edgeemo.hub.reading.queries import QueryError
+from edgeemo.hub.reading.params import QueryError
 from edgeemo.hub.storage.db import Database
 from edgeemo.hub.storage.stores import list_store_zones
 

@@ -25,7 +25,7 @@ from starlette.routing import Mount, Route
 from edgeemo.errors import first_line
 from edgeemo.hub.config import HubConfig
 from edgeemo.hub.reading.known import UnknownName
-from edgeemo.hub.reading.queries import QueryError
+from edgeemo.hub.reading.params import QueryError
 from edgeemo.hub.storage.db import DATABASE_ERRORS, Database
 from edgeemo.hub.web.api import ApiRoutes
 from edgeemo.hub.web.guard import HeaderedStaticFiles, RefuseControlCharacters, SecurityHeaders

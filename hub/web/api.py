@@ -13,7 +13,7 @@ from starlette.routing import Route
 from edgeemo.errors import first_line
 from edgeemo.hub.admin import auth
 from edgeemo.hub.reading import queries
-from edgeemo.hub.reading.queries import check_name, choose_bucket
+from edgeemo.hub.reading.params import check_name, choose_bucket
 from edgeemo.hub.storage.db import DATABASE_ERRORS
 from edgeemo.hub.storage.dead_letters import list_dead_letters
 from edgeemo.hub.web.site import SECURITY_HEADERS, Site

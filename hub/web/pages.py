@@ -13,7 +13,7 @@ from starlette.routing import Route
 from edgeemo.errors import EdgeemoError
 from edgeemo.hub.admin import auth
 from edgeemo.hub.localtime import readable_time
-from edgeemo.hub.reading import queries
+from edgeemo.hub.reading import params, queries
 from edgeemo.hub.reading.known import check_store
 from edgeemo.hub.storage import stores
 from edgeemo.hub.web.site import Site
@@ -83,7 +83,7 @@ class PageRoutes:
             self.site.check_csrf(form, session.csrf)
             store, name = str(form.get("store", "")), str(form.get("timezone", "")).strip()
             try:
-                known = check_store(self.site.database, queries.check_name(store, "store"))
+                known = check_store(self.site.database, params.check_name(store, "store"))
                 read = stores.set_timezone(self.site.database, known, name)
                 message = f"{store}: {name}" + (" (unchanged)" if read is None else
                                                  f" (roll-ups re-derived from {read} intervals)")

@@ -27,7 +27,7 @@ from edgeemo.hub.reading import overview as fleet
 from edgeemo.hub.reading import queries
 from edgeemo.hub.reading.known import check_store
 from edgeemo.hub.reading.numbers import EstimateSettings, compare_ranges
-from edgeemo.hub.reading.queries import QueryError, check_name, choose_bucket, min_visits, time_range
+from edgeemo.hub.reading.params import QueryError, check_name, choose_bucket, min_visits, time_range
 from edgeemo.hub.reading.render import to_csv
 from edgeemo.hub.storage.db import Database
 from edgeemo.hub.storage.stores import zone_of
