@@ -295,8 +295,8 @@ def compose(outcomes: Outcomes, mix: np.ndarray, n: int, rng: np.random.Generato
 
 def score_chain(plans: Sequence[tuple[Outcomes, dict[str | None, Calibration]]], profile: str, draws: int = 1000,
                 seed: int = 0, groups: SatisfactionGroups | None = None) -> list[dict]:
-    """Per scenario, store-day size and estimator (count; corrected by band): the index's error, bias and
-    interval coverage, and the mix's error and lowest per-label coverage, against each store-day's truth."""
+    """Per scenario, store-day size and estimator (count; corrected by band): the index's error, bias,
+    interval coverage and mean interval half-width (what a drift between two cameras is judged against), and the mix's error and lowest per-label coverage, against each store-day's truth."""
     from edgeemo.train.quantify import SCENARIOS, _mix_coverage, _scored, scenario_mix
 
     labels = plans[0][0].labels
@@ -310,6 +310,7 @@ def score_chain(plans: Sequence[tuple[Outcomes, dict[str | None, Calibration]]],
     for scenario in SCENARIOS:
         for n in CHAIN_SIZES:
             found: dict[str, list] = {"count": [], "corrected": []}
+            widths: dict[str, list[float]] = {"count": [], "corrected": []}
             for draw in range(draws):
                 outcomes, calibrations = plans[draw % len(plans)]
                 mix = scenario_mix(scenario, natural, labels, groups, rng)
@@ -323,12 +324,16 @@ def score_chain(plans: Sequence[tuple[Outcomes, dict[str | None, Calibration]]],
                 for name, (index, shares) in estimates.items():
                     if index.value is not None:  # a store-day whose shoppers the device all missed has none
                         found[name].append(_scored(index, shares, labels, mix, truth))
+                        widths[name].append((index.high - index.low) / 2 if index.high is not None
+                                            and index.low is not None else np.nan)
             for name, results in found.items():
                 error = np.array([e for e, _, _, _ in results])
                 rows.append({"profile": profile, "scenario": scenario, "n": n, "estimator": name,
                              "mae_index": round(float(np.abs(error).mean()), 4),
                              "bias_index": round(float(error.mean()), 4),
                              "coverage_index": round(float(np.mean([c for _, c, _, _ in results])), 4),
+                             "half_width_index": round(float(np.nanmean(widths[name])), 4) if not np.isnan(
+                                 widths[name]).all() else None,
                              "mae_mix": round(float(np.mean([m for _, _, m, _ in results])), 4),
                              **_mix_coverage(np.array([c for _, _, _, c in results]), labels)})
     return rows
