@@ -157,3 +157,21 @@ def test_an_output_that_is_a_dangling_link_is_refused(tmp_path: Path) -> None:
     done = run_cli("simulate", "--faces", str(FACES), "--out", str(tmp_path / "out"), "--shoppers", "2")
     assert done.returncode != 0 and "already exists" in done.stderr
     assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_chain_reports_the_issue_s_fields_for_every_scenario_size_and_estimator() -> None:
+    done = run_cli("evaluate", "--model", str(REPO / "models" / "ferplus_cnn_int8.tflite"), "--data", str(FACES),
+                   "--chain", "--profile", "near", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert set(report["visits"]) >= {"simulated", "recorded", "recall", "split", "merged", "label_accuracy"}
+    assert report["visits"]["simulated"] == 35 and 0 < report["visits"]["recall"] <= 1
+    rows = report["chain"]
+    assert {(r["scenario"], r["n"], r["estimator"]) for r in rows} == {
+        (s, n, e) for s in ("natural", "happy50", "bad30", "dirichlet", "mixshift") for n in (200, 1000)
+        for e in ("count", "corrected")}
+    for row in rows:
+        assert row["profile"] == "near" and 0 <= row["coverage_index"] <= 1 and row["mae_index"] >= abs(row["bias_index"])
+        assert 0 <= row["mae_mix"] <= 1
+    assert report["chain_seconds"] > 0 and "sidecar's chain calibration" in report["chain_calibration"]
