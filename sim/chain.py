@@ -81,21 +81,33 @@ class ChainRun:
                 found[visit.shoppers[0]].append(visit)
         return found
 
-    def summary(self) -> dict:
-        """simulated, recorded, recall, split (true visits recorded twice or more), merged (recorded visits
-        holding two shoppers), label_accuracy (recorded visits whose label is their shopper's)."""
+    def tally(self) -> Counter:
+        """The counts the summary's shares are made of (runs' tallies add up)."""
         seen, found = self.in_view(), self.by_shopper()
         label_of = {s.id: s.label for s in self.truth.shoppers}
         matched = [v for v in self.visits if v.shoppers]
-        return {
-            "simulated": len(seen), "recorded": len(self.visits),
-            "recall": round(sum(1 for s in seen if found.get(s)) / max(1, len(seen)), 4),
-            "split": round(sum(1 for s in seen if len(found.get(s, [])) >= 2) / max(1, len(seen)), 4),
-            "merged": round(sum(1 for v in self.visits if len(v.shoppers) >= 2) / max(1, len(self.visits)), 4),
-            "false": round(sum(1 for v in self.visits if not v.shoppers) / max(1, len(self.visits)), 4),
-            "label_accuracy": round(sum(v.label == label_of[v.shoppers[0]] for v in matched) / max(1, len(matched)),
-                                    4),
-        }
+        return Counter(simulated=len(seen), recorded=len(self.visits), found=sum(1 for s in seen if found.get(s)),
+                       split=sum(1 for s in seen if len(found.get(s, [])) >= 2),
+                       merged=sum(1 for v in self.visits if len(v.shoppers) >= 2),
+                       false=sum(1 for v in self.visits if not v.shoppers), matched=len(matched),
+                       right=sum(v.label == label_of[v.shoppers[0]] for v in matched))
+
+    def summary(self) -> dict:
+        return summary_of([self])
+
+
+def summary_of(runs: Sequence[ChainRun]) -> dict:
+    """simulated, recorded, recall, split (true visits recorded twice or more), merged (recorded visits
+    holding two shoppers), false (visits of no shopper), label_accuracy (recorded visits whose label is
+    their shopper's), over every run."""
+    t = sum((run.tally() for run in runs), Counter())
+
+    def share(part: str, whole: str) -> float:
+        return round(t[part] / max(1, t[whole]), 4)
+
+    return {"simulated": t["simulated"], "recorded": t["recorded"], "recall": share("found", "simulated"),
+            "split": share("split", "simulated"), "merged": share("merged", "recorded"),
+            "false": share("false", "recorded"), "label_accuracy": share("right", "matched")}
 
 
 class RecordingTracker(IouTracker):
@@ -205,6 +217,24 @@ def run_chain(model: EdgeModel, images: np.ndarray, face_labels: Sequence[str], 
     return ChainRun(truth, model.labels, visits, stats.frames, stats.seconds)
 
 
+CHUNK_SHOPPERS = 400  # shoppers per rendered footage: about 20 minutes, a few hundred MB of temporary video
+
+
+def run_chains(model: EdgeModel, images: np.ndarray, face_labels: Sequence[str], profile: Profile, seed: int,
+               boxes: str = "detector", config: RunConfig | None = None, distances: Sequence[float] | None = None,
+               face_heights: Sequence[float] | None = None, chunk: int = CHUNK_SHOPPERS) -> list[ChainRun]:
+    """`run_chain` over consecutive chunks of the faces, each its own footage (seed + its index): the
+    temporary video stays small whatever the folder's size, and nothing is lost at the seams but the
+    few shoppers who would have crossed one."""
+    runs = []
+    for number, start in enumerate(range(0, len(images), chunk)):
+        part = slice(start, start + chunk)
+        runs.append(run_chain(model, images[part], face_labels[part], profile, seed + 1000 * number, boxes, config,
+                              distances[part] if distances is not None else None,
+                              face_heights[part] if face_heights is not None else None))
+    return runs
+
+
 def _followed(seen: list[tuple[float, Box]], truth: Truth) -> list[int]:
     """The shoppers a track's boxes overlap on at least MATCH_SHARE of its detections, most first."""
     if not seen:
@@ -296,7 +326,8 @@ def compose(outcomes: Outcomes, mix: np.ndarray, n: int, rng: np.random.Generato
 def score_chain(plans: Sequence[tuple[Outcomes, dict[str | None, Calibration]]], profile: str, draws: int = 1000,
                 seed: int = 0, groups: SatisfactionGroups | None = None) -> list[dict]:
     """Per scenario, store-day size and estimator (count; corrected by band): the index's error, bias,
-    interval coverage and mean interval half-width (what a drift between two cameras is judged against), and the mix's error and lowest per-label coverage, against each store-day's truth."""
+    interval coverage and mean interval half-width (what a drift between two cameras is judged against),
+    and the mix's error and lowest per-label coverage, against each store-day's truth."""
     from edgeemo.train.quantify import SCENARIOS, _mix_coverage, _scored, scenario_mix
 
     labels = plans[0][0].labels

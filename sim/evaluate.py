@@ -18,7 +18,7 @@ from edgeemo.calibrations import band_calibrations, check_enough, merge_chain
 from edgeemo.edge.inference.model import open_edge_model
 from edgeemo.errors import EdgeemoError
 from edgeemo.estimates import add_up
-from edgeemo.sim.chain import ChainRun, Outcomes, fold_calibrations, run_chain, score_chain
+from edgeemo.sim.chain import ChainRun, Outcomes, fold_calibrations, run_chains, score_chain, summary_of
 from edgeemo.sim.profile import ImageSpec, Profile, load_profile
 
 log = logging.getLogger(__name__)
@@ -48,18 +48,18 @@ def chain_report(model_path: Path, images: np.ndarray, labels: np.ndarray, names
     profile = load_profile(profile_name)
     model = _model(model_path)
     order = np.random.default_rng(seed).permutation(len(labels))
-    run = run_chain(model, images[order], [names[labels[i]] for i in order], profile, seed, boxes)
+    runs = run_chains(model, images[order], [names[labels[i]] for i in order], profile, seed, boxes)
     base = band_calibrations(record, skip)
     if folds:
-        plans = _folds(run, folds, seed, record, skip)
+        plans = _folds(runs, folds, seed, record, skip)
         about = (f"cross-fitted: the sidecar's chain calibration ({', '.join(_names(record, skip)) or 'none'}) and, "
                  f"for each of {folds} folds of these shoppers, the other folds' visits")
     else:
-        plans = [(Outcomes.of([run]), base)]
+        plans = [(Outcomes.of(runs), base)]
         about = f"the sidecar's chain calibration: {', '.join(_names(record, skip)) or 'none (raw counts)'}"
-    return {"chain": score_chain(plans, profile.name, draws, seed), "visits": run.summary(),
-            "chain_calibration": about, "chain_boxes": boxes, "chain_frames": run.frames,
-            "chain_loop_seconds": round(run.seconds, 1), "chain_seconds": round(time.monotonic() - started, 1),
+    return {"chain": score_chain(plans, profile.name, draws, seed), "visits": summary_of(runs),
+            "chain_calibration": about, "chain_boxes": boxes, "chain_frames": sum(run.frames for run in runs),
+            "chain_loop_seconds": round(sum(run.seconds for run in runs), 1), "chain_seconds": round(time.monotonic() - started, 1),
             "chain_cpus": os.cpu_count()}
 
 
@@ -69,7 +69,7 @@ def _names(record: dict | None, skip: list[str]) -> list[str]:
     return sorted(found - set(skip))
 
 
-def _folds(run: ChainRun, folds: int, seed: int, record: dict | None, skip: list[str]
+def _folds(runs: list[ChainRun], folds: int, seed: int, record: dict | None, skip: list[str]
            ) -> list[tuple[Outcomes, dict]]:
     from edgeemo.calibrations import UNBANDED
 
@@ -79,19 +79,21 @@ def _folds(run: ChainRun, folds: int, seed: int, record: dict | None, skip: list
         kept = [np.asarray(v, float) for k, v in (entry.get("sources") or {}).items() if k not in skip]
         if kept:
             base[None if band == UNBANDED else band] = add_up(kept)
-    labels = run.labels
-    seen = run.in_view()
-    label_of = {s.id: s.label for s in run.truth.shoppers}
+    labels = runs[0].labels
+    seen = [(r, s) for r, run in enumerate(runs) for s in run.in_view()]
+    label_of = {(r, s.id): s.label for r, run in enumerate(runs) for s in run.truth.shoppers}
     rng = np.random.default_rng((seed, 7))
     plans = []
     for _ in range(3):  # three seeded splits into folds
-        fold = {}
+        fold: dict[tuple[int, int], int] = {}
         for name in labels:
-            members = rng.permutation([s for s in seen if label_of[s] == name])
-            fold.update({int(s): (i + int(rng.integers(folds))) % folds for i, s in enumerate(members)})
+            members = [key for key in seen if label_of[key] == name]
+            members = [members[i] for i in rng.permutation(len(members))]
+            offset = int(rng.integers(folds))
+            fold.update({key: (i + offset) % folds for i, key in enumerate(members)})
         for f in range(folds):
-            scored = Outcomes.of([run], {(0, s) for s in seen if fold[s] == f})
-            others = Outcomes.of([run], {(0, s) for s in seen if fold[s] != f})
+            scored = Outcomes.of(runs, {key for key in seen if fold[key] == f})
+            others = Outcomes.of(runs, {key for key in seen if fold[key] != f})
             own = others.calibration_counts()
             own[None] = add_up(own.values())  # every band together: for visits without a size
             plans.append((scored, fold_calibrations(base, own, labels)))
@@ -120,14 +122,14 @@ def calibrate_chain(model_path: Path, images: np.ndarray, labels: np.ndarray, na
             heights = rng.uniform(*profile.shoppers.face_height_m, len(chosen))
             widths = rng.uniform(low, high, len(chosen))
             distances = [profile.distance_for(w, h) for w, h in zip(widths, heights)]
-            run = run_chain(model, images[chosen], [names[labels[i]] for i in chosen], profile,
-                            seed + 17 * len(runs), "oracle", distances=distances, face_heights=heights.tolist())
-            runs.append(run)
-            counts = Outcomes.of([run]).calibration_counts()
+            chunks = run_chains(model, images[chosen], [names[labels[i]] for i in chosen], profile,
+                              seed + 17 * len(runs), "oracle", distances=distances, face_heights=heights.tolist())
+            runs += chunks
+            counts = Outcomes.of(chunks).calibration_counts()
             for measured, matrix in counts.items():
                 key = band if measured in (None, UNSIZED) else measured  # the band a visit's median width is in
                 by_band[key] = by_band[key] + matrix if key in by_band else matrix
-            log.info("chain calibration: band %s, %s: %s", band, image.codec, run.summary())
+            log.info("chain calibration: band %s, %s: %s", band, image.codec, summary_of(chunks))
     for band, matrix in by_band.items():  # no band of a shipped calibration rests on one small draw
         check_enough(matrix, names, f"--chain --write-calibration, band {band}", BAND_MIN_GROUP_FACES)
     made = {"faces": len(labels), "bands_per_face": bands_per_face, "about": about, "bands_px": list(EDGES_PX),

@@ -1,7 +1,7 @@
 """Writing simulated footage through a real codec, and its truth file.
 
-H.264 (PyAV's FFmpeg with libx264, quality as a CRF) into .mp4, or JPEG (OpenCV's MJPEG writer at a
-quality) into .avi: the device reads them back as it reads any recorded clip. Everything is written
+H.264 (PyAV's FFmpeg with libx264, quality as a CRF) into .mp4, or JPEG (each frame encoded by OpenCV
+at a quality, muxed as MJPEG by FFmpeg) into .avi: the device reads them back as it reads any recorded clip. Everything is written
 into a temporary folder beside the output and moved into place at the end, so an error or a kill
 leaves nothing half-written.
 """
@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -30,28 +31,32 @@ def footage_name(image: ImageSpec) -> str:
 
 
 def write_video(frames: Iterable[np.ndarray], path: Path, profile: Profile) -> int:
-    """Encode the frames at the profile's codec and quality; returns how many were written."""
+    """Encode the frames at the profile's codec and quality; returns how many were written. JPEG frames
+    are encoded by OpenCV at the exact quality and muxed as MJPEG into AVI by FFmpeg (OpenDML: no 4 GB
+    limit, where OpenCV's own AVI writer aborts the process past it)."""
     cam, image = profile.camera, profile.image
-    count = 0
-    if image.codec == "jpeg":
-        writer = cv2.VideoWriter(str(path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter.fourcc(*"MJPG"), cam.fps,
-                                 (cam.width, cam.height))
-        if not writer.isOpened() or not writer.set(cv2.VIDEOWRITER_PROP_QUALITY, image.quality):
-            raise EdgeemoError(f"{path}: OpenCV cannot write MJPEG here")
-        try:
-            for frame in frames:
-                writer.write(frame)
-                count += 1
-        finally:
-            writer.release()
-        return count
     try:
         import av
     except ImportError:
-        raise EdgeemoError("H.264 footage needs PyAV: pip install 'edgeemo[sim]' (or use a profile with "
-                           "[image] codec = \"jpeg\")") from None
+        raise EdgeemoError("simulated footage needs PyAV: pip install 'edgeemo[sim]'") from None
+    count = 0
     with av.open(str(path), mode="w") as container:
-        stream: Any = container.add_stream("libx264", rate=round(cam.fps))  # a VideoStream (PyAV types it loosely)
+        if image.codec == "jpeg":
+            stream: Any = container.add_stream("mjpeg", rate=round(cam.fps))  # a VideoStream (loosely typed)
+            stream.width, stream.height, stream.pix_fmt = cam.width, cam.height, "yuvj420p"
+            tick = Fraction(1, round(cam.fps))
+            stream.codec_context.time_base = tick
+            for frame in frames:
+                ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, image.quality])
+                if not ok:
+                    raise EdgeemoError(f"{path}: OpenCV cannot encode frame {count} as JPEG")
+                packet = av.Packet(encoded.tobytes())
+                packet.stream, packet.pts, packet.dts, packet.time_base = stream, count, count, tick
+                packet.is_keyframe = True
+                container.mux(packet)
+                count += 1
+            return count
+        stream = container.add_stream("libx264", rate=round(cam.fps))
         stream.width, stream.height, stream.pix_fmt = cam.width, cam.height, "yuv420p"
         stream.options = {"crf": str(image.quality), "preset": "veryfast"}
         for frame in frames:

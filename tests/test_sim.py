@@ -175,3 +175,24 @@ def test_evaluate_chain_reports_the_issue_s_fields_for_every_scenario_size_and_e
         assert row["profile"] == "near" and 0 <= row["coverage_index"] <= 1 and row["mae_index"] >= abs(row["bias_index"])
         assert 0 <= row["mae_mix"] <= 1
     assert report["chain_seconds"] > 0 and "sidecar's chain calibration" in report["chain_calibration"]
+
+
+def test_a_long_folder_runs_in_chunks_of_footage_and_counts_every_shopper(tmp_path: Path) -> None:
+    """Footage is rendered a chunk of shoppers at a time (a big folder once wrote one AVI past 4 GB, and
+    OpenCV aborted the process); the runs' shoppers and visits add up, and folds see every chunk."""
+    from edgeemo.sim.chain import run_chains, summary_of
+    from edgeemo.sim.evaluate import _folds
+
+    cast = load_cast(str(FACES))
+    profile = load_profile("far").model_copy(update={"shoppers": load_profile("far").shoppers.model_copy(
+        update={"per_minute": 6.0})})
+    chosen = np.arange(10)
+    runs = run_chains(open_edge_model(None, 1), cast.images[chosen], [cast.names[cast.labels[i]] for i in chosen],
+                      profile, seed=2, boxes="oracle", chunk=4)
+    assert [len(run.truth.shoppers) for run in runs] == [4, 4, 2]
+    summary = summary_of(runs)
+    assert summary["simulated"] == sum(len(run.in_view()) for run in runs) >= 8
+    assert summary["recorded"] == sum(len(run.visits) for run in runs)
+    plans = _folds(runs, 2, 0, None, [])
+    assert len(plans) == 6 and all(sum(map(len, scored.by_label)) for scored, _ in plans)
+    assert sum(scored.shoppers for scored, _ in plans[:2]) == summary["simulated"]  # one split: every shopper once
