@@ -14,7 +14,7 @@ LABELS=""
 mkdir -p reports/store_runs
 for model in "$@"; do
     name=$(basename "$(dirname "$model")")
-    [ "$name" = runs ] && name=$(basename "$model" .keras)
+    case "$name" in runs | models) name=$(basename "$model" .keras) ;; esac
     # shellcheck disable=SC2086  # LABELS is zero or two words
     edgeemo evaluate --model "$model" --data "$DATA" --split validation $LABELS --sizes 48,40,32,24 --jpeg 70 \
         --json > "reports/store_runs/$name.json"
@@ -26,7 +26,7 @@ print("| run | 48 px | 40 px | 32 px | 24 px | 32 px + JPEG q70 | 24 px + JPEG q
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for model in sys.argv[1:]:
     path = Path(model)
-    name = path.parent.name if path.parent.name != "runs" else path.stem
+    name = path.parent.name if path.parent.name not in ("runs", "models") else path.stem
     rows = {(r["width"], r["jpeg"]): r for r in json.loads(Path(f"reports/store_runs/{name}.json").read_text())["sizes"]["rows"]}
     cells = [f"{100 * rows[key]['accuracy']:.2f}%" for key in ((48, None), (40, None), (32, None), (24, None), (32, 70), (24, 70))]
     drift = rows[(32, None)]["index_raw"] - rows[(48, None)]["index_raw"]
