@@ -18,7 +18,8 @@ from edgeemo.calibrations import band_calibrations, check_enough, merge_chain
 from edgeemo.edge.inference.model import open_edge_model
 from edgeemo.errors import EdgeemoError
 from edgeemo.estimates import add_up
-from edgeemo.sim.chain import ChainRun, Outcomes, fold_calibrations, run_chains, score_chain, summary_of
+from edgeemo.sim.chain import ChainRun, run_chains, summary_of
+from edgeemo.sim.chain_score import Outcomes, fold_calibrations, score_chain
 from edgeemo.sim.profile import ImageSpec, Profile, load_profile
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ def test_the_sample_clip_finds_the_face_in_almost_every_frame_and_yields_one_vis
     assert summary["frames"] == CLIP_FRAMES
     in_view = (CLIP_IN_VIEW_S[1] - CLIP_IN_VIEW_S[0]) * 15 / CLIP_FRAMES  # the share of frames the face is in
     assert summary["face_rate"] >= 0.9 * in_view
-    assert summary["detect_frames_with_face"] >= 0.9 * summary["detect_frames"]
+    assert summary["detect_frames_with_face"] >= 0.9 * in_view * summary["detect_frames"]  # the shopper walks off
     assert summary["visits"] == 1
     [(visits,)] = db_rows(db, "SELECT COUNT(*) FROM visits")
     [(faces, aggregated_visits)] = db_rows(db, "SELECT SUM(faces_seen), SUM(visits) FROM aggregates")

@@ -52,8 +52,10 @@ def test_the_report_corrects_with_the_models_calibration(tmp_path: Path, calibra
     report = build_report(db, out, None, None, bucket="day", min_visits=5)
     big, thin = report["buckets"]  # the lonely visit's day is not listed: one visit in its hour, under k
     assert big["visits"] == 1000 and big["satisfaction_raw"] == 0.1
-    if calibrated:  # the corrected mix's index: sign . M^-1 q, with M = P(answer | true) of the pooled faces
-        counts = np.asarray(SIDECAR["calibration"]["counts"], float)
+    if calibrated:  # the corrected mix's index: sign . M^-1 q, with M = P(answer | true) of the chain's visits
+        # over every face size (these visits carry no measured size), pooled over the sources that made them
+        chain_all = SIDECAR["calibration"]["chain"]["bands"]["all"]["sources"]
+        counts = sum(np.asarray(c, float) for c in chain_all.values())
         q = np.array([{"happy": 0.3, "sad": 0.2, "neutral": 0.5}.get(label, 0.0) for label in LABELS])
         sign = np.array([1.0 if x == "happy" else -1.0 if x in DEFAULT_GROUPS.negative else 0.0 for x in LABELS])
         expected = sign @ np.linalg.solve((counts / counts.sum(axis=1, keepdims=True)).T, q)

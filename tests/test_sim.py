@@ -13,7 +13,8 @@ import pytest
 
 from edgeemo.bands import band_of
 from edgeemo.edge.inference.model import open_edge_model
-from edgeemo.sim.chain import Outcomes, compose, run_chain
+from edgeemo.sim.chain import run_chain
+from edgeemo.sim.chain_score import Outcomes, compose
 from edgeemo.sim.profile import FACE_WIDTH_M, load_profile
 from edgeemo.sim.simulate import load_cast
 from tests.conftest import REPO, run_cli, write_folder_dataset
