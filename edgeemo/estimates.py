@@ -280,6 +280,15 @@ class MixCorrection:
         true = true / true.sum() if true.sum() > 0 else q
         return q, np.array(smoothed(q, visits), dtype=float), true, visits
 
+    def _index_spread(self, q: np.ndarray, true: np.ndarray, visits: int) -> np.ndarray:
+        """The index's variance is computed with the pseudo-visits where this store's corrected mix would send
+        its answers, not evenly: an even spread credits a label the model almost never answers (contempt at
+        24 px, whose weight in the index is -35 to -61) with half a visit, and the far bands' intervals came
+        out twice the spread of the figure (docs/known-truth.md, "Intervals that fit"). A share keeps the even
+        spread: a rare label's share needs it to cover."""
+        answers = self.matrix @ true
+        return np.array(smoothed(q, visits, answers / answers.sum()), dtype=float)
+
     def mix(self, observed: np.ndarray) -> dict[str, Estimate]:
         if observed.sum() <= 0:
             return {label: Estimate(None, None, None, 0, CORRECTED) for label in self.labels}
@@ -297,7 +306,8 @@ class MixCorrection:
             v = sign @ self.inverse
             self._index[groups] = (v, self._shared(v))
         v, shared_by_class = self._index[groups]
-        q, p, true, visits = self._inputs(observed)
+        q, _, true, visits = self._inputs(observed)
+        p = self._index_spread(q, true, visits)
         return self._figure(v, shared_by_class, q, p, true, visits, (-1.0, 1.0))
 
 

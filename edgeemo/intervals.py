@@ -67,11 +67,13 @@ def interval(value: float, variance: float, visits: int, method: str, bounds: tu
                     math.sqrt(max(shared, 0.0)), backed)
 
 
-def smoothed(q: Numbers, visits: int) -> list[float]:
-    """Shares with z^2 pseudo-visits spread evenly (Agresti and Coull's idea): what a variance is
-    computed from, so that 5 happy visits of 5 do not read as certain (their plug-in variance is 0)."""
+def smoothed(q: Numbers, visits: int, towards: Numbers | None = None) -> list[float]:
+    """Shares with z^2 pseudo-visits (Agresti and Coull's idea): what a variance is computed from, so
+    that 5 happy visits of 5 do not read as certain (their plug-in variance is 0). The pseudo-visits are
+    spread evenly, or as `towards` (shares adding up to one) says."""
     extra = Z95**2
-    return [(visits * share + extra / len(q)) / (visits + extra) for share in q]
+    spread = [1.0 / len(q)] * len(q) if towards is None else list(towards)
+    return [(visits * share + extra * part) / (visits + extra) for share, part in zip(q, spread)]
 
 
 def combine(parts: Sequence[Estimate], bounds: tuple[float, float] = (-1.0, 1.0), as_shown: bool = False

@@ -183,3 +183,33 @@ def test_calibrations_that_are_not_counts_are_refused() -> None:
     assert index_estimate({"happy": 30, "sad": 20}, GROUPS, Calibration(LABELS, barely)).method == "count"
     assert mix_estimate({"happy": 30, "sad": 20}, LABELS, Calibration(LABELS, barely))["sad"].method == "count"
     assert holm([math.nan, 0.5, None]) == [False, False, False]
+
+
+def test_the_index_interval_of_a_far_band_fits_the_spread_of_its_figure() -> None:
+    """At 24 px the model almost never answers contempt, so the index weighs a contempt answer -35 or more: an
+    even spread of pseudo-visits (half a visit of contempt) stated twice the figure's spread (coverage 1.000 at
+    n = 200). Store-days drawn from the band's own confusion: the stated error is the figure's spread, and its
+    sampling interval covers about 95%."""
+    from edgeemo.calibrations import band_calibrations
+    from edgeemo.estimates import MixCorrection
+
+    record = json.loads((REPO / "models" / "ferplus_cnn_int8.json").read_text())["calibration"]
+    calibration = band_calibrations(record)["lt28"]
+    correction = MixCorrection.of(calibration)
+    assert correction is not None
+    groups = DEFAULT_GROUPS.for_labels(calibration.labels)
+    sign = np.array([1.0 if x in groups.positive else -1.0 if x in groups.negative else 0.0 for x in calibration.labels])
+    natural = np.asarray(record["counts"], float).sum(axis=1)
+    natural /= natural.sum()
+    answers = natural @ (calibration.counts / calibration.counts.sum(axis=1, keepdims=True))
+    rng = np.random.default_rng(1)
+    figures, errors = [], []
+    for _ in range(1000):
+        observed = rng.multinomial(200, answers)
+        estimate = index_estimate(dict(zip(calibration.labels, observed.tolist())), groups, calibration)
+        figures.append(estimate.value)
+        errors.append(math.sqrt(estimate.standard_error**2 - estimate.calibration_error**2))  # sampling only
+    spread, stated = float(np.std(figures)), float(np.mean(errors))
+    assert 0.8 * spread < stated < 1.25 * spread, (spread, stated)
+    covered = np.mean(np.abs(np.array(figures) - sign @ natural) <= 1.96 * np.array(errors))
+    assert 0.92 <= covered <= 0.98
