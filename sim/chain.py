@@ -12,10 +12,13 @@ is what the store counts, so detection, splits and merges weigh in (edgeemo.sim.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import tempfile
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from edgeemo.edge.analytics.visits import Visit
 from edgeemo.edge.capture.files import VideoFileSource
 from edgeemo.edge.capture.frame import Frame
 from edgeemo.edge.config import RunConfig
-from edgeemo.edge.inference.model import EdgeModel
+from edgeemo.edge.inference.model import EdgeModel, open_edge_model
 from edgeemo.edge.loop import LoopParts, run_loop
 from edgeemo.edge.vision.detector import Detector, make_detector
 from edgeemo.edge.vision.tracker import IouTracker, Track, iou
@@ -217,19 +220,36 @@ def run_chain(model: EdgeModel, images: np.ndarray, face_labels: Sequence[str], 
 CHUNK_SHOPPERS = 400  # shoppers per rendered footage: about 20 minutes, a few hundred MB of temporary video
 
 
+def chain_workers() -> int:
+    """Chunks run side by side, one a core (each renders, encodes and runs the loop on one thread)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _run_chunk(model_path: Path, *args, **kwargs) -> ChainRun:
+    """One chunk in a worker process: the model is opened there (an interpreter does not cross processes)."""
+    return run_chain(open_edge_model(model_path, threads=1), *args, **kwargs)
+
+
 def run_chains(model: EdgeModel, images: np.ndarray, face_labels: Sequence[str], profile: Profile, seed: int,
                boxes: str = "detector", config: RunConfig | None = None, distances: Sequence[float] | None = None,
-               face_heights: Sequence[float] | None = None, chunk: int = CHUNK_SHOPPERS) -> list[ChainRun]:
+               face_heights: Sequence[float] | None = None, chunk: int = CHUNK_SHOPPERS,
+               workers: int | None = None) -> list[ChainRun]:
     """`run_chain` over consecutive chunks of the faces, each its own footage (seed + its index): the
     temporary video stays small whatever the folder's size, and nothing is lost at the seams but the
-    few shoppers who would have crossed one."""
-    runs = []
+    few shoppers who would have crossed one. With several chunks, `workers` processes (a core each by
+    default) run them side by side; each chunk's seed fixes its result, so the runs are the same."""
+    jobs = []
     for number, start in enumerate(range(0, len(images), chunk)):
         part = slice(start, start + chunk)
-        runs.append(run_chain(model, images[part], face_labels[part], profile, seed + 1000 * number, boxes, config,
-                              distances[part] if distances is not None else None,
-                              face_heights[part] if face_heights is not None else None))
-    return runs
+        jobs.append((images[part], face_labels[part], profile, seed + 1000 * number, boxes, config,
+                      distances[part] if distances is not None else None,
+                      face_heights[part] if face_heights is not None else None))
+    workers = min(len(jobs), workers or chain_workers())
+    if workers <= 1:
+        return [run_chain(model, *job) for job in jobs]
+    # spawn, not fork: the parent holds an interpreter's threads, which a forked child would inherit stuck
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_run_chunk, [model.path] * len(jobs), *zip(*jobs)))
 
 
 def _followed(seen: list[tuple[float, Box]], truth: Truth) -> list[int]:

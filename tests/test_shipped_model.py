@@ -39,10 +39,10 @@ def test_bundled_model_on_fer2013_publictest(fer_root: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["n"] == 3589
-    # The card reports 0.6801 (2441/3589) and macro-F1 0.648; this guards those claims
-    # (the 0.70 target was missed).
-    assert report["accuracy"] >= 0.678
-    assert report["macro_f1"] >= 0.64
+    # The card reports 0.6818 (2447/3589) and macro-F1 0.649 for the store-camera fer_cnn; this guards those
+    # claims (the 69.0% target for its int8 was missed).
+    assert report["accuracy"] >= 0.681
+    assert report["macro_f1"] >= 0.645
 
 
 INT8 = REPO / "models" / "fer_cnn_int8.tflite"

@@ -188,9 +188,12 @@ def test_a_long_folder_runs_in_chunks_of_footage_and_counts_every_shopper(tmp_pa
     profile = load_profile("far").model_copy(update={"shoppers": load_profile("far").shoppers.model_copy(
         update={"per_minute": 6.0})})
     chosen = np.arange(10)
-    runs = run_chains(open_edge_model(None, 1), cast.images[chosen], [cast.names[cast.labels[i]] for i in chosen],
-                      profile, seed=2, boxes="oracle", chunk=4)
+    arguments = (open_edge_model(None, 1), cast.images[chosen], [cast.names[cast.labels[i]] for i in chosen],
+                 profile)
+    runs = run_chains(*arguments, seed=2, boxes="oracle", chunk=4, workers=2)  # chunks side by side
     assert [len(run.truth.shoppers) for run in runs] == [4, 4, 2]
+    one_by_one = run_chains(*arguments, seed=2, boxes="oracle", chunk=4, workers=1)
+    assert [run.visits for run in runs] == [run.visits for run in one_by_one]  # each chunk's seed fixes it
     summary = summary_of(runs)
     assert summary["simulated"] == sum(len(run.in_view()) for run in runs) >= 8
     assert summary["recorded"] == sum(len(run.visits) for run in runs)
