@@ -128,8 +128,9 @@ inside sh -c "cd /work && python -m pytest -q -p no:cacheprovider $(echo $PI_TES
 say "edgeemo run / report / model install, rollback, status on the sample clip"
 SUMMARY=$(inside sh -c 'cd /work && edgeemo run --source samples/clip.mp4 --db /tmp/pi.db --json' | tail -1)
 echo "  run: $SUMMARY"
-echo "$SUMMARY" | inside python -c 'import json, sys; s = json.load(sys.stdin); assert s["visits"] == 1 and s["frames"] == 115, s' \
-    || fail "edgeemo run on arm64: expected 115 frames and one visit"
+FRAMES=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["frames"])' "$REPO/samples/clip.truth.json")
+echo "$SUMMARY" | inside python -c "import json, sys; s = json.load(sys.stdin); assert s['visits'] == 1 and s['frames'] == $FRAMES, s" \
+    || fail "edgeemo run on arm64: expected $FRAMES frames (samples/clip.truth.json) and one visit"
 step "edgeemo report on arm64" sh -c 'cd /work && edgeemo report --db /tmp/pi.db --out /tmp/report --min-visits 1 \
     && test -s /tmp/report/satisfaction.png'
 step "edgeemo model install on arm64" sh -c 'cd /work && edgeemo model install models/fer_cnn_int8.tflite \
