@@ -32,6 +32,10 @@ class SatisfactionGroups:
     def as_dict(self) -> dict[str, list[str]]:
         return {"positive": list(self.positive), "negative": list(self.negative)}
 
+    def signs(self, labels: Iterable[str]) -> list[float]:
+        """Each label's weight in the index: +1 positive, -1 negative, 0 neither (index = signs . shares)."""
+        return [1.0 if x in self.positive else -1.0 if x in self.negative else 0.0 for x in labels]
+
 
 DEFAULT_GROUPS = SatisfactionGroups()
 V1_GROUPS = SatisfactionGroups(("happy",), ("angry", "disgust", "fear", "sad"))  # what version 1 computed

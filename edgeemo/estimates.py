@@ -273,21 +273,20 @@ class MixCorrection:
         shared = float(true**2 @ shared_by_class)
         return interval(value, sampling + shared, visits, CORRECTED, bounds, shared, backed, shown)
 
-    def _inputs(self, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    def _inputs(self, observed: np.ndarray, as_answered: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The observed shares q, the smoothed shares p a variance is computed from, the corrected mix and the
+        visits. `as_answered` (the index): p's pseudo-visits go where this store's corrected mix would send its
+        answers, not evenly: an even spread credits a label the model almost never answers (contempt at 24 px,
+        whose weight in the index is -35 to -61) with half a visit, and the far bands' intervals came out twice
+        the spread of the figure (docs/known-truth.md, "Intervals that fit"). A share keeps the even spread: a
+        rare label's share needs it to cover."""
         visits = int(observed.sum())
         q = observed / visits
         true = np.clip(self.inverse @ q, 0.0, 1.0)
         true = true / true.sum() if true.sum() > 0 else q
-        return q, np.array(smoothed(q, visits), dtype=float), true, visits
-
-    def _index_spread(self, q: np.ndarray, true: np.ndarray, visits: int) -> np.ndarray:
-        """The index's variance is computed with the pseudo-visits where this store's corrected mix would send
-        its answers, not evenly: an even spread credits a label the model almost never answers (contempt at
-        24 px, whose weight in the index is -35 to -61) with half a visit, and the far bands' intervals came
-        out twice the spread of the figure (docs/known-truth.md, "Intervals that fit"). A share keeps the even
-        spread: a rare label's share needs it to cover."""
-        answers = self.matrix @ true
-        return np.array(smoothed(q, visits, answers / answers.sum()), dtype=float)
+        answers = self.matrix @ true if as_answered else None
+        p = smoothed(q, visits, None if answers is None else answers / answers.sum())
+        return q, np.array(p, dtype=float), true, visits
 
     def mix(self, observed: np.ndarray) -> dict[str, Estimate]:
         if observed.sum() <= 0:
@@ -301,13 +300,11 @@ class MixCorrection:
         if observed.sum() <= 0:
             return Estimate(None, None, None, 0, CORRECTED)
         if groups not in self._index:
-            sign = np.array([1.0 if x in groups.positive else -1.0 if x in groups.negative else 0.0
-                             for x in self.labels])
+            sign = np.array(groups.signs(self.labels))
             v = sign @ self.inverse
             self._index[groups] = (v, self._shared(v))
         v, shared_by_class = self._index[groups]
-        q, _, true, visits = self._inputs(observed)
-        p = self._index_spread(q, true, visits)
+        q, p, true, visits = self._inputs(observed, as_answered=True)
         return self._figure(v, shared_by_class, q, p, true, visits, (-1.0, 1.0))
 
 

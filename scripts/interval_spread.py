@@ -27,7 +27,7 @@ def main() -> int:
     record = json.loads(Path(sys.argv[1]).read_text())["calibration"]
     labels = record["labels"]
     groups = DEFAULT_GROUPS.for_labels(labels)
-    sign = np.array([1.0 if x in groups.positive else -1.0 if x in groups.negative else 0.0 for x in labels])
+    sign = np.array(groups.signs(labels))
     counts = np.asarray(record["counts"], float)
     natural = counts.sum(axis=1) / counts.sum()
     rng = np.random.default_rng(0)

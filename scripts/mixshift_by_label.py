@@ -37,7 +37,7 @@ def main() -> int:
     base = tuple(np.asarray(sources[name]["counts"], float) for name in sources if name != "test")
     plans = _plans(truth_of, answer_of, labels, None, CrossFit(base, 2, 5), np.ones(len(truth_of), bool), 0)
     groups = DEFAULT_GROUPS.for_labels(labels)
-    sign = np.array([1.0 if x in groups.positive else -1.0 if x in groups.negative else 0.0 for x in labels])
+    sign = np.array(groups.signs(labels))
     natural = np.bincount(truth_of, minlength=len(labels)) / len(truth_of)
     rng = np.random.default_rng(0)
     found: dict[tuple[int, str], list] = defaultdict(list)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import tempfile
 import threading
 from collections import Counter, defaultdict
@@ -34,6 +33,7 @@ from edgeemo.edge.inference.model import EdgeModel, open_edge_model
 from edgeemo.edge.loop import LoopParts, run_loop
 from edgeemo.edge.vision.detector import Detector, make_detector
 from edgeemo.edge.vision.tracker import IouTracker, Track, iou
+from edgeemo.machine import usable_cpus
 from edgeemo.preprocess import Box
 from edgeemo.sim.footage import footage_name, write_video
 from edgeemo.sim.profile import Profile
@@ -220,11 +220,6 @@ def run_chain(model: EdgeModel, images: np.ndarray, face_labels: Sequence[str], 
 CHUNK_SHOPPERS = 400  # shoppers per rendered footage: about 20 minutes, a few hundred MB of temporary video
 
 
-def chain_workers() -> int:
-    """Chunks run side by side, one a core (each renders, encodes and runs the loop on one thread)."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
 def _run_chunk(model_path: Path, *args, **kwargs) -> ChainRun:
     """One chunk in a worker process: the model is opened there (an interpreter does not cross processes)."""
     return run_chain(open_edge_model(model_path, threads=1), *args, **kwargs)
@@ -244,7 +239,7 @@ def run_chains(model: EdgeModel, images: np.ndarray, face_labels: Sequence[str],
         jobs.append((images[part], face_labels[part], profile, seed + 1000 * number, boxes, config,
                       distances[part] if distances is not None else None,
                       face_heights[part] if face_heights is not None else None))
-    workers = min(len(jobs), workers or chain_workers())
+    workers = min(len(jobs), workers or usable_cpus())  # one a core: each chunk runs on one thread
     if workers <= 1:
         return [run_chain(model, *job) for job in jobs]
     # spawn, not fork: the parent holds an interpreter's threads, which a forked child would inherit stuck

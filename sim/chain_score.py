@@ -98,7 +98,7 @@ def score_chain(plans: Sequence[tuple[Outcomes, dict[str | None, Calibration]]],
 
     labels = plans[0][0].labels
     groups = (groups or DEFAULT_GROUPS).for_labels(labels)
-    sign = np.array([1.0 if x in groups.positive else -1.0 if x in groups.negative else 0.0 for x in labels])
+    sign = np.array(groups.signs(labels))
     present = np.array([any(len(p[0].by_label[k]) for p in plans) for k in range(len(labels))])
     natural = np.array([sum(len(p[0].by_label[k]) for p in plans) for k in range(len(labels))], float)
     natural /= natural.sum()

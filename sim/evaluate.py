@@ -18,7 +18,8 @@ from edgeemo.calibrations import band_calibrations, check_enough, merge_chain
 from edgeemo.edge.inference.model import open_edge_model
 from edgeemo.errors import EdgeemoError
 from edgeemo.estimates import add_up
-from edgeemo.sim.chain import ChainRun, chain_workers, run_chains, summary_of
+from edgeemo.machine import usable_cpus
+from edgeemo.sim.chain import ChainRun, run_chains, summary_of
 from edgeemo.sim.chain_score import Outcomes, fold_calibrations, score_chain
 from edgeemo.sim.profile import ImageSpec, Profile, load_profile
 
@@ -61,7 +62,7 @@ def chain_report(model_path: Path, images: np.ndarray, labels: np.ndarray, names
     return {"chain": score_chain(plans, profile.name, draws, seed), "visits": summary_of(runs),
             "chain_calibration": about, "chain_boxes": boxes, "chain_frames": sum(run.frames for run in runs),
             "chain_loop_seconds": round(sum(run.seconds for run in runs), 1), "chain_seconds": round(time.monotonic() - started, 1),
-            "chain_cpus": os.cpu_count(), "chain_workers": min(chain_workers(), len(runs))}
+            "chain_cpus": os.cpu_count(), "chain_workers": min(usable_cpus(), len(runs))}
 
 
 def _names(record: dict | None, skip: list[str]) -> list[str]:

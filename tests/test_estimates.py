@@ -198,7 +198,7 @@ def test_the_index_interval_of_a_far_band_fits_the_spread_of_its_figure() -> Non
     correction = MixCorrection.of(calibration)
     assert correction is not None
     groups = DEFAULT_GROUPS.for_labels(calibration.labels)
-    sign = np.array([1.0 if x in groups.positive else -1.0 if x in groups.negative else 0.0 for x in calibration.labels])
+    sign = np.array(groups.signs(calibration.labels))
     natural = np.asarray(record["counts"], float).sum(axis=1)
     natural /= natural.sum()
     answers = natural @ (calibration.counts / calibration.counts.sum(axis=1, keepdims=True))

@@ -130,7 +130,7 @@ def quantify(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], cali
     k = len(labels)
     scored = np.ones(len(y_true), dtype=bool) if scored is None else scored
     natural = np.bincount(y_true[scored], minlength=k) / scored.sum()
-    sign = np.array([1.0 if x in groups.positive else -1.0 if x in groups.negative else 0.0 for x in labels])
+    sign = np.array(groups.signs(labels))
     plans = _plans(y_true, y_pred, labels, calibration, cross_fit, scored, seed)
     rng = np.random.default_rng(seed)
     rows = []

@@ -32,7 +32,7 @@ def parse_sizes(text: str) -> tuple[int, ...]:
 def raw_index(answers: np.ndarray, labels: Sequence[str]) -> float:
     """Share of answers in the positive group minus share in the negative group (default groups)."""
     groups = DEFAULT_GROUPS.for_labels(labels)
-    sign = np.array([1.0 if x in groups.positive else -1.0 if x in groups.negative else 0.0 for x in labels])
+    sign = np.array(groups.signs(labels))
     return float(sign[answers].mean())
 
 

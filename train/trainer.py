@@ -23,6 +23,7 @@ import numpy as np
 
 from edgeemo import __version__
 from edgeemo.errors import EdgeemoError
+from edgeemo.machine import usable_cpus
 from edgeemo.sidecar import write_sidecar
 from edgeemo.train.augment import augment_batch
 from edgeemo.train.config import TrainConfig
@@ -339,12 +340,10 @@ def _export_best(config: TrainConfig, run_dir: Path, state: dict, val_x: np.ndar
         "config": asdict(config),
         "edgeemo": __version__,
         "tensorflow": tf.__version__,
-        "machine": f"{platform.machine()}, {_cpu_count()} CPU(s)",
+        "machine": f"{platform.machine()}, {usable_cpus()} CPU(s)",
     }
     write_sidecar(model_path, made_by, labels=list(names), input_shape=(*config.input_size, 1))
     log.info("best model (epoch %d, validation accuracy %.4f) -> %s", state["best_epoch"], val_report.accuracy, model_path)
     return model_path
 
 
-def _cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
